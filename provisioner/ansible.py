@@ -1,0 +1,183 @@
+"""The one place that calls ansible-runner.
+
+A run gets its own private data directory under the inventory's state directory (artifacts for
+the auditor); extravars hold no secret (roles read secrets from owner-only files on the
+controller), and ``suppress_env_files`` keeps the environment off disk anyway. Events stream to a
+callback for the live display and are folded into a PlaybookResult: changes per case, failures
+with task and host.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ansible_runner
+
+PLAYBOOK_DIR = Path(__file__).resolve().parent.parent / "playbooks"
+KEEP_RUNS = 50
+
+
+@dataclass(frozen=True)
+class TaskFailure:
+    task: str
+    host: str
+    message: str
+    play: str = ""
+
+    def __str__(self) -> str:
+        return f"task '{self.task}' on host {self.host}: {self.message}"
+
+
+@dataclass
+class PlaybookResult:
+    playbook: str
+    rc: int
+    status: str
+    changed: int = 0
+    changed_by_case: dict[str, int] = field(default_factory=dict)
+    shared_changed: int = 0
+    failures: list[TaskFailure] = field(default_factory=list)
+    diffs: list[str] = field(default_factory=list)
+    stats: dict[str, Any] = field(default_factory=dict)
+    artifact_dir: Path | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.rc == 0 and self.status == "successful" and not self.failures
+
+    def changed_for(self, case_id: str) -> int:
+        return self.changed_by_case.get(case_id, 0) + self.shared_changed
+
+
+EventCallback = Callable[[dict[str, Any]], None]
+
+
+def _failure_message(res: dict[str, Any]) -> str:
+    if res.get("censored"):
+        return "the task failed; its output is hidden because it handles a secret (no_log)"
+    for key in ("msg", "stderr", "module_stderr", "reason"):
+        value = res.get(key)
+        if value:
+            return str(value).strip().splitlines()[-1][:500] if key != "msg" else str(value)[:500]
+    nested = res.get("results")
+    if isinstance(nested, list):
+        for item in nested:
+            if isinstance(item, dict) and item.get("failed"):
+                return _failure_message(item)
+    return "failed"
+
+
+def _case_of(res: dict[str, Any]) -> str | None:
+    label = res.get("_ansible_item_label")
+    if isinstance(label, str):
+        return label.split(" ", 1)[0]
+    return None
+
+
+class _Collector:
+    """Folds the event stream into a PlaybookResult while forwarding events to the display."""
+
+    def __init__(self, result: PlaybookResult, forward: EventCallback | None) -> None:
+        self.result = result
+        self.forward = forward
+        self.looped_tasks: set[tuple[str, str]] = set()
+
+    def __call__(self, event: dict[str, Any]) -> bool:
+        kind = event.get("event", "")
+        data = event.get("event_data", {})
+        res = data.get("res") or {}
+        key = (data.get("task_uuid", ""), data.get("host", ""))
+        if kind == "runner_item_on_ok":
+            self.looped_tasks.add(key)
+            if res.get("changed"):
+                self.result.changed += 1
+                case_id = _case_of(res)
+                if case_id:
+                    self.result.changed_by_case[case_id] = self.result.changed_by_case.get(case_id, 0) + 1
+                else:
+                    self.result.shared_changed += 1
+        elif kind == "runner_on_ok" and key not in self.looped_tasks and res.get("changed"):
+            self.result.changed += 1
+            self.result.shared_changed += 1
+        elif kind in ("runner_on_failed", "runner_on_unreachable") and not data.get("ignore_errors"):
+            self.result.failures.append(TaskFailure(
+                task=data.get("task", "?"), host=data.get("host", "?"),
+                message=_failure_message(res), play=data.get("play", ""),
+            ))
+        elif kind == "playbook_on_stats":
+            self.result.stats = {k: data.get(k, {}) for k in ("ok", "changed", "failures", "dark", "skipped")}
+        if kind in ("runner_on_ok", "runner_item_on_ok") and res.get("diff") and event.get("stdout"):
+            self.result.diffs.append(event["stdout"])
+        if self.forward is not None:
+            self.forward(event)
+        return False  # do not keep events in memory; the artifacts hold them
+
+
+def _environment() -> dict[str, str]:
+    """ansible-runner starts ``ansible-playbook`` from PATH: the venv's bin must come first."""
+    venv_bin = str(Path(sys.executable).parent)
+    path = os.environ.get("PATH", "")
+    return {
+        "PATH": venv_bin + os.pathsep + path,
+        "ANSIBLE_CONFIG": str(PLAYBOOK_DIR / "ansible.cfg"),
+        "ANSIBLE_ROLES_PATH": str(PLAYBOOK_DIR / "roles"),
+    }
+
+
+def _prune_runs(runs_dir: Path) -> None:
+    runs = sorted(p for p in runs_dir.iterdir() if p.is_dir())
+    for old in runs[:-KEEP_RUNS]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def run_playbook(
+    playbook: str,
+    inventory: Path,
+    state_dir: Path,
+    extravars: dict[str, Any],
+    *,
+    check: bool = False,
+    on_event: EventCallback | None = None,
+    limit: str | None = None,
+) -> PlaybookResult:
+    """Run ``playbooks/<playbook>`` against ``inventory``; never raises for a failed play."""
+    runs_dir = state_dir / "runs"
+    runs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    ident = f"{stamp}-{playbook.removesuffix('.yml')}"
+    private = runs_dir / ident
+    private.mkdir(mode=0o700)
+    result = PlaybookResult(playbook=playbook, rc=-1, status="unstarted")
+    collector = _Collector(result, on_event)
+    cmdline = "--check --diff" if check else ""
+    runner = ansible_runner.run(
+        private_data_dir=str(private),
+        project_dir=str(PLAYBOOK_DIR),
+        playbook=playbook,
+        inventory=str(inventory.resolve()),
+        extravars=extravars,
+        envvars=_environment(),
+        cmdline=cmdline or None,
+        limit=limit,
+        suppress_env_files=True,
+        quiet=True,
+        event_handler=collector,
+        ident="run",
+    )
+    result.rc = runner.rc if runner.rc is not None else -1
+    result.status = runner.status
+    result.artifact_dir = Path(runner.config.artifact_dir)
+    if not result.ok and not result.failures:
+        stdout = (result.artifact_dir / "stdout")
+        tail = stdout.read_text(errors="replace").strip().splitlines()[-5:] if stdout.exists() else []
+        result.failures.append(TaskFailure(task="(ansible-playbook)", host="-",
+                                           message=" / ".join(tail) or f"exit status {result.rc}"))
+    _prune_runs(runs_dir)
+    return result
