@@ -60,17 +60,18 @@ EventCallback = Callable[[dict[str, Any]], None]
 
 
 def _failure_message(res: dict[str, Any]) -> str:
+    nested = res.get("results")
+    if isinstance(nested, list):
+        for item in nested:
+            if isinstance(item, dict) and item.get("failed"):
+                label = item.get("_ansible_item_label")
+                return (f"[{label}] " if isinstance(label, str) else "") + _failure_message(item)
     if res.get("censored"):
         return "the task failed; its output is hidden because it handles a secret (no_log)"
     for key in ("msg", "stderr", "module_stderr", "reason"):
         value = res.get(key)
         if value:
             return str(value).strip().splitlines()[-1][:500] if key != "msg" else str(value)[:500]
-    nested = res.get("results")
-    if isinstance(nested, list):
-        for item in nested:
-            if isinstance(item, dict) and item.get("failed"):
-                return _failure_message(item)
     return "failed"
 
 
@@ -117,7 +118,7 @@ class _Collector:
             self.result.diffs.append(event["stdout"])
         if self.forward is not None:
             self.forward(event)
-        return False  # do not keep events in memory; the artifacts hold them
+        return True  # keep the event in the run's artifacts, the audit trail of the run
 
 
 def _environment() -> dict[str, str]:

@@ -1,0 +1,105 @@
+"""Queries to the authoritative name servers, signed with the inventory's TSIG key where needed.
+
+Changes to DNS go through the ``dns_record`` role (RFC 2136 via Ansible); this module only reads:
+the conflict checks, the address allocation (the reverse zone records which addresses are taken)
+and the trial.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import dns.exception
+import dns.flags
+import dns.message
+import dns.name
+import dns.query
+import dns.rcode
+import dns.rdatatype
+import dns.resolver
+import dns.reversename
+import dns.tsig
+import dns.xfr
+import dns.zone
+
+from provisioner.errors import FieldError, InvalidInput
+
+TIMEOUT = 2.0
+_KEY = re.compile(r'key\s+"?([^"\s]+)"?\s*\{(.*?)\}\s*;', re.S)
+_ALGO = re.compile(r"algorithm\s+([A-Za-z0-9-]+)\s*;")
+_SECRET = re.compile(r'secret\s+"([^"]+)"\s*;')
+
+
+@dataclass(frozen=True)
+class TsigKey:
+    name: str
+    algorithm: str
+    secret: str
+
+    def keyring(self) -> dict[dns.name.Name, dns.tsig.Key]:
+        key = dns.tsig.Key(self.name, self.secret, self.algorithm)
+        return {key.name: key}
+
+    def __repr__(self) -> str:  # never show the secret
+        return f"TsigKey(name={self.name!r}, algorithm={self.algorithm!r})"
+
+
+def read_tsig_key(path: Path) -> TsigKey:
+    """Parse a key file in BIND's format (as ``tsig-keygen`` writes it)."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise InvalidInput(f"the TSIG key file cannot be read: {path}",
+                           [FieldError("group_vars/all.provisioner_tsig_key_file", str(exc))]) from None
+    match = _KEY.search(text)
+    algo = _ALGO.search(match.group(2)) if match else None
+    secret = _SECRET.search(match.group(2)) if match else None
+    if not (match and algo and secret):
+        raise InvalidInput(f"no TSIG key in {path}",
+                           [FieldError("group_vars/all.provisioner_tsig_key_file",
+                                       "must hold key \"name\" { algorithm ...; secret \"...\"; };")])
+    return TsigKey(match.group(1), algo.group(1), secret.group(1))
+
+
+def query(server: str, name: str, rdtype: str, port: int = 53) -> tuple[str, list[str]]:
+    """Ask ``server`` directly; return (rcode text, answers as text). Raises dns.exception.DNSException."""
+    request = dns.message.make_query(name, rdtype)
+    request.flags &= ~dns.flags.RD
+    response = dns.query.udp(request, server, timeout=TIMEOUT, port=port)
+    answers = [rr.to_text() for rrset in response.answer for rr in rrset
+               if rrset.rdtype == dns.rdatatype.from_text(rdtype)]
+    return dns.rcode.to_text(response.rcode()), answers
+
+
+def names_at(server: str, fqdn: str, port: int = 53) -> dict[str, list[str]]:
+    """Every record type ``fqdn`` holds on ``server`` (A, AAAA, CNAME, MX, TXT, ...)."""
+    held: dict[str, list[str]] = {}
+    for rdtype in ("A", "AAAA", "CNAME", "MX", "TXT", "NS", "SRV"):
+        _, answers = query(server, fqdn, rdtype, port)
+        if answers:
+            held[rdtype] = answers
+    return held
+
+
+def reverse_name(address: str) -> str:
+    return dns.reversename.from_address(address).to_text()
+
+
+def soa_serial(server: str, zone: str, port: int = 53) -> int | None:
+    _, answers = query(server, zone, "SOA", port)
+    return int(answers[0].split()[2]) if answers else None
+
+
+def zone_ptrs(server: str, reverse_zone: str, key: TsigKey, port: int = 53) -> dict[str, str]:
+    """Address -> name for every PTR of the reverse zone, by a TSIG-signed zone transfer."""
+    zone = dns.zone.Zone(dns.name.from_text(reverse_zone), relativize=False)
+    request, _ = dns.xfr.make_query(zone)
+    request.use_tsig(key.keyring(), keyname=key.name, algorithm=key.algorithm)
+    dns.query.inbound_xfr(server, zone, request, port=port, timeout=TIMEOUT, lifetime=TIMEOUT * 3)
+    found: dict[str, str] = {}
+    for name, rdataset in zone.iterate_rdatasets(dns.rdatatype.PTR):
+        address = dns.reversename.to_address(name)
+        found[address] = rdataset[0].target.to_text().rstrip(".")
+    return found

@@ -1,0 +1,219 @@
+"""From cases to sites: the variables the playbooks receive, after checks against the inventory
+and the live servers.
+
+This is where the layout on the servers is decided (paths, user, ports), once, so the roles,
+the trial and the records all read the same facts.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dns.exception
+
+from provisioner import dns as dnsq
+from provisioner import secrets
+from provisioner.case import Case
+from provisioner.errors import FieldError, InvalidInput, Refused
+from provisioner.inventory import Inventory
+
+DB_PORTS = {"mariadb": 3306, "postgresql": 5432}
+WWW_ROOT = "/srv/www"
+
+
+@dataclass(frozen=True)
+class Site:
+    """A case placed on an inventory: everything the playbooks, the trial and the records need."""
+
+    case: Case
+    ip: str
+    vars: dict[str, Any]
+
+    @property
+    def id(self) -> str:
+        return self.case.id
+
+    @property
+    def fqdn(self) -> str:
+        return self.case.fqdn
+
+
+def check_against_inventory(case: Case, inventory: Inventory) -> list[FieldError]:
+    """Problems that make the case invalid for this inventory (exit 2)."""
+    errors = []
+    if case.zone not in inventory.zones:
+        errors.append(FieldError("hosting.zone", f"'{case.zone}' is not served by inventory {inventory.name}; "
+                                 f"served: {', '.join(inventory.zones)}"))
+    if case.public_ip != "auto":
+        address = ipaddress.IPv4Address(case.public_ip)
+        allowed = inventory.pool_addresses()
+        if address not in allowed:
+            errors.append(FieldError(
+                "hosting.public_ip",
+                f"{address} is outside the pool of inventory {inventory.name}: "
+                f"{allowed[0]}-{allowed[-1]} in {inventory.pool}"))
+    if case.database is not None and not inventory.group(f"db_{case.database.engine}"):
+        errors.append(FieldError("hosting.database.engine",
+                                 f"inventory {inventory.name} has no host in group db_{case.database.engine}"))
+    return errors
+
+
+def check_batch(cases: list[Case]) -> list[FieldError]:
+    """Cases applied together must not claim the same id, name, address or application."""
+    errors = []
+    for attr, path in (("id", "id"), ("fqdn", "hosting.subdomain"), ("app_name", "application.name")):
+        seen: dict[str, str] = {}
+        for case in cases:
+            value = getattr(case, attr)
+            if value in seen:
+                errors.append(FieldError(f"{case.id}: {path}", f"'{value}' is also claimed by case {seen[value]}"))
+            seen.setdefault(value, case.id)
+    fixed = [c for c in cases if c.public_ip != "auto"]
+    for index, case in enumerate(fixed):
+        for other in fixed[:index]:
+            if other.public_ip == case.public_ip:
+                errors.append(FieldError(f"{case.id}: hosting.public_ip",
+                                         f"{case.public_ip} is also claimed by case {other.id}"))
+    return errors
+
+
+@dataclass
+class LiveState:
+    """What the primary name server says: who holds each address, and what each name holds."""
+
+    ptrs: dict[str, str]
+    names: dict[str, dict[str, list[str]]]
+
+
+def read_live_state(cases: list[Case], inventory: Inventory) -> LiveState:
+    primary = inventory.dns_primary.address
+    key = dnsq.read_tsig_key(inventory.tsig_key_file)
+    try:
+        ptrs = dnsq.zone_ptrs(primary, inventory.reverse_zone, key)
+        names = {case.fqdn: dnsq.names_at(primary, case.fqdn) for case in cases}
+    except (dns.exception.DNSException, OSError) as exc:
+        raise Refused(f"the primary name server {inventory.dns_primary.name} ({primary}) cannot be read: "
+                      f"{exc.__class__.__name__}: {exc}; nothing was changed") from None
+    return LiveState(ptrs=ptrs, names=names)
+
+
+def place(cases: list[Case], inventory: Inventory, live: LiveState) -> tuple[dict[str, str], list[FieldError]]:
+    """Choose each case's address; list the conflicts with what is live (exit 3)."""
+    chosen: dict[str, str] = {}
+    conflicts: list[FieldError] = []
+    taken = dict(live.ptrs)
+    for case in cases:
+        held = live.names.get(case.fqdn, {})
+        current = [a for a in held.get("A", []) if a in taken and taken[a] == case.fqdn]
+        other = {t: v for t, v in held.items() if t != "A"}
+        foreign_a = [a for a in held.get("A", []) if taken.get(a) != case.fqdn]
+        if other or foreign_a:
+            detail = "; ".join(f"{t} {', '.join(v)}" for t, v in {**other, **({"A": foreign_a} if foreign_a else {})}.items())
+            conflicts.append(FieldError(f"{case.id}: hosting.subdomain",
+                                        f"{case.fqdn} already holds other data in DNS ({detail})"))
+            continue
+        if case.public_ip != "auto":
+            owner = taken.get(case.public_ip)
+            if owner not in (None, case.fqdn):
+                conflicts.append(FieldError(f"{case.id}: hosting.public_ip",
+                                            f"{case.public_ip} is held by {owner} (PTR in {inventory.reverse_zone})"))
+                continue
+            if current and current[0] != case.public_ip:
+                conflicts.append(FieldError(f"{case.id}: hosting.public_ip",
+                                            f"{case.fqdn} is live on {current[0]}; moving it is not supported"))
+                continue
+            chosen[case.id] = case.public_ip
+        elif current:
+            chosen[case.id] = current[0]
+        else:
+            free = next((str(a) for a in inventory.pool_addresses() if str(a) not in taken), None)
+            if free is None:
+                conflicts.append(FieldError(f"{case.id}: hosting.public_ip",
+                                            f"the pool {inventory.pool} has no free address left"))
+                continue
+            chosen[case.id] = free
+        taken[chosen[case.id]] = case.fqdn
+    return chosen, conflicts
+
+
+def is_live(case: Case, ip: str, live: LiveState) -> bool:
+    """The case was applied before: its name already points at its address."""
+    return ip in live.names.get(case.fqdn, {}).get("A", [])
+
+
+def site_vars(case: Case, ip: str, inventory: Inventory, *, password_file: Path | None) -> dict[str, Any]:
+    """The variables of one site, as every role reads them."""
+    php = str(inventory.settings.get("provisioner_php_version", "8.2"))
+    www = str(inventory.settings.get("provisioner_www_root", WWW_ROOT))
+    root = f"{www}/{case.fqdn}"
+    user = case.system_user
+    tls_dir = "/etc/apache2/provisioner-tls"
+    out: dict[str, Any] = {
+        "id": case.id,
+        "app": case.app_name,
+        "title": case.app_title,
+        "fqdn": case.fqdn,
+        "zone": case.zone,
+        "subdomain": case.subdomain,
+        "ip": ip,
+        "reverse_zone": inventory.reverse_zone,
+        "ptr_name": dnsq.reverse_name(ip),
+        "runtime": case.runtime,
+        "upstream": case.upstream or "",
+        "tls": case.tls,
+        "tls_source_cert": str(case.tls_cert or ""),
+        "tls_source_key": str(case.tls_key or ""),
+        "tls_cert": f"{tls_dir}/{case.fqdn}.crt" if case.tls != "none" else "",
+        "tls_key": f"{tls_dir}/{case.fqdn}.key" if case.tls != "none" else "",
+        "tls_csr": f"{tls_dir}/{case.fqdn}.csr" if case.tls == "self-signed" else "",
+        "release": str(case.release or ""),
+        "user": user,
+        "root": root,
+        "docroot": f"{root}/public",
+        "logdir": f"{root}/logs",
+        "dirs": [
+            {"path": root, "owner": "root", "group": "root", "mode": "0755"},
+            {"path": f"{root}/public", "owner": user, "group": user, "mode": "0755"},
+            {"path": f"{root}/logs", "owner": "root", "group": "adm", "mode": "0750"},
+        ],
+        "vhost_file": f"/etc/apache2/sites-available/{case.fqdn}.conf",
+        "vhost_link": f"/etc/apache2/sites-enabled/{case.fqdn}.conf",
+        "pool_file": f"/etc/php/{php}/fpm/pool.d/{case.app_name}.conf" if case.runtime == "php" else "",
+        "pool_socket": f"/run/php/provisioner-{case.app_name}.sock" if case.runtime == "php" else "",
+        "env_file": f"{root}/app.env" if case.database else "",
+        "marker": f"/etc/provisioner/sites/{case.id}.yml",
+        "db_engine": case.database.engine if case.database else "none",
+        "db": None,
+        "state": "present",
+        "remove_files": False,
+        "drop_database": False,
+    }
+    out["files"] = [out[k] for k in ("vhost_file", "pool_file", "env_file", "tls_cert", "tls_key", "tls_csr")
+                    if out[k]]
+    if case.database is not None:
+        db_host = inventory.database_host(case.database.engine)
+        out["db"] = {
+            "engine": case.database.engine,
+            "name": case.database.name,
+            "user": case.database.user,
+            "host": db_host.name,
+            "address": db_host.address,
+            "port": DB_PORTS[case.database.engine],
+            "client_address": inventory.web.address,
+            "password_file": str(password_file or secrets.password_file(inventory.state_dir, case.id)),
+        }
+    return out
+
+
+def validate_all(cases: list[Case], inventory: Inventory) -> None:
+    """Inventory and batch problems, every one at once (exit 2)."""
+    errors = check_batch(cases)
+    for case in cases:
+        errors += [FieldError(f"{case.id}: {e.path}" if len(cases) > 1 else e.path, e.message)
+                   for e in check_against_inventory(case, inventory)]
+    if errors:
+        raise InvalidInput(f"the case{'s' if len(cases) > 1 else ''} cannot be placed on inventory "
+                           f"{inventory.name}", errors)
