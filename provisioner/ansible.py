@@ -42,6 +42,7 @@ class PlaybookResult:
     status: str
     changed: int = 0
     changed_by_case: dict[str, int] = field(default_factory=dict)
+    changed_tasks: dict[str, set[str]] = field(default_factory=dict)
     shared_changed: int = 0
     failures: list[TaskFailure] = field(default_factory=list)
     diffs: list[str] = field(default_factory=list)
@@ -102,6 +103,7 @@ class _Collector:
                 case_id = _case_of(res)
                 if case_id:
                     self.result.changed_by_case[case_id] = self.result.changed_by_case.get(case_id, 0) + 1
+                    self.result.changed_tasks.setdefault(case_id, set()).add(str(data.get("task", "")))
                 else:
                     self.result.shared_changed += 1
         elif kind == "runner_on_ok" and key not in self.looped_tasks and res.get("changed"):

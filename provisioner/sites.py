@@ -18,6 +18,7 @@ from provisioner import dns as dnsq
 from provisioner import secrets
 from provisioner.case import Case
 from provisioner.errors import FieldError, InvalidInput, Refused
+from provisioner.hosts import Hosts
 from provisioner.inventory import Inventory
 
 DB_PORTS = {"mariadb": 3306, "postgresql": 5432}
@@ -82,13 +83,15 @@ def check_batch(cases: list[Case]) -> list[FieldError]:
 
 @dataclass
 class LiveState:
-    """What the primary name server says: who holds each address, and what each name holds."""
+    """What the servers say: who holds each address (reverse zone), what each name holds, and
+    which cases the web host records as installed (site_registry)."""
 
     ptrs: dict[str, str]
     names: dict[str, dict[str, list[str]]]
+    registry: dict[str, dict[str, Any]]
 
 
-def read_live_state(cases: list[Case], inventory: Inventory) -> LiveState:
+def read_live_state(cases: list[Case], inventory: Inventory, hosts: Hosts) -> LiveState:
     primary = inventory.dns_primary.address
     key = dnsq.read_tsig_key(inventory.tsig_key_file)
     try:
@@ -97,51 +100,78 @@ def read_live_state(cases: list[Case], inventory: Inventory) -> LiveState:
     except (dns.exception.DNSException, OSError) as exc:
         raise Refused(f"the primary name server {inventory.dns_primary.name} ({primary}) cannot be read: "
                       f"{exc.__class__.__name__}: {exc}; nothing was changed") from None
-    return LiveState(ptrs=ptrs, names=names)
+    try:
+        registry = hosts.registry()
+    except (OSError, RuntimeError) as exc:
+        raise Refused(f"the web host {inventory.web.name} cannot be read: {exc}; nothing was changed") from None
+    return LiveState(ptrs=ptrs, names=names, registry=registry)
+
+
+def _ownership_conflicts(case: Case, live: LiveState) -> list[FieldError]:
+    """Another case recorded on the web host owning this case's name, user or database."""
+    conflicts = []
+    for other_id, record in live.registry.items():
+        if other_id == case.id:
+            continue
+        if record.get("fqdn") == case.fqdn:
+            conflicts.append(FieldError(f"{case.id}: hosting.subdomain", f"{case.fqdn} belongs to case {other_id}"))
+        if case.system_user in (record.get("system_user"), record.get("application")):
+            conflicts.append(FieldError(f"{case.id}: application.name",
+                                        f"system user {case.system_user} belongs to case {other_id}"))
+        theirs = record.get("database") or {}
+        if case.database and theirs.get("engine") == case.database.engine:
+            for key in ("name", "user"):
+                if theirs.get(key) == getattr(case.database, key):
+                    conflicts.append(FieldError(f"{case.id}: hosting.database.{key}",
+                                                f"{case.database.engine} {key} {theirs[key]} belongs to case {other_id}"))
+    return conflicts
 
 
 def place(cases: list[Case], inventory: Inventory, live: LiveState) -> tuple[dict[str, str], list[FieldError]]:
-    """Choose each case's address; list the conflicts with what is live (exit 3)."""
+    """Choose each case's address; list the conflicts with what is live (exit 3).
+
+    An installed case keeps its address. ``auto`` takes the lowest pool address that no PTR and
+    no other case's record holds.
+    """
     chosen: dict[str, str] = {}
     conflicts: list[FieldError] = []
     taken = dict(live.ptrs)
+    for record in live.registry.values():
+        taken.setdefault(str(record.get("ip")), str(record.get("fqdn")))
     for case in cases:
+        problems = _ownership_conflicts(case, live)
+        installed = live.registry.get(case.id, {}).get("ip")
         held = live.names.get(case.fqdn, {})
-        current = [a for a in held.get("A", []) if a in taken and taken[a] == case.fqdn]
-        other = {t: v for t, v in held.items() if t != "A"}
-        foreign_a = [a for a in held.get("A", []) if taken.get(a) != case.fqdn]
-        if other or foreign_a:
-            detail = "; ".join(f"{t} {', '.join(v)}" for t, v in {**other, **({"A": foreign_a} if foreign_a else {})}.items())
-            conflicts.append(FieldError(f"{case.id}: hosting.subdomain",
-                                        f"{case.fqdn} already holds other data in DNS ({detail})"))
+        foreign = {t: v for t, v in held.items() if t != "A"}
+        stray_a = [a for a in held.get("A", []) if a != installed and taken.get(a) != case.fqdn]
+        if foreign or stray_a:
+            detail = "; ".join(f"{t} {', '.join(v)}" for t, v in {**foreign, **({"A": stray_a} if stray_a else {})}.items())
+            problems.append(FieldError(f"{case.id}: hosting.subdomain",
+                                       f"{case.fqdn} already holds other data in DNS ({detail})"))
+        wanted = case.public_ip if case.public_ip != "auto" else installed
+        if wanted is None:
+            wanted = next((str(a) for a in inventory.pool_addresses() if str(a) not in taken), None)
+            if wanted is None:
+                problems.append(FieldError(f"{case.id}: hosting.public_ip",
+                                           f"the pool {inventory.pool} has no free address left"))
+        elif installed and wanted != installed:
+            problems.append(FieldError(f"{case.id}: hosting.public_ip",
+                                       f"{case.fqdn} is installed on {installed}; moving it is not supported "
+                                       "(destroy the case first)"))
+        elif taken.get(wanted) not in (None, case.fqdn):
+            problems.append(FieldError(f"{case.id}: hosting.public_ip", f"{wanted} is held by {taken[wanted]}"))
+        if problems:
+            conflicts += problems
             continue
-        if case.public_ip != "auto":
-            owner = taken.get(case.public_ip)
-            if owner not in (None, case.fqdn):
-                conflicts.append(FieldError(f"{case.id}: hosting.public_ip",
-                                            f"{case.public_ip} is held by {owner} (PTR in {inventory.reverse_zone})"))
-                continue
-            if current and current[0] != case.public_ip:
-                conflicts.append(FieldError(f"{case.id}: hosting.public_ip",
-                                            f"{case.fqdn} is live on {current[0]}; moving it is not supported"))
-                continue
-            chosen[case.id] = case.public_ip
-        elif current:
-            chosen[case.id] = current[0]
-        else:
-            free = next((str(a) for a in inventory.pool_addresses() if str(a) not in taken), None)
-            if free is None:
-                conflicts.append(FieldError(f"{case.id}: hosting.public_ip",
-                                            f"the pool {inventory.pool} has no free address left"))
-                continue
-            chosen[case.id] = free
-        taken[chosen[case.id]] = case.fqdn
+        assert wanted is not None
+        chosen[case.id] = wanted
+        taken[wanted] = case.fqdn
     return chosen, conflicts
 
 
-def is_live(case: Case, ip: str, live: LiveState) -> bool:
-    """The case was applied before: its name already points at its address."""
-    return ip in live.names.get(case.fqdn, {}).get("A", [])
+def is_installed(case: Case, live: LiveState) -> bool:
+    """The web host records the case as installed by an earlier run."""
+    return case.id in live.registry
 
 
 def site_vars(case: Case, ip: str, inventory: Inventory, *, password_file: Path | None) -> dict[str, Any]:

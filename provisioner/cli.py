@@ -1,0 +1,159 @@
+"""The command line: thin Click verbs over provisioner.jobs and provisioner.lab.
+
+Every verb builds a Context, calls one function and prints its Report; exit codes follow
+CASE-FORMAT.md. Tracebacks appear only with --debug.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from provisioner import __version__, jobs, lab
+from provisioner.display import LiveDisplay, print_json, print_report
+from provisioner.errors import EXIT_INVALID
+
+CASES = click.argument("cases", nargs=-1, type=click.Path(path_type=Path, dir_okay=False))
+JSON = click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object on stdout.")
+
+
+def inventory_option(required: bool) -> Callable:
+    return click.option("-i", "--inventory", "inventory", type=click.Path(path_type=Path, file_okay=False),
+                        envvar="PROVISIONER_INVENTORY", required=required,
+                        help="Inventory directory (inventories/local, inventories/lab, a site's own).")
+
+
+def _run(command: Callable[[jobs.Context], jobs.Report], inventory: Path | None, as_json: bool) -> None:
+    params = click.get_current_context().find_root().params
+    err = Console(stderr=True, highlight=False)
+    display = LiveDisplay(err)
+    ctx = jobs.Context(inventory_path=inventory, records_dir=params["records"],
+                       on_event=display, on_progress=display.progress)
+    report = command(ctx)
+    if as_json:
+        print_json(report)
+    else:
+        print_report(report, Console(highlight=False))
+    sys.exit(report.exit_code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--records", type=click.Path(path_type=Path, file_okay=False), default=Path("records"),
+              envvar="PROVISIONER_RECORDS", show_default=True, help="Where the records of each case are written.")
+@click.option("--debug", is_flag=True, help="Show tracebacks of unexpected errors.")
+@click.version_option(__version__)
+def cli(records: Path, debug: bool) -> None:
+    """Install, trial and record approved application cases (SOP step 9)."""
+
+
+@cli.command("check")
+@CASES
+@inventory_option(required=False)
+@JSON
+def check_cmd(cases: tuple[Path, ...], inventory: Path | None, as_json: bool) -> None:
+    """Validate case files; with -i, also look for conflicts on the live servers. Changes nothing."""
+    _run(lambda ctx: jobs.check(ctx, list(cases)), inventory, as_json)
+
+
+@cli.command("plan")
+@CASES
+@inventory_option(required=True)
+@JSON
+def plan_cmd(cases: tuple[Path, ...], inventory: Path, as_json: bool) -> None:
+    """Show what apply would change (Ansible check mode with diff). Changes nothing."""
+    _run(lambda ctx: jobs.plan(ctx, list(cases)), inventory, as_json)
+
+
+@cli.command("apply")
+@CASES
+@inventory_option(required=True)
+@JSON
+def apply_cmd(cases: tuple[Path, ...], inventory: Path, as_json: bool) -> None:
+    """Provision the cases, run the trial and write the records."""
+    _run(lambda ctx: jobs.apply(ctx, list(cases)), inventory, as_json)
+
+
+@cli.command("verify")
+@CASES
+@click.option("--all", "all_cases", is_flag=True, help="Every case installed on the inventory.")
+@inventory_option(required=True)
+@JSON
+def verify_cmd(cases: tuple[Path, ...], all_cases: bool, inventory: Path, as_json: bool) -> None:
+    """Run the trial checks again against what is live. Changes nothing on the servers."""
+    if cases and all_cases:
+        raise click.UsageError("give case files or --all, not both")
+    _run(lambda ctx: jobs.verify(ctx, list(cases), all_cases), inventory, as_json)
+
+
+@cli.command("destroy")
+@click.argument("case", type=click.Path(path_type=Path, dir_okay=False))
+@inventory_option(required=True)
+@click.option("--drop-database", is_flag=True, help="Also drop the case's database (asks first).")
+@click.option("--remove-files", is_flag=True, help="Also remove the document root, logs and system user.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@JSON
+def destroy_cmd(case: Path, inventory: Path, drop_database: bool, remove_files: bool, yes: bool,
+                as_json: bool) -> None:
+    """Remove what apply made for CASE; the database and files are kept unless asked."""
+    if (drop_database or remove_files) and not yes:
+        what = " and ".join(w for w, on in (("its database", drop_database), ("its files", remove_files)) if on)
+        if not sys.stdin.isatty():
+            raise click.UsageError(f"removing {what} needs confirmation: add --yes")
+        click.confirm(f"Remove {what} for good?", abort=True, err=True)
+    _run(lambda ctx: jobs.destroy(ctx, case, drop_database, remove_files), inventory, as_json)
+
+
+@cli.group("lab")
+def lab_group() -> None:
+    """The embedded environment the examples and tests run against."""
+
+
+@lab_group.command("up")
+@inventory_option(required=False)
+def lab_up(inventory: Path | None) -> None:
+    """Install, configure and start the lab's services on this machine."""
+    _run(lab.up, inventory or Path("inventories/local"), False)
+
+
+@lab_group.command("down")
+@inventory_option(required=False)
+def lab_down(inventory: Path | None) -> None:
+    """Remove the lab's cases, stop its services and remove what it added (packages stay)."""
+    _run(lab.down, inventory or Path("inventories/local"), False)
+
+
+@lab_group.command("status")
+@inventory_option(required=False)
+def lab_status(inventory: Path | None) -> None:
+    """Say whether each lab service is up."""
+    _run(lab.status, inventory or Path("inventories/local"), False)
+
+
+def main() -> None:
+    """Entry point: command-line errors exit 2, as JSON too when --json was asked for."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted: nothing was changed", err=True)
+        sys.exit(EXIT_INVALID)
+    except click.ClickException as exc:
+        if "--json" in sys.argv:
+            print(json.dumps({"command": sys.argv[1] if len(sys.argv) > 1 else "", "status": "invalid",
+                              "exit_code": EXIT_INVALID, "message": exc.format_message(), "cases": [],
+                              "errors": [{"path": "command line", "message": exc.format_message()}],
+                              "duration_s": 0.0}))
+        else:
+            exc.show()
+        sys.exit(EXIT_INVALID)
+    except Exception:
+        if "--debug" in sys.argv:
+            raise
+        kind, value, _ = sys.exc_info()
+        click.echo(f"internal error: {kind.__name__ if kind else 'error'}: {value} (run with --debug for the "
+                   "traceback)", err=True)
+        sys.exit(1)

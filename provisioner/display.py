@@ -1,0 +1,73 @@
+"""What people see: the live progress of a run on stderr, then the summary on stdout.
+
+With ``--json`` the summary is replaced by exactly one JSON object on stdout; progress still
+goes to stderr, so scripts can read stdout alone.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from provisioner.jobs import Report
+
+
+class LiveDisplay:
+    """Turns ansible-runner events into one line per task that did something."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def progress(self, message: str) -> None:
+        self.console.print(f"[bold]»[/bold] {escape(message)}")
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        kind = event.get("event", "")
+        data = event.get("event_data", {})
+        res = data.get("res") or {}
+        task = escape(str(data.get("task", "")))
+        host = escape(str(data.get("host", "")))
+        if kind == "playbook_on_play_start":
+            self.console.print(f"[bold cyan]{escape(str(data.get('play', '')))}[/bold cyan]")
+        elif kind == "runner_on_ok":
+            if res.get("changed"):
+                self.console.print(f"  [yellow]changed[/yellow] {task} [dim]{host}[/dim]")
+            else:
+                self.console.print(f"  [green]ok[/green]      {task} [dim]{host}[/dim]", highlight=False)
+        elif kind in ("runner_on_failed", "runner_on_unreachable"):
+            message = escape(str(res.get("msg", "")).strip()[:300])
+            self.console.print(f"  [bold red]FAILED[/bold red]  {task} [dim]{host}[/dim] {message}")
+
+
+def print_report(report: Report, console: Console) -> None:
+    for case in report.cases:
+        title = f"{case.id}  {case.fqdn or ''}  {case.public_ip or ''}".strip()
+        if case.checks:
+            table = Table(title=title, title_justify="left", show_lines=False)
+            table.add_column("check")
+            table.add_column("result")
+            table.add_column("detail", overflow="fold")
+            for check in case.checks:
+                result = "[green]ok[/green]" if check.ok else "[bold red]FAILED[/bold red]"
+                table.add_row(escape(check.name), result, escape(check.detail))
+            console.print(table)
+        else:
+            console.print(title + (f"  ({escape(case.note)})" if case.note else ""))
+        if report.command in ("apply", "plan", "destroy"):
+            console.print(f"  changed: {case.changed}")
+        for path in case.records:
+            console.print(f"  record: {escape(path)}")
+    for diff in report.diffs:
+        console.print(escape(diff))
+    for error in report.errors:
+        console.print(f"[red]error[/red] {escape(str(error))}")
+    colour = "green" if report.exit_code == 0 else "red"
+    console.print(f"[bold {colour}]{report.status}[/bold {colour}] {escape(report.message)}")
+
+
+def print_json(report: Report) -> None:
+    print(json.dumps(report.as_dict(), ensure_ascii=False))

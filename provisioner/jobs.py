@@ -1,0 +1,364 @@
+"""The commands' work, without Click: check, plan, apply, verify, destroy.
+
+Each returns a Report (exit code, per-case results, errors) that the CLI prints as text or as
+the one JSON object of the contract. Order inside ``apply`` follows the design's principles:
+validate everything, refuse on any conflict before changing anything, provision in one
+ansible-runner run, undo what this run created if anything fails, then the trial, then records.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from provisioner import records as rec
+from provisioner import secrets, sites
+from provisioner.ansible import EventCallback, PlaybookResult, TaskFailure, run_playbook
+from provisioner.case import Case, load_case, require_approved
+from provisioner.errors import (
+    EXIT_FAILED,
+    EXIT_OK,
+    STATUS_BY_EXIT,
+    FieldError,
+    InvalidInput,
+    ProvisionerError,
+    Refused,
+)
+from provisioner.hosts import Hosts
+from provisioner.inventory import Inventory, load_inventory
+from provisioner.lock import inventory_lock
+from provisioner.trial import Check, run_trial, software_versions
+
+# Tasks whose change for a site means this run created the thing, so an undo may remove it.
+CREATES_DATABASE = frozenset({"Create each MariaDB database", "Create each PostgreSQL database, owned by its user"})
+CREATES_FILES = frozenset({"Create each site's directories"})
+
+
+@dataclass
+class CaseReport:
+    id: str
+    fqdn: str | None = None
+    public_ip: str | None = None
+    changed: int = 0
+    checks: list[Check] = field(default_factory=list)
+    records: list[str] = field(default_factory=list)
+    note: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "fqdn": self.fqdn, "public_ip": self.public_ip, "changed": self.changed,
+                "checks": [c.as_dict() for c in self.checks], "records": self.records,
+                **({"note": self.note} if self.note else {})}
+
+
+@dataclass
+class Report:
+    command: str
+    exit_code: int = EXIT_OK
+    message: str = ""
+    cases: list[CaseReport] = field(default_factory=list)
+    errors: list[FieldError] = field(default_factory=list)
+    diffs: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def status(self) -> str:
+        return STATUS_BY_EXIT.get(self.exit_code, "failed")
+
+    def fail(self, error: ProvisionerError) -> Report:
+        self.exit_code = error.exit_code
+        self.message = error.message
+        self.errors = list(error.errors) or [FieldError("", error.message)]
+        return self
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"command": self.command, "status": self.status, "exit_code": self.exit_code,
+                "message": self.message, "cases": [c.as_dict() for c in self.cases],
+                "errors": [e.as_dict() for e in self.errors],
+                "duration_s": round(time.monotonic() - self.started, 3)}
+
+
+@dataclass
+class Context:
+    """What every command shares: the inventory, where records go, the live display."""
+
+    inventory_path: Path | None
+    records_dir: Path = Path("records")
+    on_event: EventCallback | None = None
+    on_progress: Callable[[str], None] = lambda message: None
+
+    def inventory(self) -> Inventory:
+        if self.inventory_path is None:
+            raise InvalidInput("this command needs an inventory", [FieldError("-i", "name an inventory directory")])
+        return load_inventory(self.inventory_path)
+
+
+def load_cases(paths: list[Path]) -> list[Case]:
+    """Load every file, then report every problem of every file at once."""
+    cases, errors = [], []
+    for path in paths:
+        try:
+            cases.append(load_case(path))
+        except InvalidInput as exc:
+            prefix = f"{path}: " if len(paths) > 1 else ""
+            errors += [FieldError(f"{prefix}{e.path}", e.message) for e in exc.errors]
+            message = exc.message
+    if errors:
+        raise InvalidInput(message if len(paths) == 1 else f"{len(errors)} problems in the case files", errors)
+    if not cases:
+        raise InvalidInput("no case given", [FieldError("CASE", "name at least one case file")])
+    return cases
+
+
+def _approved(cases: list[Case]) -> None:
+    refused = []
+    for case in cases:
+        try:
+            require_approved(case)
+        except Refused as exc:
+            refused += [FieldError(f"{case.id}: {e.path}", e.message) for e in exc.errors]
+    if refused:
+        raise Refused("only approved cases may be applied; nothing was changed", refused)
+
+
+def _placed(cases: list[Case], inventory: Inventory, hosts: Hosts) -> tuple[dict[str, str], sites.LiveState]:
+    sites.validate_all(cases, inventory)
+    live = sites.read_live_state(cases, inventory, hosts)
+    chosen, conflicts = sites.place(cases, inventory, live)
+    if conflicts:
+        raise Refused("conflict with what is live on the servers; nothing was changed", conflicts)
+    return chosen, live
+
+
+def _site(case: Case, ip: str, inventory: Inventory, password_file: Path | None = None) -> sites.Site:
+    return sites.Site(case, ip, sites.site_vars(case, ip, inventory, password_file=password_file))
+
+
+def _failure_text(failure: TaskFailure) -> str:
+    return str(failure)
+
+
+def check(ctx: Context, paths: list[Path]) -> Report:
+    report = Report("check")
+    try:
+        cases = load_cases(paths)
+        report.cases = [CaseReport(c.id, c.fqdn) for c in cases]
+        _approved(cases)
+        if ctx.inventory_path is not None:
+            inventory = ctx.inventory()
+            chosen, live = _placed(cases, inventory, Hosts(inventory))
+            for item in report.cases:
+                item.public_ip = chosen[item.id]
+                item.note = "installed" if item.id in live.registry else "not installed yet"
+        report.message = f"{len(cases)} case(s) valid" + (" and free of conflicts" if ctx.inventory_path else "")
+    except ProvisionerError as exc:
+        return report.fail(exc)
+    return report
+
+
+def plan(ctx: Context, paths: list[Path]) -> Report:
+    """Ansible check mode with diff: what apply would change, changing nothing."""
+    report = Report("plan")
+    try:
+        inventory = ctx.inventory()
+        cases = load_cases(paths)
+        _approved(cases)
+        chosen, _ = _placed(cases, inventory, Hosts(inventory))
+        site_list = []
+        for case in cases:
+            # No secret is created by a plan: a case without one plans with an empty password.
+            existing = secrets.password_file(inventory.state_dir, case.id)
+            site_list.append(_site(case, chosen[case.id], inventory,
+                                   existing if existing.exists() else Path("/dev/null")))
+        result = run_playbook("provision.yml", inventory.path, inventory.state_dir,
+                              {"provisioner_sites": [s.vars for s in site_list]}, check=True,
+                              on_event=ctx.on_event)
+        report.diffs = result.diffs
+        report.cases = [CaseReport(s.id, s.fqdn, s.ip, result.changed_for(s.id)) for s in site_list]
+        if not result.ok:
+            raise ProvisionerError("the plan could not be computed: "
+                                   + "; ".join(_failure_text(f) for f in result.failures))
+        report.message = f"apply would change {result.changed} item(s)"
+    except ProvisionerError as exc:
+        return report.fail(exc)
+    return report
+
+
+def _undo(ctx: Context, inventory: Inventory, new_sites: list[sites.Site], result: PlaybookResult) -> list[str]:
+    """Remove what this run created for cases that were not installed before; say what."""
+    undo_sites, undone = [], []
+    for site in new_sites:
+        tasks = result.changed_tasks.get(site.id, set())
+        if not tasks:
+            continue
+        v = dict(site.vars, state="absent", drop_database=bool(tasks & CREATES_DATABASE),
+                 remove_files=bool(tasks & CREATES_FILES))
+        undo_sites.append(v)
+        undone.append(f"{site.id}: " + ", ".join(sorted(tasks)))
+    if not undo_sites:
+        return []
+    ctx.on_progress(f"undoing what this run created for {len(undo_sites)} case(s)")
+    result_undo = run_playbook("destroy.yml", inventory.path, inventory.state_dir,
+                               {"provisioner_sites": undo_sites}, on_event=ctx.on_event)
+    if not result_undo.ok:
+        undone.append("THE UNDO ITSELF FAILED, check by hand: "
+                      + "; ".join(_failure_text(f) for f in result_undo.failures))
+    return undone
+
+
+def apply(ctx: Context, paths: list[Path]) -> Report:
+    report = Report("apply")
+    try:
+        inventory = ctx.inventory()
+        cases = load_cases(paths)
+        _approved(cases)
+        with inventory_lock(inventory.state_dir, "apply"):
+            _apply_locked(ctx, inventory, cases, report)
+    except ProvisionerError as exc:
+        return report.fail(exc)
+    return report
+
+
+def _apply_locked(ctx: Context, inventory: Inventory, cases: list[Case], report: Report) -> None:
+    records = rec.Records(ctx.records_dir)
+    hosts = Hosts(inventory)
+    chosen, live = _placed(cases, inventory, hosts)
+    site_list = []
+    for case in cases:
+        pw = secrets.ensure_password(inventory.state_dir, case.id) if case.database else None
+        site_list.append(_site(case, chosen[case.id], inventory, pw))
+    report.cases = [CaseReport(s.id, s.fqdn, s.ip) for s in site_list]
+    by_id = {c.id: c for c in report.cases}
+    new_sites = [s for s in site_list if not sites.is_installed(s.case, live)]
+    started = rec.now().isoformat()
+
+    ctx.on_progress(f"provisioning {len(site_list)} case(s) on inventory {inventory.name}")
+    result = run_playbook("provision.yml", inventory.path, inventory.state_dir,
+                          {"provisioner_sites": [s.vars for s in site_list]}, on_event=ctx.on_event)
+    for site in site_list:
+        by_id[site.id].changed = result.changed_for(site.id)
+    if not result.ok:
+        failures = [_failure_text(f) for f in result.failures]
+        undone = _undo(ctx, inventory, new_sites, result)
+        for site in site_list:
+            path = records.write_incident(site.id, site.fqdn, "apply", "provisioning", failures,
+                                          [u for u in undone if u.startswith(f"{site.id}:") or "UNDO" in u])
+            by_id[site.id].records.append(str(path))
+        raise ProvisionerError("provisioning failed: " + "; ".join(failures))
+
+    ctx.on_progress("running the trial")
+    failed_sites = []
+    for site in site_list:
+        item = by_id[site.id]
+        item.checks = run_trial(site, inventory, hosts)
+        tested = rec.now().isoformat()
+        versions = software_versions(site, inventory, hosts)
+        item.records += [str(p) for p in records.write_configuration(site, inventory, versions, started)]
+        item.records += [str(p) for p in records.write_trial(site, inventory, item.checks, tested)]
+        if not item.passed:
+            failed_sites.append(site)
+    if failed_sites:
+        failed_new = [s for s in failed_sites if s in new_sites]
+        undone = _undo(ctx, inventory, failed_new, result)
+        for site in failed_sites:
+            failures = [f"check '{c.name}': {c.detail}" for c in by_id[site.id].checks if not c.ok]
+            path = records.write_incident(site.id, site.fqdn, "apply", "trial", failures,
+                                          [u for u in undone if u.startswith(f"{site.id}:") or "UNDO" in u])
+            by_id[site.id].records.append(str(path))
+        raise ProvisionerError(f"the trial failed for {', '.join(s.id for s in failed_sites)}")
+    report.message = f"{len(site_list)} case(s) live, every trial check passed; changed {result.changed}"
+
+
+def _installed_cases(ctx: Context, paths: list[Path], all_cases: bool, live_registry: dict[str, Any]) -> list[Case]:
+    if all_cases:
+        found = [ctx.records_dir / case_id / "case.yml" for case_id in sorted(live_registry)]
+        missing = [p for p in found if not p.exists()]
+        if missing:
+            raise InvalidInput("installed cases have no case file in the records",
+                               [FieldError("--all", f"{p} is missing") for p in missing])
+        paths = found
+    if not paths:
+        raise InvalidInput("no case given", [FieldError("CASE", "name case files, or --all")])
+    return load_cases(paths)
+
+
+def verify(ctx: Context, paths: list[Path], all_cases: bool = False) -> Report:
+    """The trial again, against what is live; changes nothing on the servers."""
+    report = Report("verify")
+    try:
+        inventory = ctx.inventory()
+        hosts = Hosts(inventory)
+        registry = hosts.registry() if all_cases else {}
+        cases = _installed_cases(ctx, paths, all_cases, registry)
+        sites.validate_all(cases, inventory)
+        live = sites.read_live_state(cases, inventory, hosts)
+        records = rec.Records(ctx.records_dir)
+        failed = []
+        for case in cases:
+            installed = live.registry.get(case.id)
+            item = CaseReport(case.id, case.fqdn)
+            report.cases.append(item)
+            if installed is None:
+                item.checks = [Check("case is installed", False,
+                                     f"no record of case {case.id} on {inventory.web.name}", 0.0)]
+                failed.append(case)
+                continue
+            site = _site(case, str(installed["ip"]), inventory)
+            item.public_ip = site.ip
+            item.checks = run_trial(site, inventory, hosts)
+            item.records += [str(p) for p in records.write_trial(site, inventory, item.checks, rec.now().isoformat())]
+            if not item.passed:
+                failed.append(case)
+                failures = [f"check '{c.name}': {c.detail}" for c in item.checks if not c.ok]
+                item.records.append(str(records.write_incident(case.id, case.fqdn, "verify", "trial", failures, [])))
+        if failed:
+            raise ProvisionerError(f"verify failed for {', '.join(c.id for c in failed)}")
+        report.message = f"{len(cases)} case(s) verified, every check passed"
+    except ProvisionerError as exc:
+        return report.fail(exc)
+    return report
+
+
+def destroy(ctx: Context, path: Path, drop_database: bool = False, remove_files: bool = False) -> Report:
+    """Remove what apply made for the case; the database and files stay unless asked."""
+    report = Report("destroy")
+    try:
+        inventory = ctx.inventory()
+        cases = load_cases([path])
+        case = cases[0]
+        with inventory_lock(inventory.state_dir, "destroy"):
+            hosts = Hosts(inventory)
+            live = sites.read_live_state(cases, inventory, hosts)
+            installed = live.registry.get(case.id)
+            item = CaseReport(case.id, case.fqdn)
+            report.cases.append(item)
+            if installed is None:
+                report.message = f"case {case.id} was never applied on inventory {inventory.name}: nothing to do"
+                return report
+            site = _site(case, str(installed["ip"]), inventory)
+            item.public_ip = site.ip
+            gone = dict(site.vars, state="absent", drop_database=drop_database, remove_files=remove_files)
+            result = run_playbook("destroy.yml", inventory.path, inventory.state_dir,
+                                  {"provisioner_sites": [gone]}, on_event=ctx.on_event)
+            item.changed = result.changed_for(case.id)
+            if not result.ok:
+                failures = [_failure_text(f) for f in result.failures]
+                item.records.append(str(rec.Records(ctx.records_dir).write_incident(
+                    case.id, case.fqdn, "destroy", "removal", failures, [])))
+                raise ProvisionerError("destroy failed: " + "; ".join(failures))
+            if drop_database:
+                secrets.forget(inventory.state_dir, case.id)
+            kept = [k for k, asked in (("database", drop_database), ("files", remove_files)) if not asked]
+            report.message = f"case {case.id} removed" + (f"; kept: {', '.join(kept)}" if kept else "")
+    except ProvisionerError as exc:
+        return report.fail(exc)
+    return report
+
+
+__all__ = ["EXIT_FAILED", "Context", "Report", "apply", "check", "destroy", "plan", "verify"]

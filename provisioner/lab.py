@@ -1,0 +1,103 @@
+"""The embedded lab: the local inventory's services built on this machine by playbooks/lab.yml."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from provisioner import dns as dnsq
+from provisioner import jobs, sites
+from provisioner.ansible import run_playbook
+from provisioner.errors import ProvisionerError
+from provisioner.hosts import Hosts
+from provisioner.lock import inventory_lock
+from provisioner.trial import Check, timed
+
+SERVICES = {"apache2": "apache2", "mariadb": "mariadbd", "postgresql": "postgres", "named": "named"}
+
+
+def up(ctx: jobs.Context) -> jobs.Report:
+    report = jobs.Report("lab up")
+    try:
+        inventory = ctx.inventory()
+        with inventory_lock(inventory.state_dir, "lab up"):
+            ctx.on_progress(f"building the lab for inventory {inventory.name} (packages, BIND, Apache, databases)")
+            result = run_playbook("lab.yml", inventory.path, inventory.state_dir, {"lab_state": "present"},
+                                  on_event=ctx.on_event)
+        if not result.ok:
+            raise ProvisionerError("lab up failed: " + "; ".join(str(f) for f in result.failures))
+        report.message = f"lab is up (changed {result.changed})"
+    except ProvisionerError as exc:
+        return report.fail(exc)
+    return report
+
+
+def down(ctx: jobs.Context) -> jobs.Report:
+    """Remove every case installed in the lab, then what the lab added; packages stay."""
+    report = jobs.Report("lab down")
+    try:
+        inventory = ctx.inventory()
+        with inventory_lock(inventory.state_dir, "lab down"):
+            hosts = Hosts(inventory)
+            installed = _installed(hosts)
+            if installed:
+                ctx.on_progress(f"removing the {len(installed)} case(s) installed in the lab")
+                gone = []
+                for record in installed.values():
+                    case_file = ctx.records_dir / str(record["case"]) / "case.yml"
+                    if case_file.exists():
+                        case = jobs.load_cases([case_file])[0]
+                        v = sites.site_vars(case, str(record["ip"]), inventory, password_file=None)
+                        gone.append(dict(v, state="absent", drop_database=True, remove_files=True))
+                result = run_playbook("destroy.yml", inventory.path, inventory.state_dir,
+                                      {"provisioner_sites": gone}, on_event=ctx.on_event)
+                if not result.ok:
+                    raise ProvisionerError("removing the lab's cases failed: "
+                                           + "; ".join(str(f) for f in result.failures))
+            ctx.on_progress("stopping the lab services and removing their configuration")
+            result = run_playbook("lab.yml", inventory.path, inventory.state_dir, {"lab_state": "absent"},
+                                  on_event=ctx.on_event)
+        if not result.ok:
+            raise ProvisionerError("lab down failed: " + "; ".join(str(f) for f in result.failures))
+        report.message = "lab is down"
+    except ProvisionerError as exc:
+        return report.fail(exc)
+    return report
+
+
+def _installed(hosts: Hosts) -> dict:
+    try:
+        return hosts.registry()
+    except (OSError, RuntimeError):
+        return {}
+
+
+def status(ctx: jobs.Context) -> jobs.Report:
+    report = jobs.Report("lab status")
+    try:
+        inventory = ctx.inventory()
+        hosts = Hosts(inventory)
+        local = hosts.get(inventory.web)
+        checks: list[Check] = []
+        php = f"php-fpm{inventory.settings.get('provisioner_php_version', '8.2')}"
+        for name, comm in {**SERVICES, "php-fpm": php}.items():
+            checks.append(timed(f"{name} running", lambda comm=comm: (
+                bool(local.process.filter(comm=comm)), f"{len(local.process.filter(comm=comm))} process(es)")))
+        checks.append(timed("public bridge present", lambda: (
+            local.interface(inventory.public_interface).exists, inventory.public_interface)))
+        for zone in [*inventory.zones, inventory.reverse_zone]:
+            checks.append(timed(f"zone {zone} served", lambda zone=zone: (
+                dnsq.soa_serial(inventory.dns_primary.address, zone) is not None,
+                f"SOA serial {dnsq.soa_serial(inventory.dns_primary.address, zone)}")))
+        checks.append(timed("TSIG key readable", lambda: (
+            Path(inventory.tsig_key_file).exists(), str(inventory.tsig_key_file))))
+        item = jobs.CaseReport(id=f"lab ({inventory.name})", checks=checks,
+                               note=f"{len(_installed(hosts))} case(s) installed")
+        report.cases.append(item)
+        if not item.passed:
+            report.exit_code = jobs.EXIT_FAILED
+            report.message = "the lab is not (fully) up: run `provisioner lab up`"
+        else:
+            report.message = "the lab is up"
+    except ProvisionerError as exc:
+        return report.fail(exc)
+    return report
