@@ -68,8 +68,9 @@ def query(server: str, name: str, rdtype: str, port: int = 53) -> tuple[str, lis
     request = dns.message.make_query(name, rdtype)
     request.flags &= ~dns.flags.RD
     response = dns.query.udp(request, server, timeout=TIMEOUT, port=port)
+    qname = dns.name.from_text(name)
     answers = [rr.to_text() for rrset in response.answer for rr in rrset
-               if rrset.rdtype == dns.rdatatype.from_text(rdtype)]
+               if rrset.rdtype == dns.rdatatype.from_text(rdtype) and rrset.name == qname]
     return dns.rcode.to_text(response.rcode()), answers
 
 

@@ -136,8 +136,10 @@ def _placed(cases: list[Case], inventory: Inventory, hosts: Hosts) -> tuple[dict
     return chosen, live
 
 
-def _site(case: Case, ip: str, inventory: Inventory, password_file: Path | None = None) -> sites.Site:
-    return sites.Site(case, ip, sites.site_vars(case, ip, inventory, password_file=password_file))
+def _site(case: Case, ip: str, inventory: Inventory, password_file: Path | None = None,
+          installed: bool = True) -> sites.Site:
+    return sites.Site(case, ip, sites.site_vars(case, ip, inventory, password_file=password_file,
+                                                installed=installed))
 
 
 def _failure_text(failure: TaskFailure) -> str:
@@ -169,13 +171,14 @@ def plan(ctx: Context, paths: list[Path]) -> Report:
         inventory = ctx.inventory()
         cases = load_cases(paths)
         _approved(cases)
-        chosen, _ = _placed(cases, inventory, Hosts(inventory))
+        chosen, live = _placed(cases, inventory, Hosts(inventory))
         site_list = []
         for case in cases:
             # No secret is created by a plan: a case without one plans with an empty password.
             existing = secrets.password_file(inventory.state_dir, case.id)
             site_list.append(_site(case, chosen[case.id], inventory,
-                                   existing if existing.exists() else Path("/dev/null")))
+                                   existing if existing.exists() else Path("/dev/null"),
+                                   installed=sites.is_installed(case, live)))
         result = run_playbook("provision.yml", inventory.path, inventory.state_dir,
                               {"provisioner_sites": [s.vars for s in site_list]}, check=True,
                               on_event=ctx.on_event)
@@ -354,7 +357,8 @@ def destroy(ctx: Context, path: Path, drop_database: bool = False, remove_files:
                 raise ProvisionerError("destroy failed: " + "; ".join(failures))
             if drop_database:
                 secrets.forget(inventory.state_dir, case.id)
-            kept = [k for k, asked in (("database", drop_database), ("files", remove_files)) if not asked]
+            kept = [k for k, asked, has in (("database", drop_database, case.database is not None),
+                                            ("files", remove_files, True)) if has and not asked]
             report.message = f"case {case.id} removed" + (f"; kept: {', '.join(kept)}" if kept else "")
     except ProvisionerError as exc:
         return report.fail(exc)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import shutil
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -97,6 +96,19 @@ def configuration(site: Site, inventory: Inventory, versions: dict[str, str], ap
     return data
 
 
+def _case_copy(site: Site) -> str:
+    """The case as applied, its file paths made absolute so the copy loads from the records."""
+    assert site.case.source is not None
+    data = yaml.safe_load(site.case.source.read_text(encoding="utf-8"))
+    absolute = {("application", "release"): site.case.release, ("hosting", "tls_cert"): site.case.tls_cert,
+                ("hosting", "tls_key"): site.case.tls_key}
+    for (section, key), path in absolute.items():
+        if path is not None:
+            data[section][key] = str(path)
+    return (f"# Case {site.id} as applied, copied from {site.case.source}; file paths made absolute.\n"
+            + yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+
+
 class Records:
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -116,11 +128,8 @@ class Records:
                             applied_at: str) -> list[Path]:
         folder = self.case_dir(site.id)
         written = []
-        if site.case.source is not None:
-            target = folder / "case.yml"
-            if site.case.source.resolve() != target.resolve():
-                shutil.copyfile(site.case.source, target)
-            written.append(target)
+        if site.case.source is not None and site.case.source.resolve() != (folder / "case.yml").resolve():
+            written.append(self._write(folder / "case.yml", _case_copy(site)))
         data = configuration(site, inventory, versions, applied_at)
         written.append(self._write(folder / "konfigurasi.yml",
                                    "# Data Konfigurasi Aplikasi (written by provisioner; no secrets)\n"

@@ -122,8 +122,8 @@ def _ownership_conflicts(case: Case, live: LiveState) -> list[FieldError]:
         if case.database and theirs.get("engine") == case.database.engine:
             for key in ("name", "user"):
                 if theirs.get(key) == getattr(case.database, key):
-                    conflicts.append(FieldError(f"{case.id}: hosting.database.{key}",
-                                                f"{case.database.engine} {key} {theirs[key]} belongs to case {other_id}"))
+                    message = f"{case.database.engine} {key} {theirs[key]} belongs to case {other_id}"
+                    conflicts.append(FieldError(f"{case.id}: hosting.database.{key}", message))
     return conflicts
 
 
@@ -145,7 +145,8 @@ def place(cases: list[Case], inventory: Inventory, live: LiveState) -> tuple[dic
         foreign = {t: v for t, v in held.items() if t != "A"}
         stray_a = [a for a in held.get("A", []) if a != installed and taken.get(a) != case.fqdn]
         if foreign or stray_a:
-            detail = "; ".join(f"{t} {', '.join(v)}" for t, v in {**foreign, **({"A": stray_a} if stray_a else {})}.items())
+            held_other = {**foreign, **({"A": stray_a} if stray_a else {})}
+            detail = "; ".join(f"{t} {', '.join(v)}" for t, v in held_other.items())
             problems.append(FieldError(f"{case.id}: hosting.subdomain",
                                        f"{case.fqdn} already holds other data in DNS ({detail})"))
         wanted = case.public_ip if case.public_ip != "auto" else installed
@@ -174,8 +175,13 @@ def is_installed(case: Case, live: LiveState) -> bool:
     return case.id in live.registry
 
 
-def site_vars(case: Case, ip: str, inventory: Inventory, *, password_file: Path | None) -> dict[str, Any]:
-    """The variables of one site, as every role reads them."""
+def site_vars(case: Case, ip: str, inventory: Inventory, *, password_file: Path | None,
+              installed: bool = True) -> dict[str, Any]:
+    """The variables of one site, as every role reads them.
+
+    ``installed`` tells check mode (plan) that what later tasks build on already exists; for a new
+    site those tasks are skipped in check mode, since their inputs do not exist yet.
+    """
     php = str(inventory.settings.get("provisioner_php_version", "8.2"))
     www = str(inventory.settings.get("provisioner_www_root", WWW_ROOT))
     root = f"{www}/{case.fqdn}"
@@ -218,6 +224,7 @@ def site_vars(case: Case, ip: str, inventory: Inventory, *, password_file: Path 
         "db_engine": case.database.engine if case.database else "none",
         "db": None,
         "state": "present",
+        "installed": installed,
         "remove_files": False,
         "drop_database": False,
     }

@@ -198,7 +198,8 @@ def _host_checks(site: Site, inventory: Inventory, hosts: Hosts) -> list[Check]:
         link = web.file(v["vhost_link"])
         conf = web.file(v["vhost_file"])
         ok = link.is_symlink and conf.exists and conf.user == "root" and f"{site.ip}:" in conf.content_string
-        return ok, f"{v['vhost_link']} -> {v['vhost_file']}" + ("" if ok else " missing, not enabled or not on the address")
+        problem = "" if ok else " missing, not enabled or not on the address"
+        return ok, f"{v['vhost_link']} -> {v['vhost_file']}{problem}"
 
     def probe_user() -> tuple[bool, str]:
         user = web.user(v["user"])

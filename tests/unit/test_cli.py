@@ -1,0 +1,84 @@
+"""The command-line contract without servers: exit codes, messages and --json."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from provisioner.cli import cli
+from tests.conftest import EXAMPLES, LOCAL_INVENTORY, example
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "provisioner", *args], capture_output=True, text=True, check=False)
+
+
+def test_check_accepts_the_examples() -> None:
+    result = CliRunner().invoke(cli, ["check", *map(str, sorted(EXAMPLES.glob("*.yml")))])
+    assert result.exit_code == 0, result.output
+    assert "3 case(s) valid" in result.output
+
+
+def test_check_lists_every_problem_with_its_path(write_case) -> None:
+    data = example("sikesda")
+    data["hosting"]["subdomain"] = "Bad_Name"
+    data["application"]["runtime"] = "jsp"
+    result = _run("check", str(write_case(data)), "--json")
+    assert result.returncode == 2
+    out = json.loads(result.stdout)
+    assert out["status"] == "invalid" and out["exit_code"] == 2
+    assert {e["path"] for e in out["errors"]} == {"hosting.subdomain", "application.runtime"}
+
+
+def test_check_of_a_pending_case_is_refused(write_case) -> None:
+    data = example("ppid")
+    data["approval"]["status"] = "pending"
+    result = _run("check", str(write_case(data)), "--json")
+    assert result.returncode == 3
+    assert json.loads(result.stdout)["status"] == "refused"
+
+
+def test_json_output_is_exactly_one_object(write_case) -> None:
+    result = _run("check", str(EXAMPLES / "2026-011-ppid-static.yml"), "--json")
+    assert result.returncode == 0
+    out = json.loads(result.stdout)  # the whole stdout parses: nothing else was printed there
+    assert set(out) >= {"command", "status", "exit_code", "cases", "errors", "duration_s"}
+    assert out["cases"][0] == {"id": "2026-011", "fqdn": "ppid.tarakankota.go.id", "public_ip": None,
+                               "changed": 0, "checks": [], "records": []}
+
+
+def test_a_missing_file_is_invalid() -> None:
+    result = _run("check", "/nonexistent/case.yml", "--json")
+    assert result.returncode == 2
+    assert "no such file" in json.loads(result.stdout)["errors"][0]["message"]
+
+
+def test_apply_without_inventory_is_a_usage_error_as_json() -> None:
+    result = _run("apply", str(EXAMPLES / "2026-011-ppid-static.yml"), "--json")
+    assert result.returncode == 2
+    assert json.loads(result.stdout)["status"] == "invalid"
+
+
+def test_apply_with_a_missing_inventory_is_invalid(tmp_path: Path) -> None:
+    result = _run("apply", str(EXAMPLES / "2026-011-ppid-static.yml"), "-i", str(tmp_path / "nope"), "--json")
+    assert result.returncode == 2
+    assert json.loads(result.stdout)["errors"][0]["path"] == "-i"
+
+
+@pytest.mark.parametrize("yaml_text", ["[1, 2]", "id: [\n"])
+def test_yaml_that_is_not_a_case_is_invalid(write_case, yaml_text: str) -> None:
+    result = CliRunner().invoke(cli, ["check", str(write_case(yaml_text))])
+    assert result.exit_code == 2
+
+
+def test_a_case_for_an_unserved_zone_is_invalid_on_an_inventory(write_case) -> None:
+    data = example("ppid")
+    data["hosting"]["zone"] = "example.org"
+    result = _run("check", str(write_case(data)), "-i", str(LOCAL_INVENTORY), "--json")
+    assert result.returncode == 2
+    assert json.loads(result.stdout)["errors"][0]["path"] == "hosting.zone"

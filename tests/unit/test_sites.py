@@ -1,0 +1,114 @@
+"""Placement of cases on an inventory: addresses from the pool, and conflicts with what is live."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from provisioner import sites
+from provisioner.case import Case, load_case
+from provisioner.errors import InvalidInput
+from provisioner.inventory import load_inventory
+from tests.conftest import EXAMPLES, LOCAL_INVENTORY
+
+INV = load_inventory(LOCAL_INVENTORY)
+
+
+def _case(name: str, **changes: Any) -> Case:
+    case = load_case(next(EXAMPLES.glob(f"*{name}*.yml")))
+    return case.__class__(**{**case.__dict__, **changes})
+
+
+def _live(ptrs: dict[str, str] | None = None, names: dict[str, Any] | None = None,
+          registry: dict[str, Any] | None = None) -> sites.LiveState:
+    return sites.LiveState(ptrs=ptrs or {}, names=names or {}, registry=registry or {})
+
+
+def test_auto_takes_the_lowest_free_address_of_the_range() -> None:
+    chosen, conflicts = sites.place([_case("ppid"), _case("sikesda")], INV,
+                                    _live(ptrs={"198.19.0.10": "other.tarakankota.go.id"}))
+    assert conflicts == []
+    assert chosen == {"2026-011": "198.19.0.11", "2026-014": "198.19.0.12"}
+
+
+def test_an_installed_case_keeps_its_address() -> None:
+    registry = {"2026-011": {"case": "2026-011", "fqdn": "ppid.tarakankota.go.id", "ip": "198.19.0.77"}}
+    names = {"ppid.tarakankota.go.id": {"A": ["198.19.0.77"]}}
+    chosen, conflicts = sites.place([_case("ppid")], INV, _live(names=names, registry=registry))
+    assert (chosen, conflicts) == ({"2026-011": "198.19.0.77"}, [])
+
+
+def test_a_name_holding_a_cname_is_a_conflict() -> None:
+    names = {"ppid.tarakankota.go.id": {"CNAME": ["elsewhere.example."]}}
+    chosen, conflicts = sites.place([_case("ppid")], INV, _live(names=names))
+    assert chosen == {}
+    assert conflicts[0].path == "2026-011: hosting.subdomain"
+    assert "CNAME elsewhere.example." in conflicts[0].message
+
+
+def test_a_name_pointing_elsewhere_is_a_conflict() -> None:
+    names = {"ppid.tarakankota.go.id": {"A": ["203.0.113.9"]}}
+    _, conflicts = sites.place([_case("ppid")], INV, _live(names=names))
+    assert "already holds other data in DNS (A 203.0.113.9)" in conflicts[0].message
+
+
+def test_an_address_held_by_another_name_is_a_conflict() -> None:
+    case = _case("ppid", public_ip="198.19.0.40")
+    _, conflicts = sites.place([case], INV, _live(ptrs={"198.19.0.40": "other.tarakankota.go.id"}))
+    assert conflicts[0].path == "2026-011: hosting.public_ip"
+    assert "held by other.tarakankota.go.id" in conflicts[0].message
+
+
+def test_moving_an_installed_case_is_refused() -> None:
+    registry = {"2026-011": {"case": "2026-011", "fqdn": "ppid.tarakankota.go.id", "ip": "198.19.0.77"}}
+    _, conflicts = sites.place([_case("ppid", public_ip="198.19.0.78")], INV, _live(registry=registry))
+    assert "moving it is not supported" in conflicts[0].message
+
+
+@pytest.mark.parametrize("key", ["system_user", "database"])
+def test_what_another_case_owns_is_a_conflict(key: str) -> None:
+    record: dict[str, Any] = {"case": "2025-001", "fqdn": "lama.tarakankota.go.id", "ip": "198.19.0.90",
+                              "system_user": "lama", "database": None}
+    if key == "system_user":
+        record["system_user"] = "sikesda"
+        want = "system user sikesda belongs to case 2025-001"
+    else:
+        record["database"] = {"engine": "mariadb", "name": "sikesda", "user": "lama"}
+        want = "mariadb name sikesda belongs to case 2025-001"
+    _, conflicts = sites.place([_case("sikesda")], INV, _live(registry={"2025-001": record}))
+    assert any(want in c.message for c in conflicts), conflicts
+
+
+def test_an_exhausted_pool_is_a_conflict() -> None:
+    ptrs = {str(a): f"x{i}.tarakankota.go.id" for i, a in enumerate(INV.pool_addresses())}
+    _, conflicts = sites.place([_case("ppid")], INV, _live(ptrs=ptrs))
+    assert "no free address left" in conflicts[0].message
+
+
+@pytest.mark.parametrize("address", ["198.19.0.0", "198.19.0.255", "198.19.0.1", "198.19.1.10", "10.0.0.5"])
+def test_an_address_outside_the_pool_range_is_invalid(address: str) -> None:
+    errors = sites.check_against_inventory(_case("ppid", public_ip=address), INV)
+    assert errors[0].path == "hosting.public_ip"
+    assert "outside the pool" in errors[0].message
+
+
+def test_a_zone_the_inventory_does_not_serve_is_invalid() -> None:
+    errors = sites.check_against_inventory(_case("ppid", zone="example.org"), INV)
+    assert errors[0].path == "hosting.zone"
+    assert "served: tarakankota.go.id" in errors[0].message
+
+
+def test_cases_in_one_run_must_not_claim_the_same_name() -> None:
+    with pytest.raises(InvalidInput) as info:
+        sites.validate_all([_case("ppid"), _case("sikesda", subdomain="ppid")], INV)
+    assert any("also claimed by case 2026-011" in e.message for e in info.value.errors)
+
+
+def test_site_vars_hold_no_secret_but_the_password_path(tmp_path: Path) -> None:
+    v = sites.site_vars(_case("sikesda"), "198.19.0.10", INV, password_file=tmp_path / "pw")
+    assert v["db"]["password_file"] == str(tmp_path / "pw")
+    assert not any("password" in k and k != "password_file" for k in v["db"])
+    assert v["pool_file"] == "/etc/php/8.2/fpm/pool.d/sikesda.conf"
+    assert v["files"] == [v["vhost_file"], v["pool_file"], v["env_file"]]
