@@ -10,6 +10,7 @@ with task and host.
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import os
 import shutil
 import sys
@@ -123,6 +124,21 @@ class _Collector:
         return True  # keep the event in the run's artifacts, the audit trail of the run
 
 
+def _mitogen_strategy() -> dict[str, str]:
+    """Mitogen's strategy cuts Ansible's cost per task several-fold (DESIGN.md, measured floors).
+
+    Used when installed, unless PROVISIONER_STRATEGY names another strategy (``linear``).
+    """
+    wanted = os.environ.get("PROVISIONER_STRATEGY", "mitogen_linear")
+    if not wanted.startswith("mitogen"):
+        return {"ANSIBLE_STRATEGY": wanted}
+    spec = importlib.util.find_spec("ansible_mitogen")
+    if spec is None or spec.origin is None:
+        return {}
+    plugins = Path(spec.origin).parent / "plugins" / "strategy"
+    return {"ANSIBLE_STRATEGY_PLUGINS": str(plugins), "ANSIBLE_STRATEGY": wanted}
+
+
 def _environment() -> dict[str, str]:
     """ansible-runner starts ``ansible-playbook`` from PATH: the venv's bin must come first."""
     venv_bin = str(Path(sys.executable).parent)
@@ -131,6 +147,7 @@ def _environment() -> dict[str, str]:
         "PATH": venv_bin + os.pathsep + path,
         "ANSIBLE_CONFIG": str(PLAYBOOK_DIR / "ansible.cfg"),
         "ANSIBLE_ROLES_PATH": str(PLAYBOOK_DIR / "roles"),
+        **_mitogen_strategy(),
     }
 
 

@@ -91,21 +91,21 @@ def verify_cmd(cases: tuple[Path, ...], all_cases: bool, inventory: Path, as_jso
 
 
 @cli.command("destroy")
-@click.argument("case", type=click.Path(path_type=Path, dir_okay=False))
+@CASES
 @inventory_option(required=True)
 @click.option("--drop-database", is_flag=True, help="Also drop the case's database (asks first).")
 @click.option("--remove-files", is_flag=True, help="Also remove the document root, logs and system user.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @JSON
-def destroy_cmd(case: Path, inventory: Path, drop_database: bool, remove_files: bool, yes: bool,
+def destroy_cmd(cases: tuple[Path, ...], inventory: Path, drop_database: bool, remove_files: bool, yes: bool,
                 as_json: bool) -> None:
-    """Remove what apply made for CASE; the database and files are kept unless asked."""
+    """Remove what apply made for the cases; databases and files are kept unless asked."""
     if (drop_database or remove_files) and not yes:
         what = " and ".join(w for w, on in (("its database", drop_database), ("its files", remove_files)) if on)
         if not sys.stdin.isatty():
             raise click.UsageError(f"removing {what} needs confirmation: add --yes")
         click.confirm(f"Remove {what} for good?", abort=True, err=True)
-    _run(lambda ctx: jobs.destroy(ctx, case, drop_database, remove_files), inventory, as_json)
+    _run(lambda ctx: jobs.destroy(ctx, list(cases), drop_database, remove_files), inventory, as_json)
 
 
 @cli.group("lab")

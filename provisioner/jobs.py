@@ -328,38 +328,47 @@ def verify(ctx: Context, paths: list[Path], all_cases: bool = False) -> Report:
     return report
 
 
-def destroy(ctx: Context, path: Path, drop_database: bool = False, remove_files: bool = False) -> Report:
-    """Remove what apply made for the case; the database and files stay unless asked."""
+def destroy(ctx: Context, paths: list[Path], drop_database: bool = False, remove_files: bool = False) -> Report:
+    """Remove what apply made for the cases, in one run; databases and files stay unless asked."""
     report = Report("destroy")
     try:
         inventory = ctx.inventory()
-        cases = load_cases([path])
-        case = cases[0]
+        cases = load_cases(paths)
         with inventory_lock(inventory.state_dir, "destroy"):
             hosts = Hosts(inventory)
             live = sites.read_live_state(cases, inventory, hosts)
-            installed = live.registry.get(case.id)
-            item = CaseReport(case.id, case.fqdn)
-            report.cases.append(item)
-            if installed is None:
-                report.message = f"case {case.id} was never applied on inventory {inventory.name}: nothing to do"
+            gone, never = [], []
+            for case in cases:
+                installed = live.registry.get(case.id)
+                item = CaseReport(case.id, case.fqdn)
+                report.cases.append(item)
+                if installed is None:
+                    item.note = "never applied on this inventory: nothing to do"
+                    never.append(case.id)
+                    continue
+                item.public_ip = str(installed["ip"])
+                v = sites.site_vars(case, item.public_ip, inventory, password_file=None)
+                gone.append(dict(v, state="absent", drop_database=drop_database, remove_files=remove_files))
+            if not gone:
+                report.message = (f"case {', '.join(never)} was never applied on inventory {inventory.name}: "
+                                  "nothing to do")
                 return report
-            site = _site(case, str(installed["ip"]), inventory)
-            item.public_ip = site.ip
-            gone = dict(site.vars, state="absent", drop_database=drop_database, remove_files=remove_files)
             result = run_playbook("destroy.yml", inventory.path, inventory.state_dir,
-                                  {"provisioner_sites": [gone]}, on_event=ctx.on_event)
-            item.changed = result.changed_for(case.id)
+                                  {"provisioner_sites": gone}, on_event=ctx.on_event)
+            for item in report.cases:
+                item.changed = result.changed_for(item.id) if item.id not in never else 0
             if not result.ok:
                 failures = [_failure_text(f) for f in result.failures]
-                item.records.append(str(rec.Records(ctx.records_dir).write_incident(
-                    case.id, case.fqdn, "destroy", "removal", failures, [])))
+                records = rec.Records(ctx.records_dir)
+                for v in gone:
+                    path = records.write_incident(v["id"], v["fqdn"], "destroy", "removal", failures, [])
+                    next(i for i in report.cases if i.id == v["id"]).records.append(str(path))
                 raise ProvisionerError("destroy failed: " + "; ".join(failures))
             if drop_database:
-                secrets.forget(inventory.state_dir, case.id)
-            kept = [k for k, asked, has in (("database", drop_database, case.database is not None),
-                                            ("files", remove_files, True)) if has and not asked]
-            report.message = f"case {case.id} removed" + (f"; kept: {', '.join(kept)}" if kept else "")
+                for v in gone:
+                    secrets.forget(inventory.state_dir, v["id"])
+            kept = [k for k, asked in (("databases", drop_database), ("files", remove_files)) if not asked]
+            report.message = f"{len(gone)} case(s) removed" + (f"; kept: {', '.join(kept)}" if kept else "")
     except ProvisionerError as exc:
         return report.fail(exc)
     return report
