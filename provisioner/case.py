@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
@@ -78,8 +79,8 @@ class Case:
     letter_number: str
     letter_date: dt.date
     approval_status: str
-    approval_by: str
-    approval_date: dt.date
+    approval_by: str | None
+    approval_date: dt.date | None
     app_name: str
     app_title: str
     category: str
@@ -412,8 +413,9 @@ def parse_case(data: dict[str, Any], base: Path, source: Path | None = None) -> 
     letter_date = col.date(letter, "date", "letter.date")
     approval = col.mapping(data, "approval", "approval")
     status = col.choice(approval, "status", "approval.status", APPROVAL_STATUSES)
-    approval_by = col.text(approval, "by", "approval.by")
-    approval_date = col.date(approval, "date", "approval.date")
+    decided = status in ("approved", "rejected")
+    approval_by = col.text(approval, "by", "approval.by", required=decided)
+    approval_date = col.date(approval, "date", "approval.date") if decided or "date" in approval else None
 
     app = col.mapping(data, "application", "application")
     app_name = col.pattern(app, "name", "application.name", APP_NAME,
@@ -465,3 +467,30 @@ def require_approved(case: Case) -> None:
             "only approved cases may be applied",
             [FieldError("approval.status", f"is {case.approval_status}; must be approved to apply")],
         )
+
+
+def scaffold(fields: dict[str, Any]) -> str:
+    """A new case file (status pending) from the engineer's answers; invalid answers raise.
+
+    ``fields`` keys: id, opd_code, opd_name, letter_number, letter_date, name, title, category,
+    source, vendor, runtime, upstream, subdomain, zone, engine, contact_name, contact_email.
+    """
+    data: dict[str, Any] = {
+        "id": fields["id"],
+        "opd": {"code": fields["opd_code"], "name": fields["opd_name"]},
+        "letter": {"number": fields["letter_number"], "date": fields["letter_date"]},
+        "approval": {"status": "pending"},
+        "application": {"name": fields["name"], "title": fields["title"], "category": fields["category"],
+                        "source": fields["source"], "runtime": fields["runtime"]},
+        "hosting": {"subdomain": fields.get("subdomain") or fields["name"], "zone": fields["zone"],
+                    "public_ip": "auto", "tls": "self-signed", "database": {"engine": fields["engine"]}},
+        "contact": {"name": fields["contact_name"], "email": fields["contact_email"]},
+    }
+    if fields.get("vendor"):
+        data["application"]["vendor"] = fields["vendor"]
+    if fields.get("upstream"):
+        data["application"]["upstream"] = fields["upstream"]
+    parse_case(data, Path.cwd())
+    header = ("# Kasus baru (new case), written by `provisioner case new`. When the decision is made\n"
+              "# (SOP step 5), set approval.status, approval.by and approval.date.\n")
+    return header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)

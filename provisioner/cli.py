@@ -15,11 +15,17 @@ import click
 from rich.console import Console
 
 from provisioner import __version__, jobs, lab
-from provisioner.display import LiveDisplay, print_json, print_report
+from provisioner.display import LiveDisplay, print_case_list, print_json, print_report, print_trail
 from provisioner.errors import EXIT_INVALID
 
 CASES = click.argument("cases", nargs=-1, type=click.Path(path_type=Path, dir_okay=False))
 JSON = click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object on stdout.")
+
+
+def console(stderr: bool = False) -> Console:
+    """Rich output; wide tables when writing to a file or a pipe, where no terminal sets the width."""
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(stderr=stderr, highlight=False, width=None if stream.isatty() else 160)
 
 
 def inventory_option(required: bool) -> Callable:
@@ -30,15 +36,14 @@ def inventory_option(required: bool) -> Callable:
 
 def _run(command: Callable[[jobs.Context], jobs.Report], inventory: Path | None, as_json: bool) -> None:
     params = click.get_current_context().find_root().params
-    err = Console(stderr=True, highlight=False)
-    display = LiveDisplay(err)
+    display = LiveDisplay(console(stderr=True))
     ctx = jobs.Context(inventory_path=inventory, records_dir=params["records"],
                        on_event=display, on_progress=display.progress)
     report = command(ctx)
     if as_json:
         print_json(report)
     else:
-        print_report(report, Console(highlight=False))
+        print_report(report, console())
     sys.exit(report.exit_code)
 
 
@@ -106,6 +111,84 @@ def destroy_cmd(cases: tuple[Path, ...], inventory: Path, drop_database: bool, r
             raise click.UsageError(f"removing {what} needs confirmation: add --yes")
         click.confirm(f"Remove {what} for good?", abort=True, err=True)
     _run(lambda ctx: jobs.destroy(ctx, list(cases), drop_database, remove_files), inventory, as_json)
+
+
+LANG = click.option("--lang", type=click.Choice(["id", "en", "all"]), default="all", show_default=True,
+                    help="Language of the documents: Indonesian, English, or both.")
+
+
+@cli.command("report")
+@click.argument("cases", nargs=-1)
+@click.option("--all", "all_cases", is_flag=True, help="Every case in the records, the register and the SLA summary.")
+@LANG
+@JSON
+def report_cmd(cases: tuple[str, ...], all_cases: bool, lang: str, as_json: bool) -> None:
+    """Render the documents of the cases (files or ids) again from their records."""
+    langs = ("id", "en") if lang == "all" else (lang,)
+    _run(lambda ctx: jobs.report_documents(ctx, list(cases), all_cases, langs), None, as_json)
+
+
+@cli.group("case")
+def case_group() -> None:
+    """The case's trail through the 11 SOP steps (records only)."""
+
+
+@case_group.command("new")
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), required=True,
+              help="Where to write the case file.")
+@click.option("--id", "case_id", prompt="Nomor agenda (id)", help="Agenda number from SOP step 2.")
+@click.option("--opd-code", prompt="Kode OPD")
+@click.option("--opd-name", prompt="Nama OPD")
+@click.option("--letter-number", prompt="Nomor surat")
+@click.option("--letter-date", prompt="Tanggal surat (YYYY-MM-DD)")
+@click.option("--name", prompt="Nama singkat aplikasi", help="[a-z][a-z0-9-]{1,30}")
+@click.option("--title", prompt="Judul aplikasi")
+@click.option("--category", type=click.Choice(["umum", "khusus"]), prompt="Kategori")
+@click.option("--source", type=click.Choice(["vendor", "inhouse"]), prompt="Sumber")
+@click.option("--vendor", default="", help="Required when the source is vendor.")
+@click.option("--runtime", type=click.Choice(["static", "php", "proxy"]), prompt="Jenis runtime")
+@click.option("--upstream", default="", help="proxy only: http(s) URL Apache forwards to.")
+@click.option("--subdomain", default="", help="Default: the application's name.")
+@click.option("--zone", default="tarakankota.go.id", show_default=True)
+@click.option("--engine", type=click.Choice(["mariadb", "postgresql", "none"]), prompt="Basis data")
+@click.option("--contact-name", prompt="Narahubung OPD")
+@click.option("--contact-email", prompt="E-mail narahubung")
+def case_new(output: Path, **fields: str) -> None:
+    """Scaffold a valid case file (approval pending) from flags or prompts."""
+    fields["id"] = fields.pop("case_id")
+    _run(lambda ctx: jobs.new_case(ctx, output, fields), None, False)
+
+
+@case_group.command("step")
+@click.argument("case")
+@click.argument("number", type=int)
+@click.option("--done", "done", help="When it was done, with offset (2026-10-02T09:00:00+08:00); default now.")
+@click.option("--by", default="", help="Who did it.")
+@click.option("--note", default="", help="A remark for the trail.")
+def case_step(case: str, number: int, done: str | None, by: str, note: str) -> None:
+    """Record that step NUMBER of CASE (file or id) was done."""
+    _run(lambda ctx: jobs.record_step(ctx, case, number, done, by, note), None, False)
+
+
+@case_group.command("show")
+@click.argument("case")
+@LANG
+def case_show(case: str, lang: str) -> None:
+    """The 11 steps of CASE with actor, when done, time against the standard, and the next step."""
+    ctx = jobs.Context(inventory_path=None, records_dir=click.get_current_context().find_root().params["records"])
+    try:
+        shown = jobs.trail_of(ctx, case)
+    except jobs.ProvisionerError as exc:
+        console(stderr=True).print(f"[red]error[/red] {exc.message}: " + "; ".join(map(str, exc.errors)))
+        sys.exit(exc.exit_code)
+    print_trail(shown, "en" if lang == "en" else "id", console())
+
+
+@case_group.command("list")
+def case_list() -> None:
+    """Every case in the records with its current step and status."""
+    ctx = jobs.Context(inventory_path=None, records_dir=click.get_current_context().find_root().params["records"])
+    print_case_list(jobs.all_trails(ctx), console())
 
 
 @cli.group("lab")

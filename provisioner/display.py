@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from provisioner.jobs import Report
+from provisioner.jobs import Report, Trail
 
 
 class LiveDisplay:
@@ -71,3 +71,39 @@ def print_report(report: Report, console: Console) -> None:
 
 def print_json(report: Report) -> None:
     print(json.dumps(report.as_dict(), ensure_ascii=False))
+
+
+def print_trail(shown: Trail, lang: str, console: Console) -> None:
+    case = shown.case
+    table = Table(title=f"{case.id}  {escape(case.app_title)}  ({escape(case.opd_code)})", title_justify="left")
+    for column in (("langkah", "step"), ("nama", "name"), ("pelaksana", "actor"), ("selesai", "done"),
+                   ("oleh", "by"), ("waktu", "time"), ("standar", "standard"), ("", "")):
+        table.add_column(column[1] if lang == "en" else column[0])
+    for row in shown.rows:
+        if not row.applies:
+            table.add_row(str(row.step.number), escape(row.step.name(lang)), escape(row.step.actor(lang)),
+                          "n/a", "", "", "", "")
+            continue
+        flag = "[bold red]OVER[/bold red]" if row.over else ("ok" if row.over is False else "")
+        done = row.entry.done.isoformat(timespec="minutes") if row.entry else "-"
+        table.add_row(str(row.step.number), escape(row.step.name(lang)), escape(row.step.actor(lang)), done,
+                      escape(row.entry.by) if row.entry else "", row.text(lang), row.step.standard(lang), flag)
+    console.print(table)
+    if shown.next_step is None:
+        console.print("selesai: every step is done" if lang == "id" else "done: every step is done")
+    else:
+        name = next(r.step.name(lang) for r in shown.rows if r.step.number == shown.next_step)
+        console.print(f"next step: {shown.next_step}, {escape(name)}")
+
+
+def print_case_list(trails: list[Trail], console: Console) -> None:
+    table = Table(title="cases", title_justify="left")
+    for column in ("case", "application", "OPD", "fqdn", "next step", "status"):
+        table.add_column(column)
+    for shown in trails:
+        over = sum(1 for r in shown.rows if r.over)
+        status = "selesai" if shown.next_step is None else "berjalan"
+        status += f", {over} over time" if over else ""
+        table.add_row(shown.case.id, escape(shown.case.app_title), escape(shown.case.opd_code), shown.case.fqdn,
+                      "-" if shown.next_step is None else str(shown.next_step), status)
+    console.print(table)

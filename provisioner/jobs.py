@@ -8,16 +8,19 @@ ansible-runner run, undo what this run created if anything fails, then the trial
 
 from __future__ import annotations
 
+import datetime as dt
+import getpass
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from provisioner import documents, secrets, sites, trail
 from provisioner import records as rec
-from provisioner import secrets, sites
 from provisioner.ansible import EventCallback, PlaybookResult, TaskFailure, run_playbook
-from provisioner.case import Case, load_case, require_approved
+from provisioner.case import Case, load_case, require_approved, scaffold
 from provisioner.errors import (
     EXIT_FAILED,
     EXIT_OK,
@@ -239,7 +242,9 @@ def _apply_locked(ctx: Context, inventory: Inventory, cases: list[Case], report:
     report.cases = [CaseReport(s.id, s.fqdn, s.ip) for s in site_list]
     by_id = {c.id: c for c in report.cases}
     new_sites = [s for s in site_list if not sites.is_installed(s.case, live)]
-    started = rec.now().isoformat()
+    started = rec.now()
+    for site in site_list:
+        records.write_case(site)
 
     ctx.on_progress(f"provisioning {len(site_list)} case(s) on inventory {inventory.name}")
     result = run_playbook("provision.yml", inventory.path, inventory.state_dir,
@@ -253,6 +258,7 @@ def _apply_locked(ctx: Context, inventory: Inventory, cases: list[Case], report:
             path = records.write_incident(site.id, site.fqdn, "apply", "provisioning", failures,
                                           [u for u in undone if u.startswith(f"{site.id}:") or "UNDO" in u])
             by_id[site.id].records.append(str(path))
+        _documents(ctx, report.cases)
         raise ProvisionerError("provisioning failed: " + "; ".join(failures))
 
     ctx.on_progress("running the trial")
@@ -262,7 +268,8 @@ def _apply_locked(ctx: Context, inventory: Inventory, cases: list[Case], report:
         item.checks = run_trial(site, inventory, hosts)
         tested = rec.now().isoformat()
         versions = software_versions(site, inventory, hosts)
-        item.records += [str(p) for p in records.write_configuration(site, inventory, versions, started)]
+        item.records += [str(p) for p in records.write_configuration(site, inventory, versions,
+                                                                     started.isoformat())]
         item.records += [str(p) for p in records.write_trial(site, inventory, item.checks, tested)]
         if not item.passed:
             failed_sites.append(site)
@@ -274,8 +281,28 @@ def _apply_locked(ctx: Context, inventory: Inventory, cases: list[Case], report:
             path = records.write_incident(site.id, site.fqdn, "apply", "trial", failures,
                                           [u for u in undone if u.startswith(f"{site.id}:") or "UNDO" in u])
             by_id[site.id].records.append(str(path))
+        _documents(ctx, report.cases)
         raise ProvisionerError(f"the trial failed for {', '.join(s.id for s in failed_sites)}")
+    ended = rec.now()
+    for site in site_list:
+        trail.record_install(ctx.records_dir, site.case, started, ended, operator())
+    _documents(ctx, report.cases)
     report.message = f"{len(site_list)} case(s) live, every trial check passed; changed {result.changed}"
+
+
+def operator() -> str:
+    """Who ran the command, for the SOP trail: PROVISIONER_OPERATOR, or the login name."""
+    return os.environ.get("PROVISIONER_OPERATOR") or getpass.getuser()
+
+
+def _documents(ctx: Context, items: list[CaseReport]) -> None:
+    """Render the cases' documents and the register again from their records."""
+    ctx.on_progress("writing the documents")
+    by_id = {item.id: item for item in items}
+    ready = [case_id for case_id in by_id if (ctx.records_dir / case_id / "case.yml").exists()]
+    for path in documents.render_cases(ctx.records_dir, ready):
+        by_id[path.parent.parent.parent.name].records.append(str(path))
+    documents.render_register(ctx.records_dir)
 
 
 def _installed_cases(ctx: Context, paths: list[Path], all_cases: bool, live_registry: dict[str, Any]) -> list[Case]:
@@ -319,13 +346,102 @@ def verify(ctx: Context, paths: list[Path], all_cases: bool = False) -> Report:
             if not item.passed:
                 failed.append(case)
                 failures = [f"check '{c.name}': {c.detail}" for c in item.checks if not c.ok]
-                item.records.append(str(records.write_incident(case.id, case.fqdn, "verify", "trial", failures, [])))
+                item.records.append(str(records.write_incident(case.id, case.fqdn, "verify", "verify", failures, [])))
+        _documents(ctx, [item for item in report.cases if item.public_ip])
         if failed:
             raise ProvisionerError(f"verify failed for {', '.join(c.id for c in failed)}")
         report.message = f"{len(cases)} case(s) verified, every check passed"
     except ProvisionerError as exc:
         return report.fail(exc)
     return report
+
+
+def case_id_of(ctx: Context, ref: str) -> str:
+    """A case named by its file or by its id in the records."""
+    path = Path(ref)
+    if path.is_file():
+        return load_cases([path])[0].id
+    if (ctx.records_dir / ref / "case.yml").exists():
+        return ref
+    raise InvalidInput(f"no case {ref}",
+                       [FieldError("CASE", f"neither a case file nor a case id in {ctx.records_dir}")])
+
+
+def report_documents(ctx: Context, refs: list[str], all_cases: bool, langs: tuple[str, ...]) -> Report:
+    """Render the documents again from the records; with --all, the register and the SLA summary."""
+    report = Report("report")
+    try:
+        ids = documents.case_ids(ctx.records_dir) if all_cases else [case_id_of(ctx, ref) for ref in refs]
+        if not ids:
+            raise InvalidInput("no case to report on", [FieldError("CASE", f"no case in {ctx.records_dir}")])
+        for case_id in ids:
+            item = CaseReport(case_id)
+            item.records = [str(p) for p in documents.render_case(ctx.records_dir, case_id, langs)]
+            report.cases.append(item)
+        register = documents.render_register(ctx.records_dir, with_sla=all_cases)
+        report.message = f"documents of {len(ids)} case(s) written; register: {register[0]}"
+    except ProvisionerError as exc:
+        return report.fail(exc)
+    return report
+
+
+def _case_of(ctx: Context, ref: str) -> Case:
+    path = Path(ref)
+    if path.is_file():
+        return load_cases([path])[0]
+    return load_cases([ctx.records_dir / case_id_of(ctx, ref) / "case.yml"])[0]
+
+
+def new_case(ctx: Context, output: Path, fields: dict[str, str]) -> Report:
+    report = Report("case new")
+    try:
+        if output.exists():
+            raise InvalidInput(f"{output} exists already", [FieldError("--output", "choose a new file name")])
+        output.write_text(scaffold(fields), encoding="utf-8")
+        report.cases = [CaseReport(fields["id"], records=[str(output)])]
+        report.message = f"case file written: {output} (approval pending)"
+    except ProvisionerError as exc:
+        return report.fail(exc)
+    return report
+
+
+def record_step(ctx: Context, ref: str, number: int, done: str | None, by: str, note: str) -> Report:
+    report = Report("case step")
+    try:
+        case = _case_of(ctx, ref)
+        when = None
+        if done:
+            try:
+                when = dt.datetime.fromisoformat(done)
+            except ValueError:
+                raise InvalidInput(f"--done {done} is not a time",
+                                   [FieldError("--done", "write 2026-10-02T09:00:00+08:00")]) from None
+        if not (ctx.records_dir / case.id / "case.yml").exists() and case.source is not None:
+            rec.Records(ctx.records_dir).case_dir(case.id)
+            (ctx.records_dir / case.id / "case.yml").write_text(case.source.read_text(), encoding="utf-8")
+        entry = trail.record(ctx.records_dir, case, number, when, by or operator(), note)
+        report.cases = [CaseReport(case.id, case.fqdn,
+                                   records=[str(ctx.records_dir / case.id / trail.TRAIL_FILE)])]
+        report.message = f"step {number} of case {case.id} recorded as done at {entry.done.isoformat()}"
+    except ProvisionerError as exc:
+        return report.fail(exc)
+    return report
+
+
+@dataclass
+class Trail:
+    case: Case
+    rows: list[trail.Row]
+    next_step: int | None
+
+
+def trail_of(ctx: Context, ref: str) -> Trail:
+    case = _case_of(ctx, ref)
+    return Trail(case, trail.rows(ctx.records_dir, case), trail.next_step(ctx.records_dir, case))
+
+
+def all_trails(ctx: Context) -> list[Trail]:
+    return [trail_of(ctx, case_id) for case_id in documents.case_ids(ctx.records_dir)]
 
 
 def destroy(ctx: Context, paths: list[Path], drop_database: bool = False, remove_files: bool = False) -> Report:

@@ -1,7 +1,7 @@
-"""The records the SOP asks for, one folder per case under ``records/``.
+"""The data of the records the SOP asks for, one folder per case under ``records/``.
 
 ``records/`` is meant to be kept in git by the division: nothing written here holds a secret.
-Documents for people are rendered from ``templates/`` with undefined variables as errors.
+The documents for people are rendered from this data by provisioner/documents.py.
 """
 
 from __future__ import annotations
@@ -13,37 +13,18 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import yaml
 
 from provisioner.inventory import Inventory
 from provisioner.sites import Site
 from provisioner.trial import Check
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 WITA = dt.timezone(dt.timedelta(hours=8), "WITA")
 
 
 def now() -> dt.datetime:
     """Times in records are in Kota Tarakan's offset, WITA (UTC+8)."""
     return dt.datetime.now(WITA).replace(microsecond=0)
-
-
-def _markdown_cell(value: Any) -> str:
-    return str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
-
-
-def environment(lang: str = "id") -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES / lang)),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        autoescape=False,  # Markdown; cells are escaped by the md filter
-    )
-    env.filters["md"] = _markdown_cell
-    return env
 
 
 def _sha256(path: Path) -> str:
@@ -109,7 +90,23 @@ def _case_copy(site: Site) -> str:
             + yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
 
 
+INCIDENT_TEXT = {
+    "provisioning": ("Aplikasi belum dapat diakses; perubahan yang dibuat proses ini dibatalkan.",
+                     "The application is not available; what this run changed was undone."),
+    "trial": ("Aplikasi terpasang tetapi gagal uji coba; perubahan yang dibuat proses ini dibatalkan.",
+              "The application was installed but failed its trial; what this run changed was undone."),
+    "verify": ("Aplikasi berjalan tetapi sebagian pemeriksaan gagal (penyimpangan dari konfigurasi).",
+               "The application runs but some checks failed (drift from its configuration)."),
+    "removal": ("Penghapusan belum selesai; sebagian komponen mungkin masih ada.",
+                "The removal did not finish; some parts may remain."),
+}
+FOLLOW_UP = ("Perbaiki penyebab di atas, lalu jalankan perintah yang sama lagi; proses ulang aman dijalankan.",
+             "Fix the cause above, then run the same command again; running it again is safe.")
+
+
 class Records:
+    """The data of each case's records; the documents are rendered from these (documents.py)."""
+
     def __init__(self, root: Path) -> None:
         self.root = root
 
@@ -124,41 +121,42 @@ class Records:
         tmp.replace(path)
         return path
 
+    def write_case(self, site: Site) -> Path | None:
+        """The case file as applied, so documents and ``verify --all`` can load it from the records."""
+        target = self.case_dir(site.id) / "case.yml"
+        if site.case.source is None or site.case.source.resolve() == target.resolve():
+            return None
+        return self._write(target, _case_copy(site))
+
     def write_configuration(self, site: Site, inventory: Inventory, versions: dict[str, str],
                             applied_at: str) -> list[Path]:
-        folder = self.case_dir(site.id)
-        written = []
-        if site.case.source is not None and site.case.source.resolve() != (folder / "case.yml").resolve():
-            written.append(self._write(folder / "case.yml", _case_copy(site)))
         data = configuration(site, inventory, versions, applied_at)
-        written.append(self._write(folder / "konfigurasi.yml",
-                                   "# Data Konfigurasi Aplikasi (written by provisioner; no secrets)\n"
-                                   + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)))
-        return written
+        return [self._write(self.case_dir(site.id) / "konfigurasi.yml",
+                            "# Data Konfigurasi Aplikasi (written by provisioner; no secrets)\n"
+                            + yaml.safe_dump(data, sort_keys=False, allow_unicode=True))]
 
     def write_trial(self, site: Site, inventory: Inventory, checks: list[Check], tested_at: str) -> list[Path]:
-        folder = self.case_dir(site.id)
-        passed = all(c.ok for c in checks)
         payload = {"case": site.id, "fqdn": site.fqdn, "public_ip": site.ip, "inventory": inventory.name,
-                   "tested_at": tested_at, "passed": passed, "checks": [c.as_dict() for c in checks]}
-        text = environment().get_template("uji-coba.md.j2").render(
-            case=site.case, fqdn=site.fqdn, public_ip=site.ip, inventory=inventory.name,
-            tested_at=tested_at, passed=passed, checks=checks)
-        return [self._write(folder / "uji-coba.json", json.dumps(payload, indent=2, ensure_ascii=False) + "\n"),
-                self._write(folder / "uji-coba.md", text)]
+                   "tested_at": tested_at, "passed": all(c.ok for c in checks),
+                   "checks": [c.as_dict() for c in checks]}
+        return [self._write(self.case_dir(site.id) / "uji-coba.json",
+                            json.dumps(payload, indent=2, ensure_ascii=False) + "\n")]
 
     def write_incident(self, case_id: str, fqdn: str, command: str, stage: str,
                        failures: Iterable[str], undone: Iterable[str]) -> Path:
+        """One incident as data (``insiden/<time>.yml``); the running log is rendered from all of them."""
         when = now()
         folder = self.case_dir(case_id) / "insiden"
         folder.mkdir(exist_ok=True)
-        text = environment().get_template("insiden.md.j2").render(
-            case_id=case_id, fqdn=fqdn, when=when.isoformat(), command=command, stage=stage,
-            failures=list(failures), undone=list(undone))
+        impact = INCIDENT_TEXT.get(stage, INCIDENT_TEXT["provisioning"])
+        data = {"case": case_id, "fqdn": fqdn, "when": when.isoformat(), "command": command, "stage": stage,
+                "failures": list(failures), "undone": list(undone),
+                "impact_id": impact[0], "impact_en": impact[1],
+                "follow_up_id": FOLLOW_UP[0], "follow_up_en": FOLLOW_UP[1]}
         name = when.strftime("%Y%m%dT%H%M%S")
-        path = folder / f"{name}.md"
+        path = folder / f"{name}.yml"
         counter = 1
         while path.exists():
             counter += 1
-            path = folder / f"{name}-{counter}.md"
-        return self._write(path, text)
+            path = folder / f"{name}-{counter}.yml"
+        return self._write(path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))

@@ -74,7 +74,7 @@ def test_examples_go_live_and_pass_their_trial(cli: Cli, lab: Path, records: Pat
         assert not failed, failed
         assert case["changed"] > 0
         assert _a(case["fqdn"]) == [case["public_ip"]]
-        assert {Path(p).name for p in case["records"]} >= {"konfigurasi.yml", "uji-coba.md", "uji-coba.json"}
+        assert {Path(p).name for p in case["records"]} >= {"konfigurasi.yml", "uji-coba.json", "laporan.pdf"}
 
 
 def test_trial_covers_dns_http_database_and_host(cli: Cli, lab: Path) -> None:

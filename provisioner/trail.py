@@ -1,0 +1,187 @@
+"""A case's trail through the SOP's 11 steps, and the time each took against its standard.
+
+Where it is kept: ``records/<case-id>/trail.yml`` (steps the engineer or the tool recorded), on
+top of the ``sop:`` list of the case file. Steps 9 to 11 are recorded by ``apply`` itself.
+
+How time is counted (the rule the documents and ``case show`` follow):
+- A step's time runs from the moment the step it depends on was done (or from its own recorded
+  start, as step 9 has) to the moment it was done. Step 1 has no measured time.
+- A standard in minutes counts wall-clock time.
+- A standard in days counts working days: only time falling on Monday to Friday, on the WITA
+  (UTC+8) calendar, counts; Saturday and Sunday do not. Public holidays are not known to the
+  tool and count as working days.
+- A step is over time when its time exceeds its standard.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from provisioner import sop
+from provisioner.case import Case
+from provisioner.errors import FieldError, InvalidInput
+
+WITA = dt.timezone(dt.timedelta(hours=8), "WITA")
+TRAIL_FILE = "trail.yml"
+
+
+@dataclass(frozen=True)
+class Entry:
+    step: int
+    done: dt.datetime
+    started: dt.datetime | None = None
+    by: str = ""
+    note: str = ""
+    source: str = "engineer"
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"step": self.step, "done": self.done.isoformat()}
+        if self.started:
+            out["started"] = self.started.isoformat()
+        out.update({k: v for k, v in (("by", self.by), ("note", self.note)) if v})
+        out["source"] = self.source
+        return out
+
+
+@dataclass(frozen=True)
+class Row:
+    """One step of ``case show``: when it was done, how long it took against its standard.
+
+    ``value`` is in the unit of the step's standard: minutes, or working days.
+    """
+
+    step: sop.Step
+    applies: bool
+    entry: Entry | None
+    value: float | None
+    over: bool | None
+
+    def text(self, lang: str = "id") -> str:
+        if self.value is None:
+            return "-"
+        if self.step.days:
+            return f"{self.value:.2f} {'hari kerja' if lang == 'id' else 'working days'}"
+        return f"{self.value:.1f} {'menit' if lang == 'id' else 'min'}"
+
+
+def working_days(start: dt.datetime, end: dt.datetime) -> float:
+    """Days elapsed between two moments, counting Monday to Friday (WITA calendar) only."""
+    start, end = start.astimezone(WITA), end.astimezone(WITA)
+    if end <= start:
+        return 0.0
+    seconds = 0.0
+    cursor = start
+    while cursor < end:
+        midnight = (cursor + dt.timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+        upto = min(midnight, end)
+        if cursor.weekday() < 5:
+            seconds += (upto - cursor).total_seconds()
+        cursor = upto
+    return seconds / 86400
+
+
+def _path(records: Path, case_id: str) -> Path:
+    return records / case_id / TRAIL_FILE
+
+
+def load(records: Path, case: Case) -> dict[int, Entry]:
+    """The case file's ``sop:`` entries, overridden by what the trail file records."""
+    entries = {number: Entry(number, when, source="case") for number, when in case.sop}
+    path = _path(records, case.id)
+    if path.exists():
+        data = yaml.safe_load(path.read_text()) or {}
+        for item in data.get("steps", []):
+            entries[int(item["step"])] = Entry(
+                step=int(item["step"]), done=dt.datetime.fromisoformat(item["done"]),
+                started=dt.datetime.fromisoformat(item["started"]) if item.get("started") else None,
+                by=item.get("by", ""), note=item.get("note", ""), source=item.get("source", "engineer"))
+    return entries
+
+
+def _save(records: Path, case: Case, entries: dict[int, Entry]) -> Path:
+    path = _path(records, case.id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    own = [e.as_dict() for _, e in sorted(entries.items()) if e.source != "case"]
+    text = (f"# Jejak SOP kasus {case.id} (SOP trail), written by provisioner\n"
+            + yaml.safe_dump({"case": case.id, "steps": own}, sort_keys=False, allow_unicode=True))
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def record(records: Path, case: Case, number: int, done: dt.datetime | None = None, by: str = "",
+           note: str = "", now: dt.datetime | None = None) -> Entry:
+    """Record a step done by people; refuse a step out of order or in the future."""
+    now = now or dt.datetime.now(WITA)
+    done = done or now
+    errors = []
+    if number not in sop.BY_NUMBER:
+        raise InvalidInput(f"there is no step {number}", [FieldError("STEP", "a step number 1-11")])
+    if done.tzinfo is None:
+        errors.append(FieldError("--done", "needs an offset, e.g. 2026-10-02T09:00:00+08:00"))
+    elif done > now + dt.timedelta(minutes=1):
+        errors.append(FieldError("--done", f"{done.isoformat()} is in the future (now {now.isoformat()})"))
+    if not sop.applies(number, case.source_kind):
+        errors.append(FieldError("STEP", f"step {number} applies to applications from a vendor only"))
+    entries = load(records, case)
+    before = sop.depends_on(number, case.source_kind)
+    if before is not None and not errors:
+        previous = entries.get(before)
+        if previous is None:
+            errors.append(FieldError("STEP", f"step {number} depends on step {before}, which is not recorded yet"))
+        elif previous.done > done:
+            errors.append(FieldError("--done", f"step {number} done at {done.isoformat()} is before step {before} "
+                                                f"({previous.done.isoformat()}), which it depends on"))
+    if errors:
+        raise InvalidInput(f"step {number} of case {case.id} cannot be recorded", errors)
+    entry = Entry(number, done, by=by, note=note)
+    entries[number] = entry
+    _save(records, case, entries)
+    return entry
+
+
+def record_install(records: Path, case: Case, started: dt.datetime, ended: dt.datetime, by: str) -> None:
+    """Steps 9 to 11, as ``apply`` does them: the install-and-trial, its report, the work complete."""
+    entries = load(records, case)
+    entries[sop.INSTALL_STEP] = Entry(sop.INSTALL_STEP, ended, started=started, by=by, source="provisioner",
+                                      note="provisioner apply: instalasi dan uji coba lulus")
+    entries[sop.REPORT_STEP] = Entry(sop.REPORT_STEP, ended, by=by, source="provisioner",
+                                     note="laporan dan dokumentasi ditulis ke records/")
+    entries[sop.DONE_STEP] = Entry(sop.DONE_STEP, ended, by=by, source="provisioner")
+    _save(records, case, entries)
+
+
+def _taken(step: sop.Step, start: dt.datetime, end: dt.datetime) -> tuple[float, bool]:
+    if step.days:
+        days = working_days(start, end)
+        return days, days > step.days
+    minutes = (end - start).total_seconds() / 60
+    return minutes, minutes > step.minutes
+
+
+def rows(records: Path, case: Case) -> list[Row]:
+    entries = load(records, case)
+    out = []
+    for step in sop.STEPS:
+        applies = sop.applies(step.number, case.source_kind)
+        entry = entries.get(step.number)
+        value, over = None, None
+        if entry is not None:
+            before = sop.depends_on(step.number, case.source_kind)
+            start = entry.started or (entries[before].done if before in entries else None)
+            if start is not None:
+                value, over = _taken(step, start, entry.done)
+        out.append(Row(step, applies, entry, value, over))
+    return out
+
+
+def next_step(records: Path, case: Case) -> int | None:
+    entries = load(records, case)
+    return next((s.number for s in sop.STEPS if sop.applies(s.number, case.source_kind)
+                 and s.number not in entries), None)
