@@ -90,20 +90,24 @@ def print_trail(shown: Trail, lang: str, console: Console) -> None:
                       escape(row.entry.by) if row.entry else "", row.text(lang), row.step.standard(lang), flag)
     console.print(table)
     if shown.next_step is None:
-        console.print("selesai: every step is done" if lang == "id" else "done: every step is done")
+        console.print("selesai: step 11 is done" if lang == "id" else "done: step 11 is done")
     else:
         name = next(r.step.name(lang) for r in shown.rows if r.step.number == shown.next_step)
         console.print(f"next step: {shown.next_step}, {escape(name)}")
+    if shown.missing:
+        console.print(f"[yellow]not recorded:[/yellow] steps {', '.join(map(str, shown.missing))} "
+                      f"(record them with `provisioner case step {shown.case.id} N --done ...`)")
 
 
 def print_case_list(trails: list[Trail], console: Console) -> None:
     table = Table(title="cases", title_justify="left")
-    for column in ("case", "application", "OPD", "fqdn", "next step", "status"):
+    for column in ("case", "application", "OPD", "fqdn", "current step", "next step", "status"):
         table.add_column(column)
     for shown in trails:
         over = sum(1 for r in shown.rows if r.over)
         status = "selesai" if shown.next_step is None else "berjalan"
         status += f", {over} over time" if over else ""
+        status += f", steps {', '.join(map(str, shown.missing))} not recorded" if shown.missing else ""
         table.add_row(shown.case.id, escape(shown.case.app_title), escape(shown.case.opd_code), shown.case.fqdn,
-                      "-" if shown.next_step is None else str(shown.next_step), status)
+                      str(shown.current_step or "-"), str(shown.next_step or "-"), status)
     console.print(table)

@@ -196,8 +196,11 @@ def _register_row(records: Path, data: CaseData, lang: str) -> dict[str, str]:
     config = data.config or {}
     database = config.get("database") or {}
     result = "none" if data.trial is None else ("passed" if data.trial["passed"] else "failed")
-    upcoming = next((r.step.number for r in data.rows if r.applies and r.entry is None), None)
-    step = t["done"] if upcoming is None else f"{upcoming} ({t['next']})"
+    done = [r.step.number for r in data.rows if r.entry is not None]
+    current = max(done) if done else None
+    upcoming = next((r.step.number for r in data.rows if r.applies and r.step.number > (current or 0)), None)
+    step = (f"{current} ({t['done']})" if upcoming is None
+            else f"{current or '-'} ({t['next']}: {upcoming})")
     return {"id": data.case.id, "opd": data.case.opd_code, "title": data.case.app_title, "fqdn": data.case.fqdn,
             "address": str(config.get("public_ip", "-")),
             "database": f"{database['engine']}: {database['name']}" if database else "-",

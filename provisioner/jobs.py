@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from provisioner import documents, secrets, sites, trail
+from provisioner import documents, secrets, sites, sop, trail
 from provisioner import records as rec
 from provisioner.ansible import EventCallback, PlaybookResult, TaskFailure, run_playbook
 from provisioner.case import Case, load_case, require_approved, scaffold
@@ -285,7 +285,9 @@ def _apply_locked(ctx: Context, inventory: Inventory, cases: list[Case], report:
         raise ProvisionerError(f"the trial failed for {', '.join(s.id for s in failed_sites)}")
     ended = rec.now()
     for site in site_list:
-        trail.record_install(ctx.records_dir, site.case, started, ended, operator())
+        # The trail keeps the installation: a re-apply of a live case does not rewrite step 9.
+        if site in new_sites or sop.INSTALL_STEP not in trail.load(ctx.records_dir, site.case):
+            trail.record_install(ctx.records_dir, site.case, started, ended, operator())
     _documents(ctx, report.cases)
     report.message = f"{len(site_list)} case(s) live, every trial check passed; changed {result.changed}"
 
@@ -432,12 +434,16 @@ def record_step(ctx: Context, ref: str, number: int, done: str | None, by: str, 
 class Trail:
     case: Case
     rows: list[trail.Row]
+    current_step: int | None
     next_step: int | None
+    missing: list[int]
 
 
 def trail_of(ctx: Context, ref: str) -> Trail:
     case = _case_of(ctx, ref)
-    return Trail(case, trail.rows(ctx.records_dir, case), trail.next_step(ctx.records_dir, case))
+    records = ctx.records_dir
+    return Trail(case, trail.rows(records, case), trail.current_step(records, case),
+                 trail.next_step(records, case), trail.missing_steps(records, case))
 
 
 def all_trails(ctx: Context) -> list[Trail]:

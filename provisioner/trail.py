@@ -181,7 +181,22 @@ def rows(records: Path, case: Case) -> list[Row]:
     return out
 
 
-def next_step(records: Path, case: Case) -> int | None:
+def current_step(records: Path, case: Case) -> int | None:
+    """The furthest step recorded as done."""
     entries = load(records, case)
-    return next((s.number for s in sop.STEPS if sop.applies(s.number, case.source_kind)
-                 and s.number not in entries), None)
+    return max(entries) if entries else None
+
+
+def next_step(records: Path, case: Case) -> int | None:
+    """The first applicable step after the furthest one done; None when step 11 is done."""
+    current = current_step(records, case) or 0
+    return next((s.number for s in sop.STEPS if s.number > current and sop.applies(s.number, case.source_kind)),
+                None)
+
+
+def missing_steps(records: Path, case: Case) -> list[int]:
+    """Applicable steps before the furthest one done that have no record: a gap in the paper trail."""
+    entries = load(records, case)
+    current = max(entries) if entries else 0
+    return [s.number for s in sop.STEPS
+            if s.number < current and sop.applies(s.number, case.source_kind) and s.number not in entries]
