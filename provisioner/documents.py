@@ -154,9 +154,13 @@ def render_case(records: Path, case_id: str, langs: tuple[str, ...] = LANGS) -> 
             text = env.get_template(f"{name}.md.j2").render(**context)
             footer = f"provisioner · {case_id} · {name}"
             page = render_html(text, title, lang, doc_settings, footer)
-            written.append(_write(out / f"{name}.md", text))
-            written.append(_write(out / f"{name}.html", page))
-            written.append(_write(out / f"{name}.pdf", weasyprint.HTML(string=page).write_pdf()))
+            paths = [out / f"{name}.{ext}" for ext in ("md", "html", "pdf")]
+            # An unchanged document is not rendered again: its PDF is the costly part.
+            if not (all(p.exists() for p in paths) and paths[1].read_text(encoding="utf-8") == page):
+                _write(paths[0], text)
+                _write(paths[1], page)
+                _write(paths[2], weasyprint.HTML(string=page).write_pdf())
+            written += paths
     return written
 
 

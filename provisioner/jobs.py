@@ -269,7 +269,7 @@ def _apply_locked(ctx: Context, inventory: Inventory, cases: list[Case], report:
         tested = rec.now().isoformat()
         versions = software_versions(site, inventory, hosts)
         item.records += [str(p) for p in records.write_configuration(site, inventory, versions,
-                                                                     started.isoformat())]
+                                                                     started.isoformat(), site in new_sites)]
         item.records += [str(p) for p in records.write_trial(site, inventory, item.checks, tested)]
         if not item.passed:
             failed_sites.append(site)

@@ -129,9 +129,13 @@ class Records:
         return self._write(target, _case_copy(site))
 
     def write_configuration(self, site: Site, inventory: Inventory, versions: dict[str, str],
-                            applied_at: str) -> list[Path]:
+                            applied_at: str, first: bool = True) -> list[Path]:
+        """``applied_at`` is when the case was installed: a re-apply (``first`` false) keeps it."""
+        path = self.case_dir(site.id) / "konfigurasi.yml"
+        if not first and path.exists():
+            applied_at = str((yaml.safe_load(path.read_text()) or {}).get("applied_at") or applied_at)
         data = configuration(site, inventory, versions, applied_at)
-        return [self._write(self.case_dir(site.id) / "konfigurasi.yml",
+        return [self._write(path,
                             "# Data Konfigurasi Aplikasi (written by provisioner; no secrets)\n"
                             + yaml.safe_dump(data, sort_keys=False, allow_unicode=True))]
 
