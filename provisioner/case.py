@@ -20,6 +20,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from provisioner.errors import FieldError, InvalidInput, Refused
+from provisioner.release import archive_problems
 from provisioner.yamlfile import load_mapping
 
 CASE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,39}")
@@ -31,6 +32,21 @@ EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 DB_LIMITS = {"mariadb": {"name": 64, "user": 80}, "postgresql": {"name": 63, "user": 63}}
 FQDN_MAX = 253
 LABEL_MAX = 63
+
+# Names a case may not take: they belong to the name servers, mail and the systems themselves.
+RESERVED_SUBDOMAINS = frozenset({
+    "www", "mail", "webmail", "smtp", "imap", "pop", "pop3", "mx", "ns", "ns1", "ns2", "ns3", "ns4", "dns",
+    "ftp", "localhost", "autodiscover", "autoconfig", "admin", "hostmaster", "postmaster", "_dmarc",
+})
+RESERVED_USERS = frozenset({
+    "root", "daemon", "bin", "sys", "sync", "games", "man", "lp", "news", "uucp", "proxy", "www-data",
+    "backup", "list", "irc", "nobody", "systemd-network", "systemd-resolve", "messagebus", "sshd", "bind",
+    "mysql", "postgres", "mariadb", "adm", "staff", "sudo", "provisioner",
+})
+RESERVED_DATABASES = frozenset({
+    "mysql", "information_schema", "performance_schema", "sys", "postgres", "template0", "template1",
+})
+RESERVED_DB_USERS = frozenset({"root", "mysql", "mariadb.sys", "postgres", "admin", "pg_monitor"})
 
 APPROVAL_STATUSES = ("pending", "approved", "rejected")
 CATEGORIES = ("umum", "khusus")
@@ -249,7 +265,10 @@ def _validate_release(col: _Collector, app: dict[str, Any], base: Path) -> Path 
         col.error("application.release", f"'{release}' is not allowed: a .tar.gz, .tgz, .tar, .tar.bz2, "
                   ".tar.xz or .zip archive")
         return None
-    return path
+    problems = archive_problems(path)
+    for problem in problems:
+        col.error("application.release", f"'{release}' {problem}")
+    return None if problems else path
 
 
 def _validate_database(col: _Collector, hosting: dict[str, Any], app_name: str | None) -> Database | None:
@@ -280,6 +299,8 @@ def _validate_database(col: _Collector, hosting: dict[str, Any], app_name: str |
                       "not starting with a digit")
         elif len(value) > limit:
             col.error(path, f"'{value}'{derived} is {len(value)} characters; {engine} allows at most {limit}")
+        elif value in (RESERVED_DATABASES if key == "name" else RESERVED_DB_USERS):
+            col.error(path, f"'{value}'{derived} is reserved for the database server itself; choose another")
         else:
             values[key] = value
     if "name" in values and "user" in values:
@@ -287,12 +308,29 @@ def _validate_database(col: _Collector, hosting: dict[str, Any], app_name: str |
     return None
 
 
+def _punycode_hint(label: str) -> str:
+    try:
+        return f" ({label.lower().encode('idna').decode()})"
+    except UnicodeError:
+        return ""
+
+
 def _validate_hosting(col: _Collector, data: dict[str, Any], base: Path) -> dict[str, Any]:
     hosting = col.mapping(data, "hosting", "hosting")
     out: dict[str, Any] = {}
-    out["subdomain"] = col.pattern(hosting, "subdomain", "hosting.subdomain", DNS_LABEL,
-                                   "one DNS label: a-z, 0-9 and -, not starting or ending with -, "
-                                   f"at most {LABEL_MAX} characters")
+    raw_subdomain = hosting.get("subdomain")
+    if isinstance(raw_subdomain, str) and not raw_subdomain.isascii():
+        col.error("hosting.subdomain", f"'{raw_subdomain}' has non-ASCII letters: Unicode names are refused, "
+                  f"write the IDNA form{_punycode_hint(raw_subdomain)}")
+        out["subdomain"] = None
+    else:
+        out["subdomain"] = col.pattern(hosting, "subdomain", "hosting.subdomain", DNS_LABEL,
+                                       "one DNS label: a-z, 0-9 and -, not starting or ending with -, "
+                                       f"at most {LABEL_MAX} characters")
+    if out["subdomain"] in RESERVED_SUBDOMAINS:
+        col.error("hosting.subdomain", f"'{out['subdomain']}' is reserved (name servers, mail, the zone's own "
+                  "services); choose another")
+        out["subdomain"] = None
     zone = col.text(hosting, "zone", "hosting.zone")
     if zone is not None:
         labels = zone.split(".")
@@ -420,6 +458,10 @@ def parse_case(data: dict[str, Any], base: Path, source: Path | None = None) -> 
     app = col.mapping(data, "application", "application")
     app_name = col.pattern(app, "name", "application.name", APP_NAME,
                            "a lower-case letter, then 1-30 of a-z, 0-9 and -")
+    if app_name in RESERVED_USERS:
+        col.error("application.name", f"'{app_name}' is a system account name (it becomes the application's "
+                  "system user); choose another")
+        app_name = None
     app_title = col.text(app, "title", "application.title")
     category = col.choice(app, "category", "application.category", CATEGORIES)
     source_kind = col.choice(app, "source", "application.source", SOURCES)

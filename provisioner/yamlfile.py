@@ -46,14 +46,15 @@ def load_mapping(path: Path, what: str = "file") -> dict[str, Any]:
         raise InvalidInput(f"{what} not found: {path}", [FieldError("", f"no such file: {path}")]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"{what} cannot be read: {path}", [FieldError("", str(exc))]) from None
-    loader = _StrictLoader(text)
-    loader.duplicates = []
     try:
-        data = loader.get_single_data()
+        loader = _StrictLoader(text)  # the reader already refuses control characters
+        loader.duplicates = []
+        try:
+            data = loader.get_single_data()
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         raise InvalidInput(f"{what} is not valid YAML: {path}", [FieldError("", str(exc))]) from None
-    finally:
-        loader.dispose()
     if loader.duplicates:
         raise InvalidInput(f"{what} has duplicate keys: {path}", loader.duplicates)
     if not isinstance(data, dict):
