@@ -166,6 +166,7 @@ def run_playbook(
     check: bool = False,
     on_event: EventCallback | None = None,
     limit: str | None = None,
+    cancel: Callable[[], bool] | None = None,
 ) -> PlaybookResult:
     """Run ``playbooks/<playbook>`` against ``inventory``; never raises for a failed play."""
     runs_dir = state_dir / "runs"
@@ -189,11 +190,15 @@ def run_playbook(
         suppress_env_files=True,
         quiet=True,
         event_handler=collector,
+        cancel_callback=cancel,
         ident="run",
     )
     result.rc = runner.rc if runner.rc is not None else -1
     result.status = runner.status
     result.artifact_dir = Path(runner.config.artifact_dir)
+    if result.status == "canceled":
+        result.failures.append(TaskFailure(task="(stopped)", host="-",
+                                           message="the run was stopped by a signal before it finished"))
     if not result.ok and not result.failures:
         stdout = (result.artifact_dir / "stdout")
         tail = stdout.read_text(errors="replace").strip().splitlines()[-5:] if stdout.exists() else []

@@ -44,3 +44,34 @@ class Hosts:
             raise OSError(f"cannot read {REGISTRY} on {self.inventory.web.name}: {out.stderr.strip()}")
         records = [doc for doc in yaml.safe_load_all(out.stdout) if isinstance(doc, dict) and "case" in doc]
         return {str(doc["case"]): doc for doc in records}
+
+    def run(self, host: Host, command: str) -> str:
+        """Run a read-only command on ``host``; raise OSError naming the host when it fails."""
+        out = self.get(host).run(command)
+        if out.rc != 0:
+            raise OSError(f"{host.name}: {command.split()[0]} failed: {(out.stderr or out.stdout).strip()[:300]}")
+        return str(out.stdout)
+
+    def existing_users(self, names: list[str]) -> set[str]:
+        """Which of these accounts exist on the web host."""
+        if not names:
+            return set()
+        out = self.get(self.inventory.web).run("getent passwd " + " ".join(names))
+        return {line.split(":", 1)[0] for line in out.stdout.splitlines() if line}
+
+    def bound_addresses(self) -> set[str]:
+        """IPv4 addresses on the web host's public interface."""
+        out = self.run(self.inventory.web, f"ip -4 -o addr show dev {self.inventory.public_interface}")
+        return {line.split()[3].split("/")[0] for line in out.splitlines() if len(line.split()) > 3}
+
+    def databases(self, engine: str) -> tuple[set[str], set[str]]:
+        """(databases, users) on the engine's database host, read as its administrator."""
+        host = self.inventory.database_host(engine)
+        if engine == "mariadb":
+            names = self.run(host, "mariadb -N -B -e 'SELECT schema_name FROM information_schema.schemata'")
+            users = self.run(host, "mariadb -N -B -e 'SELECT DISTINCT user FROM mysql.user'")
+        else:
+            psql = "runuser -u postgres -- psql -X -tA -c"
+            names = self.run(host, f"{psql} 'SELECT datname FROM pg_database'")
+            users = self.run(host, f"{psql} 'SELECT rolname FROM pg_roles'")
+        return set(names.split()), set(users.split())

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from provisioner import documents, secrets, sites, sop, trail
+from provisioner import documents, interrupt, journal, secrets, sites, sop, trail
 from provisioner import records as rec
 from provisioner.ansible import EventCallback, PlaybookResult, TaskFailure, run_playbook
 from provisioner.case import Case, load_case, require_approved, scaffold
@@ -133,6 +133,7 @@ def _approved(cases: list[Case]) -> None:
 def _placed(cases: list[Case], inventory: Inventory, hosts: Hosts) -> tuple[dict[str, str], sites.LiveState]:
     sites.validate_all(cases, inventory)
     live = sites.read_live_state(cases, inventory, hosts)
+    live.unfinished = journal.unfinished(inventory.state_dir)
     chosen, conflicts = sites.place(cases, inventory, live)
     if conflicts:
         raise Refused("conflict with what is live on the servers; nothing was changed", conflicts)
@@ -196,17 +197,24 @@ def plan(ctx: Context, paths: list[Path]) -> Report:
     return report
 
 
-def _undo(ctx: Context, inventory: Inventory, new_sites: list[sites.Site], result: PlaybookResult) -> list[str]:
-    """Remove what this run created for cases that were not installed before; say what."""
+def _undo(ctx: Context, inventory: Inventory, new_sites: list[sites.Site], result: PlaybookResult,
+          leftovers: set[str]) -> list[str]:
+    """Remove what was created for cases that were not installed before; say what.
+
+    A case's creations are the tasks this run changed for it; for a case whose earlier run died
+    (``leftovers``, from the journal), everything of it on the servers is its own and goes too.
+    """
     undo_sites, undone = [], []
     for site in new_sites:
         tasks = result.changed_tasks.get(site.id, set())
-        if not tasks:
+        if not tasks and site.id not in leftovers:
             continue
-        v = dict(site.vars, state="absent", drop_database=bool(tasks & CREATES_DATABASE),
-                 remove_files=bool(tasks & CREATES_FILES))
+        whole = site.id in leftovers
+        v = dict(site.vars, state="absent", drop_database=whole or bool(tasks & CREATES_DATABASE),
+                 remove_files=whole or bool(tasks & CREATES_FILES))
         undo_sites.append(v)
-        undone.append(f"{site.id}: " + ", ".join(sorted(tasks)))
+        what = sorted(tasks) + (["everything left by the earlier run that died"] if whole else [])
+        undone.append(f"{site.id}: " + ", ".join(what))
     if not undo_sites:
         return []
     ctx.on_progress(f"undoing what this run created for {len(undo_sites)} case(s)")
@@ -215,6 +223,9 @@ def _undo(ctx: Context, inventory: Inventory, new_sites: list[sites.Site], resul
     if not result_undo.ok:
         undone.append("THE UNDO ITSELF FAILED, check by hand: "
                       + "; ".join(_failure_text(f) for f in result_undo.failures))
+    else:
+        for v in undo_sites:
+            journal.end(inventory.state_dir, v["id"])
     return undone
 
 
@@ -234,7 +245,16 @@ def apply(ctx: Context, paths: list[Path]) -> Report:
 def _apply_locked(ctx: Context, inventory: Inventory, cases: list[Case], report: Report) -> None:
     records = rec.Records(ctx.records_dir)
     hosts = Hosts(inventory)
-    chosen, live = _placed(cases, inventory, hosts)
+    try:
+        chosen, live = _placed(cases, inventory, hosts)
+    except sites.ServerDown as exc:
+        report.cases = [CaseReport(case.id, case.fqdn) for case in cases]
+        for case, item in zip(cases, report.cases, strict=True):
+            records.write_case(_site(case, "0.0.0.0", inventory))
+            item.records.append(str(records.write_incident(case.id, case.fqdn, "apply", "preflight",
+                                                           [exc.message], [])))
+        _documents(ctx, report.cases)
+        raise
     site_list = []
     for case in cases:
         pw = secrets.ensure_password(inventory.state_dir, case.id) if case.database else None
@@ -242,49 +262,64 @@ def _apply_locked(ctx: Context, inventory: Inventory, cases: list[Case], report:
     report.cases = [CaseReport(s.id, s.fqdn, s.ip) for s in site_list]
     by_id = {c.id: c for c in report.cases}
     new_sites = [s for s in site_list if not sites.is_installed(s.case, live)]
+    leftovers = {s.id for s in new_sites if s.id in live.unfinished}
+    for site in new_sites:
+        site.vars["recover"] = site.id in leftovers
     started = rec.now()
     for site in site_list:
         records.write_case(site)
+    for site in new_sites:
+        journal.begin(inventory.state_dir, site.id, site.fqdn, site.ip)
 
-    ctx.on_progress(f"provisioning {len(site_list)} case(s) on inventory {inventory.name}")
-    result = run_playbook("provision.yml", inventory.path, inventory.state_dir,
-                          {"provisioner_sites": [s.vars for s in site_list]}, on_event=ctx.on_event)
-    for site in site_list:
-        by_id[site.id].changed = result.changed_for(site.id)
-    if not result.ok:
-        failures = [_failure_text(f) for f in result.failures]
-        undone = _undo(ctx, inventory, new_sites, result)
+    with interrupt.watch() as stop:
+        ctx.on_progress(f"provisioning {len(site_list)} case(s) on inventory {inventory.name}")
+        result = run_playbook("provision.yml", inventory.path, inventory.state_dir,
+                              {"provisioner_sites": [s.vars for s in site_list]}, on_event=ctx.on_event,
+                              cancel=stop)
         for site in site_list:
-            path = records.write_incident(site.id, site.fqdn, "apply", "provisioning", failures,
-                                          [u for u in undone if u.startswith(f"{site.id}:") or "UNDO" in u])
-            by_id[site.id].records.append(str(path))
-        _documents(ctx, report.cases)
-        raise ProvisionerError("provisioning failed: " + "; ".join(failures))
+            by_id[site.id].changed = result.changed_for(site.id)
+        failed: dict[str, list[str]] = {}
+        stage = "provisioning"
+        if not result.ok:
+            failed = {s.id: [_failure_text(f) for f in result.failures] for s in site_list}
+        else:
+            ctx.on_progress("running the trial")
+            stage = "trial"
+            for site in site_list:
+                if stop:
+                    break
+                item = by_id[site.id]
+                item.checks = run_trial(site, inventory, hosts)
+                versions = software_versions(site, inventory, hosts)
+                item.records += [str(p) for p in records.write_configuration(
+                    site, inventory, versions, started.isoformat(), site in new_sites)]
+                item.records += [str(p) for p in records.write_trial(site, inventory, item.checks,
+                                                                     rec.now().isoformat())]
+                if not item.passed:
+                    failed[site.id] = [f"check '{c.name}': {c.detail}" for c in item.checks if not c.ok]
+        if stop:
+            # A task cut short reports nothing: everything of a new case goes, as after a crash.
+            stage = "stopped"
+            message = f"the run was stopped by {stop.signal_name} before it finished"
+            failed = {s.id: [message, *failed.get(s.id, [])] for s in site_list}
+            leftovers |= {s.id for s in new_sites}
 
-    ctx.on_progress("running the trial")
-    failed_sites = []
-    for site in site_list:
-        item = by_id[site.id]
-        item.checks = run_trial(site, inventory, hosts)
-        tested = rec.now().isoformat()
-        versions = software_versions(site, inventory, hosts)
-        item.records += [str(p) for p in records.write_configuration(site, inventory, versions,
-                                                                     started.isoformat(), site in new_sites)]
-        item.records += [str(p) for p in records.write_trial(site, inventory, item.checks, tested)]
-        if not item.passed:
-            failed_sites.append(site)
-    if failed_sites:
-        failed_new = [s for s in failed_sites if s in new_sites]
-        undone = _undo(ctx, inventory, failed_new, result)
-        for site in failed_sites:
-            failures = [f"check '{c.name}': {c.detail}" for c in by_id[site.id].checks if not c.ok]
-            path = records.write_incident(site.id, site.fqdn, "apply", "trial", failures,
-                                          [u for u in undone if u.startswith(f"{site.id}:") or "UNDO" in u])
+    if failed:
+        undone = _undo(ctx, inventory, [s for s in new_sites if s.id in failed], result, leftovers)
+        for site in site_list:
+            if site.id not in failed:
+                continue
+            mine = [u for u in undone if u.startswith(f"{site.id}:") or "UNDO" in u]
+            path = records.write_incident(site.id, site.fqdn, "apply", stage, failed[site.id], mine)
             by_id[site.id].records.append(str(path))
         _documents(ctx, report.cases)
-        raise ProvisionerError(f"the trial failed for {', '.join(s.id for s in failed_sites)}")
+        if stage == "trial":
+            raise ProvisionerError(f"the trial failed for {', '.join(failed)}")
+        raise ProvisionerError(f"{stage} failed: " + "; ".join(next(iter(failed.values()))))
+
     ended = rec.now()
     for site in site_list:
+        journal.end(inventory.state_dir, site.id)
         # The trail keeps the installation: a re-apply of a live case does not rewrite step 9.
         if site in new_sites or sop.INSTALL_STEP not in trail.load(ctx.records_dir, site.case):
             trail.record_install(ctx.records_dir, site.case, started, ended, operator())

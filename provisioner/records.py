@@ -91,12 +91,16 @@ def _case_copy(site: Site) -> str:
 
 
 INCIDENT_TEXT = {
+    "preflight": ("Tidak ada perubahan: sebuah server tidak dapat dibaca sebelum instalasi dimulai.",
+                  "Nothing changed: a server could not be read before the installation started."),
     "provisioning": ("Aplikasi belum dapat diakses; perubahan yang dibuat proses ini dibatalkan.",
                      "The application is not available; what this run changed was undone."),
     "trial": ("Aplikasi terpasang tetapi gagal uji coba; perubahan yang dibuat proses ini dibatalkan.",
               "The application was installed but failed its trial; what this run changed was undone."),
     "verify": ("Aplikasi berjalan tetapi sebagian pemeriksaan gagal (penyimpangan dari konfigurasi).",
                "The application runs but some checks failed (drift from its configuration)."),
+    "stopped": ("Proses dihentikan (sinyal) sebelum selesai; perubahan yang dibuat proses ini dibatalkan.",
+                "The run was stopped by a signal before it finished; what it changed was undone."),
     "removal": ("Penghapusan belum selesai; sebagian komponen mungkin masih ada.",
                 "The removal did not finish; some parts may remain."),
 }

@@ -8,7 +8,7 @@ the trial and the records all read the same facts.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ import dns.exception
 from provisioner import dns as dnsq
 from provisioner import secrets
 from provisioner.case import Case
-from provisioner.errors import FieldError, InvalidInput, Refused
+from provisioner.errors import FieldError, InvalidInput, ProvisionerError
 from provisioner.hosts import Hosts
 from provisioner.inventory import Inventory
 
@@ -81,6 +81,10 @@ def check_batch(cases: list[Case]) -> list[FieldError]:
     return errors
 
 
+class ServerDown(ProvisionerError):
+    """A server needed to judge conflicts cannot be read: the run fails before changing anything."""
+
+
 @dataclass
 class LiveState:
     """What the servers say: who holds each address (reverse zone), what each name holds, and
@@ -89,22 +93,52 @@ class LiveState:
     ptrs: dict[str, str]
     names: dict[str, dict[str, list[str]]]
     registry: dict[str, dict[str, Any]]
+    users: set[str] = field(default_factory=set)
+    bound: set[str] = field(default_factory=set)
+    databases: dict[str, tuple[set[str], set[str]]] = field(default_factory=dict)
+    unfinished: dict[str, dict[str, Any]] = field(default_factory=dict)  # journal of runs that died
 
 
 def read_live_state(cases: list[Case], inventory: Inventory, hosts: Hosts) -> LiveState:
+    """Read every server the cases touch; a server that cannot be read fails the run (exit 1)."""
     primary = inventory.dns_primary.address
     key = dnsq.read_tsig_key(inventory.tsig_key_file)
     try:
         ptrs = dnsq.zone_ptrs(primary, inventory.reverse_zone, key)
         names = {case.fqdn: dnsq.names_at(primary, case.fqdn) for case in cases}
     except (dns.exception.DNSException, OSError) as exc:
-        raise Refused(f"the primary name server {inventory.dns_primary.name} ({primary}) cannot be read: "
-                      f"{exc.__class__.__name__}: {exc}; nothing was changed") from None
+        raise ServerDown(f"the primary name server {inventory.dns_primary.name} ({primary}) cannot be read: "
+                         f"{exc.__class__.__name__}: {exc}; nothing was changed") from None
     try:
         registry = hosts.registry()
+        users = hosts.existing_users(sorted({c.system_user for c in cases}))
+        bound = hosts.bound_addresses()
+        engines = sorted({c.database.engine for c in cases if c.database})
+        databases = {engine: hosts.databases(engine) for engine in engines}
     except (OSError, RuntimeError) as exc:
-        raise Refused(f"the web host {inventory.web.name} cannot be read: {exc}; nothing was changed") from None
-    return LiveState(ptrs=ptrs, names=names, registry=registry)
+        raise ServerDown(f"a server cannot be read: {exc}; nothing was changed") from None
+    return LiveState(ptrs=ptrs, names=names, registry=registry, users=users, bound=bound, databases=databases)
+
+
+def _existing_conflicts(case: Case, live: LiveState) -> list[FieldError]:
+    """What exists on the servers for a case not installed: a user, database or database user."""
+    if case.id in live.registry or case.id in live.unfinished:
+        return []
+    conflicts = []
+    if case.system_user in live.users:
+        conflicts.append(FieldError(f"{case.id}: application.name",
+                                    f"system user {case.system_user} exists on the web host and belongs to no "
+                                    "installed case of this inventory"))
+    if case.database is not None:
+        names, users = live.databases.get(case.database.engine, (set(), set()))
+        for key, existing in (("name", names), ("user", users)):
+            value = getattr(case.database, key)
+            if value in existing:
+                what = "database" if key == "name" else "database user"
+                conflicts.append(FieldError(f"{case.id}: hosting.database.{key}",
+                                            f"{case.database.engine} {what} {value} exists and belongs to no "
+                                            "installed case of this inventory"))
+    return conflicts
 
 
 def _ownership_conflicts(case: Case, live: LiveState) -> list[FieldError]:
@@ -138,9 +172,13 @@ def place(cases: list[Case], inventory: Inventory, live: LiveState) -> tuple[dic
     taken = dict(live.ptrs)
     for record in live.registry.values():
         taken.setdefault(str(record.get("ip")), str(record.get("fqdn")))
+    for entry in live.unfinished.values():
+        taken.setdefault(str(entry.get("ip")), str(entry.get("fqdn")))
+    for address in live.bound:
+        taken.setdefault(address, "an address bound on the web host")
     for case in cases:
-        problems = _ownership_conflicts(case, live)
-        installed = live.registry.get(case.id, {}).get("ip")
+        problems = _ownership_conflicts(case, live) + _existing_conflicts(case, live)
+        installed = (live.registry.get(case.id) or live.unfinished.get(case.id) or {}).get("ip")
         held = live.names.get(case.fqdn, {})
         foreign = {t: v for t, v in held.items() if t != "A"}
         stray_a = [a for a in held.get("A", []) if a != installed and taken.get(a) != case.fqdn]
@@ -225,6 +263,7 @@ def site_vars(case: Case, ip: str, inventory: Inventory, *, password_file: Path 
         "db": None,
         "state": "present",
         "installed": installed,
+        "recover": False,
         "remove_files": False,
         "drop_database": False,
     }

@@ -112,3 +112,34 @@ def test_site_vars_hold_no_secret_but_the_password_path(tmp_path: Path) -> None:
     assert not any("password" in k and k != "password_file" for k in v["db"])
     assert v["pool_file"] == "/etc/php/8.2/fpm/pool.d/sikesda.conf"
     assert v["files"] == [v["vhost_file"], v["pool_file"], v["env_file"]]
+
+
+def test_an_existing_system_user_of_no_case_is_a_conflict() -> None:
+    live = _live()
+    live.users = {"sikesda"}
+    _, conflicts = sites.place([_case("sikesda")], INV, live)
+    assert conflicts[0].path == "2026-014: application.name"
+    assert "system user sikesda exists" in conflicts[0].message
+
+
+def test_an_existing_database_or_database_user_of_no_case_is_a_conflict() -> None:
+    live = _live()
+    live.databases = {"mariadb": ({"sikesda"}, {"sikesda"})}
+    _, conflicts = sites.place([_case("sikesda")], INV, live)
+    assert {c.path for c in conflicts} == {"2026-014: hosting.database.name", "2026-014: hosting.database.user"}
+
+
+def test_what_an_installed_case_has_is_its_own() -> None:
+    registry = {"2026-014": {"case": "2026-014", "fqdn": "sikesda.tarakankota.go.id", "ip": "198.19.0.11"}}
+    live = _live(registry=registry)
+    live.users, live.bound = {"sikesda"}, {"198.19.0.11"}
+    live.databases = {"mariadb": ({"sikesda"}, {"sikesda"})}
+    assert sites.place([_case("sikesda")], INV, live) == ({"2026-014": "198.19.0.11"}, [])
+
+
+def test_auto_skips_an_address_bound_by_someone_else() -> None:
+    live = _live()
+    live.bound = {"198.19.0.10"}
+    assert sites.place([_case("ppid")], INV, live)[0] == {"2026-011": "198.19.0.11"}
+    _, conflicts = sites.place([_case("ppid", public_ip="198.19.0.10")], INV, live)
+    assert "held by an address bound on the web host" in conflicts[0].message

@@ -1,0 +1,174 @@
+"""Faults injected on the real lab: conflicts with what exists, servers down, a run stopped or
+killed halfway. After each, nothing is left half-done, and a normal apply works again."""
+
+from __future__ import annotations
+
+import copy
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from provisioner import dns as dnsq
+from provisioner.inventory import load_inventory
+from tests.conftest import LOCAL_INVENTORY, example
+from tests.integration.conftest import Cli
+
+pytestmark = pytest.mark.integration
+
+INV = load_inventory(LOCAL_INVENTORY)
+LAB_ZONES = Path("/etc/bind/named.conf.provisioner-lab")
+
+
+def _sh(command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, shell=True, capture_output=True, text=True, check=False)
+
+
+def _case(write_case, name: str, **hosting: Any) -> Path:  # type: ignore[no-untyped-def]
+    data = copy.deepcopy(example("sikesda"))
+    data["id"] = f"uji-{name}"
+    data["application"]["name"] = name
+    data["application"]["trial"] = [{"path": "/", "status": 200, "contains": "database: ok"}]
+    data["hosting"]["subdomain"] = name
+    data["hosting"].update(hosting)
+    return write_case(data, f"{name}.yml")
+
+
+def _nothing_of(name: str) -> None:
+    """No trace of the application on any server."""
+    fqdn = f"{name}.tarakankota.go.id"
+    assert dnsq.query(INV.dns_primary.address, fqdn, "A")[1] == []
+    assert not Path(f"/etc/apache2/sites-available/{fqdn}.conf").exists()
+    assert not Path(f"/srv/www/{fqdn}").exists()
+    assert not Path(f"/etc/provisioner/sites/uji-{name}.yml").exists()
+    assert _sh(f"getent passwd {name}").returncode != 0
+    assert _sh(f"mariadb -N -B -e \"SHOW DATABASES LIKE '{name}'\"").stdout.strip() == ""
+    assert _sh(f"mariadb -N -B -e \"SELECT user FROM mysql.user WHERE user='{name}'\"").stdout.strip() == ""
+
+
+def test_an_existing_system_user_is_refused(cli: Cli, lab: Path, write_case) -> None:
+    assert _sh("useradd --system --shell /usr/sbin/nologin gadungan").returncode == 0
+    try:
+        result = cli("apply", str(_case(write_case, "gadungan")), "-i", str(lab))
+        assert result.rc == 3, result.out
+        assert "system user gadungan exists" in result.out["errors"][0]["message"]
+        assert dnsq.query(INV.dns_primary.address, "gadungan.tarakankota.go.id", "A")[1] == []
+        assert _sh("mariadb -N -B -e \"SHOW DATABASES LIKE 'gadungan'\"").stdout.strip() == ""
+    finally:
+        _sh("userdel gadungan")
+
+
+def test_an_existing_database_is_refused(cli: Cli, lab: Path, write_case) -> None:
+    assert _sh("mariadb -e 'CREATE DATABASE tiruan'").returncode == 0
+    try:
+        result = cli("check", str(_case(write_case, "tiruan")), "-i", str(lab))
+        assert result.rc == 3, result.out
+        assert "mariadb database tiruan exists" in result.out["errors"][0]["message"]
+        result = cli("apply", str(_case(write_case, "tiruan")), "-i", str(lab))
+        assert result.rc == 3
+        assert _sh("getent passwd tiruan").returncode != 0
+    finally:
+        _sh("mariadb -e 'DROP DATABASE tiruan'")
+
+
+def test_an_address_bound_by_someone_else_is_refused(cli: Cli, lab: Path, write_case) -> None:
+    address = "198.19.0.222"
+    assert _sh(f"ip addr add {address}/32 dev {INV.public_interface}").returncode == 0
+    try:
+        result = cli("apply", str(_case(write_case, "terikat", public_ip=address)), "-i", str(lab))
+        assert result.rc == 3, result.out
+        assert "held by an address bound on the web host" in result.out["errors"][0]["message"]
+        _nothing_of("terikat")
+    finally:
+        _sh(f"ip addr del {address}/32 dev {INV.public_interface}")
+
+
+@pytest.mark.parametrize("service", ["named", "mariadb"])
+def test_a_server_that_is_down_fails_the_run_before_any_change(cli: Cli, lab: Path, write_case,
+                                                               service: str) -> None:
+    assert _sh(f"service {service} stop").returncode == 0
+    try:
+        result = cli("apply", str(_case(write_case, "padam")), "-i", str(lab))
+        assert result.rc == 1, result.out
+        assert "cannot be read" in result.out["message"] and "nothing was changed" in result.out["message"]
+        assert any("/insiden/" in p for p in result.out["cases"][0]["records"])
+    finally:
+        assert _sh(f"service {service} start").returncode == 0
+    _nothing_of("padam")
+
+
+def test_name_server_refusing_the_update_midrun_undoes_the_run(cli: Cli, lab: Path, write_case) -> None:
+    original = LAB_ZONES.read_text()
+    LAB_ZONES.write_text(original.replace('allow-update { key "provisioner-lab"; };', "allow-update { none; };"))
+    _sh("rndc reconfig && rndc reload")
+    try:
+        result = cli("apply", str(_case(write_case, "ditolak")), "-i", str(lab))
+        assert result.rc == 1, result.out
+        assert "Publish each site's A record" in result.out["message"]
+    finally:
+        LAB_ZONES.write_text(original)
+        _sh("rndc reconfig && rndc reload")
+    _nothing_of("ditolak")
+
+
+def _start_apply(cli: Cli, case: Path) -> subprocess.Popen[str]:
+    command = [sys.executable, "-m", "provisioner", "--records", str(cli.records), "apply", str(case),
+               "-i", str(LOCAL_INVENTORY), "--json"]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for(path: Path, process: subprocess.Popen[str], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert process.poll() is None, "the run ended before the fault could be injected"
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+
+
+def test_sigterm_halfway_undoes_the_run(cli: Cli, lab: Path, write_case) -> None:
+    process = _start_apply(cli, _case(write_case, "dihentikan"))
+    _wait_for(Path("/etc/apache2/sites-available/dihentikan.tarakankota.go.id.conf"), process)
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 1, out + err[-2000:]
+    assert "stopped by SIGTERM" in out
+    _nothing_of("dihentikan")
+    assert cli("apply", str(_case(write_case, "dihentikan")), "-i", str(lab)).rc == 0
+    assert cli("destroy", str(_case(write_case, "dihentikan")), "-i", str(lab), "--drop-database",
+               "--remove-files", "--yes").rc == 0
+    _nothing_of("dihentikan")
+
+
+def test_after_sigkill_the_next_run_finishes_the_leftovers(cli: Cli, lab: Path, write_case) -> None:
+    case = _case(write_case, "dibunuh")
+    process = _start_apply(cli, case)
+    _wait_for(Path("/etc/apache2/sites-available/dibunuh.tarakankota.go.id.conf"), process)
+    process.kill()
+    process.communicate(timeout=60)
+    _sh("pkill -KILL -f 'ansible-playbook.*provision.yml'")
+    assert _sh("getent passwd dibunuh").returncode == 0, "the killed run left its user behind"
+    again = cli("apply", str(case), "-i", str(lab))
+    assert again.rc == 0, again.out
+    assert not any(Path(INV.state_dir / "journal").glob("uji-dibunuh.json"))
+    gone = cli("destroy", str(case), "-i", str(lab), "--drop-database", "--remove-files", "--yes")
+    assert gone.rc == 0
+    _nothing_of("dibunuh")
+
+
+def test_a_second_concurrent_run_is_refused_naming_the_holder(cli: Cli, lab: Path, write_case) -> None:
+    case = _case(write_case, "bersamaan")
+    process = _start_apply(cli, case)
+    try:
+        _wait_for(INV.state_dir / "journal" / "uji-bersamaan.json", process)
+        second = cli("apply", str(case), "-i", str(lab))
+        assert second.rc == 3
+        assert f"pid {process.pid}" in second.out["message"]
+    finally:
+        out, _ = process.communicate(timeout=120)
+    assert process.returncode == 0, out
+    assert cli("destroy", str(case), "-i", str(lab), "--drop-database", "--remove-files", "--yes").rc == 0
+    _nothing_of("bersamaan")
