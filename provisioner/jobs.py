@@ -161,7 +161,7 @@ def check(ctx: Context, paths: list[Path]) -> Report:
             chosen, live = _placed(cases, inventory, Hosts(inventory))
             for item in report.cases:
                 item.public_ip = chosen[item.id]
-                item.note = "installed" if item.id in live.registry else "not installed yet"
+                item.note = "installed" if item.id in live.installed else "not installed"
         report.message = f"{len(cases)} case(s) valid" + (" and free of conflicts" if ctx.inventory_path else "")
     except ProvisionerError as exc:
         return report.fail(exc)
@@ -258,10 +258,10 @@ def _apply_locked(ctx: Context, inventory: Inventory, cases: list[Case], report:
     site_list = []
     for case in cases:
         pw = secrets.ensure_password(inventory.state_dir, case.id) if case.database else None
-        site_list.append(_site(case, chosen[case.id], inventory, pw))
+        site_list.append(_site(case, chosen[case.id], inventory, pw, installed=sites.is_installed(case, live)))
     report.cases = [CaseReport(s.id, s.fqdn, s.ip) for s in site_list]
     by_id = {c.id: c for c in report.cases}
-    new_sites = [s for s in site_list if not sites.is_installed(s.case, live)]
+    new_sites = [s for s in site_list if not s.vars["installed"]]
     leftovers = {s.id for s in new_sites if s.id in live.unfinished}
     for site in new_sites:
         site.vars["recover"] = site.id in leftovers
@@ -361,14 +361,14 @@ def verify(ctx: Context, paths: list[Path], all_cases: bool = False) -> Report:
     try:
         inventory = ctx.inventory()
         hosts = Hosts(inventory)
-        registry = hosts.registry() if all_cases else {}
+        registry = {k: r for k, r in hosts.registry().items() if not r.get("removed")} if all_cases else {}
         cases = _installed_cases(ctx, paths, all_cases, registry)
         sites.validate_all(cases, inventory)
         live = sites.read_live_state(cases, inventory, hosts)
         records = rec.Records(ctx.records_dir)
         failed = []
         for case in cases:
-            installed = live.registry.get(case.id)
+            installed = live.installed.get(case.id)
             item = CaseReport(case.id, case.fqdn)
             report.cases.append(item)
             if installed is None:
@@ -496,19 +496,19 @@ def destroy(ctx: Context, paths: list[Path], drop_database: bool = False, remove
             live = sites.read_live_state(cases, inventory, hosts)
             gone, never = [], []
             for case in cases:
-                installed = live.registry.get(case.id)
+                installed = live.installed.get(case.id)
                 item = CaseReport(case.id, case.fqdn)
                 report.cases.append(item)
                 if installed is None:
-                    item.note = "never applied on this inventory: nothing to do"
+                    item.note = "not installed on this inventory (never applied, or removed): nothing to do"
                     never.append(case.id)
                     continue
                 item.public_ip = str(installed["ip"])
                 v = sites.site_vars(case, item.public_ip, inventory, password_file=None)
                 gone.append(dict(v, state="absent", drop_database=drop_database, remove_files=remove_files))
             if not gone:
-                report.message = (f"case {', '.join(never)} was never applied on inventory {inventory.name}: "
-                                  "nothing to do")
+                report.message = (f"case {', '.join(never)} is not installed on inventory {inventory.name} "
+                                  "(never applied, or removed): nothing to do")
                 return report
             result = run_playbook("destroy.yml", inventory.path, inventory.state_dir,
                                   {"provisioner_sites": gone}, on_event=ctx.on_event)

@@ -98,6 +98,11 @@ class LiveState:
     databases: dict[str, tuple[set[str], set[str]]] = field(default_factory=dict)
     unfinished: dict[str, dict[str, Any]] = field(default_factory=dict)  # journal of runs that died
 
+    @property
+    def installed(self) -> dict[str, dict[str, Any]]:
+        """Cases live now; the registry also keeps removed cases that kept their database or files."""
+        return {case_id: r for case_id, r in self.registry.items() if not r.get("removed")}
+
 
 def read_live_state(cases: list[Case], inventory: Inventory, hosts: Hosts) -> LiveState:
     """Read every server the cases touch; a server that cannot be read fails the run (exit 1)."""
@@ -147,7 +152,7 @@ def _ownership_conflicts(case: Case, live: LiveState) -> list[FieldError]:
     for other_id, record in live.registry.items():
         if other_id == case.id:
             continue
-        if record.get("fqdn") == case.fqdn:
+        if record.get("fqdn") == case.fqdn and not record.get("removed"):
             conflicts.append(FieldError(f"{case.id}: hosting.subdomain", f"{case.fqdn} belongs to case {other_id}"))
         if case.system_user in (record.get("system_user"), record.get("application")):
             conflicts.append(FieldError(f"{case.id}: application.name",
@@ -171,14 +176,15 @@ def place(cases: list[Case], inventory: Inventory, live: LiveState) -> tuple[dic
     conflicts: list[FieldError] = []
     taken = dict(live.ptrs)
     for record in live.registry.values():
-        taken.setdefault(str(record.get("ip")), str(record.get("fqdn")))
+        if not record.get("removed"):
+            taken.setdefault(str(record.get("ip")), str(record.get("fqdn")))
     for entry in live.unfinished.values():
         taken.setdefault(str(entry.get("ip")), str(entry.get("fqdn")))
     for address in live.bound:
         taken.setdefault(address, "an address bound on the web host")
     for case in cases:
         problems = _ownership_conflicts(case, live) + _existing_conflicts(case, live)
-        installed = (live.registry.get(case.id) or live.unfinished.get(case.id) or {}).get("ip")
+        installed = (live.installed.get(case.id) or live.unfinished.get(case.id) or {}).get("ip")
         held = live.names.get(case.fqdn, {})
         foreign = {t: v for t, v in held.items() if t != "A"}
         stray_a = [a for a in held.get("A", []) if a != installed and taken.get(a) != case.fqdn]
@@ -209,8 +215,8 @@ def place(cases: list[Case], inventory: Inventory, live: LiveState) -> tuple[dic
 
 
 def is_installed(case: Case, live: LiveState) -> bool:
-    """The web host records the case as installed by an earlier run."""
-    return case.id in live.registry
+    """The web host records the case as installed by an earlier run (and not removed since)."""
+    return case.id in live.installed
 
 
 def site_vars(case: Case, ip: str, inventory: Inventory, *, password_file: Path | None,

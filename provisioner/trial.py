@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import dns.exception
+import yaml
 from cryptography import x509
 
 from provisioner import dns as dnsq
@@ -201,6 +202,13 @@ def _host_checks(site: Site, inventory: Inventory, hosts: Hosts) -> list[Check]:
         problem = "" if ok else " missing, not enabled or not on the address"
         return ok, f"{v['vhost_link']} -> {v['vhost_file']}{problem}"
 
+    def probe_vhost_unchanged() -> tuple[bool, str]:
+        record = yaml.safe_load(web.file(v["marker"]).content_string) if web.file(v["marker"]).exists else {}
+        want = (record or {}).get("vhost_sha256", "")
+        now = web.file(v["vhost_file"]).sha256sum if web.file(v["vhost_file"]).exists else "missing"
+        return bool(want) and now == want, ("as applied" if now == want else
+                                            f"{v['vhost_file']} differs from what apply wrote (edited by hand?)")
+
     def probe_user() -> tuple[bool, str]:
         user = web.user(v["user"])
         ok = user.exists and user.shell in ("/usr/sbin/nologin", "/bin/false")
@@ -216,6 +224,7 @@ def _host_checks(site: Site, inventory: Inventory, hosts: Hosts) -> list[Check]:
                timed("apache configtest passes", probe_configtest),
                timed("apache is running", probe_apache),
                timed("virtual host enabled", probe_vhost),
+               timed("virtual host as applied", probe_vhost_unchanged),
                timed("application user exists", probe_user),
                timed("document root owned by the application", probe_docroot)]
 

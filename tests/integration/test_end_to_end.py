@@ -248,6 +248,45 @@ def test_verify_names_drift_and_apply_restores_it(cli: Cli, lab: Path) -> None:
     assert link.is_symlink()
 
 
+def test_verify_names_a_vhost_edited_by_hand_and_apply_restores_it(cli: Cli, lab: Path) -> None:
+    vhost = Path("/etc/apache2/sites-available/sikesda.tarakankota.go.id.conf")
+    vhost.write_text(vhost.read_text() + "# edited by hand\n")
+    case = str(EXAMPLES / "2026-014-sikesda-php.yml")
+    drifted = cli("verify", case, "-i", str(lab))
+    assert drifted.rc == 1
+    assert {c["name"] for c in drifted.out["cases"][0]["checks"] if not c["ok"]} == {"virtual host as applied"}
+    assert cli("apply", case, "-i", str(lab)).rc == 0
+    assert "edited by hand" not in vhost.read_text()
+    assert cli("verify", case, "-i", str(lab)).rc == 0
+
+
+def test_verify_names_a_deleted_dns_record_and_apply_restores_it(cli: Cli, lab: Path) -> None:
+    key = dnsq.read_tsig_key(INV.tsig_key_file)
+    update = dns.update.UpdateMessage("tarakankota.go.id", keyring=key.keyring(), keyname=key.name,
+                                      keyalgorithm=key.algorithm)
+    update.delete("sikesda", "A")
+    dns.query.tcp(update, PRIMARY, timeout=5)
+    case = str(EXAMPLES / "2026-014-sikesda-php.yml")
+    drifted = cli("verify", case, "-i", str(lab))
+    assert drifted.rc == 1
+    failed = {c["name"] for c in drifted.out["cases"][0]["checks"] if not c["ok"]}
+    assert failed == {"dns A on localhost"}
+    assert cli("apply", case, "-i", str(lab)).rc == 0
+    assert _a("sikesda.tarakankota.go.id") != []
+
+
+def test_verify_names_a_dropped_grant_and_apply_restores_it(cli: Cli, lab: Path) -> None:
+    assert _sh("mariadb -e \"REVOKE ALL PRIVILEGES ON sikesda.* FROM 'sikesda'@'127.0.0.1'\"").returncode == 0
+    case = str(EXAMPLES / "2026-014-sikesda-php.yml")
+    drifted = cli("verify", case, "-i", str(lab))
+    assert drifted.rc == 1
+    failed = {c["name"] for c in drifted.out["cases"][0]["checks"] if not c["ok"]}
+    assert "database user logs in with the application's settings" in failed
+    assert any("/insiden/" in p for p in drifted.out["cases"][0]["records"])
+    assert cli("apply", case, "-i", str(lab)).rc == 0
+    assert cli("verify", case, "-i", str(lab)).rc == 0
+
+
 def test_destroy_then_apply_again(cli: Cli, lab: Path) -> None:
     case = str(EXAMPLES / "2026-011-ppid-static.yml")
     gone = cli("destroy", case, "-i", str(lab), "--remove-files", "--yes")
@@ -255,7 +294,7 @@ def test_destroy_then_apply_again(cli: Cli, lab: Path) -> None:
     assert _a("ppid.tarakankota.go.id") == []
     assert not Path("/etc/apache2/sites-available/ppid.tarakankota.go.id.conf").exists()
     again = cli("destroy", case, "-i", str(lab))
-    assert again.rc == 0 and "never applied" in again.out["message"]
+    assert again.rc == 0 and "not installed" in again.out["message"]
     back = cli("apply", case, "-i", str(lab))
     assert back.rc == 0, back.out
 

@@ -172,3 +172,60 @@ def test_a_second_concurrent_run_is_refused_naming_the_holder(cli: Cli, lab: Pat
     assert process.returncode == 0, out
     assert cli("destroy", str(case), "-i", str(lab), "--drop-database", "--remove-files", "--yes").rc == 0
     _nothing_of("bersamaan")
+
+
+def test_an_address_bound_meanwhile_stops_the_public_ip_role(lab: Path, write_case) -> None:
+    """Between provisioner's check and the role, someone binds the address: the role refuses."""
+    from provisioner.ansible import run_playbook
+    from provisioner.case import load_case
+    from provisioner.sites import site_vars
+
+    data = copy.deepcopy(example("ppid"))
+    data.update(id="uji-disela")
+    data["hosting"].update(subdomain="disela", public_ip="198.19.0.223")
+    data["application"]["name"] = "disela"
+    case = load_case(write_case(data, "disela.yml"))
+    assert _sh(f"ip addr add 198.19.0.223/32 dev {INV.public_interface}").returncode == 0
+    try:
+        site = site_vars(case, "198.19.0.223", INV, password_file=None, installed=False)
+        result = run_playbook("provision.yml", INV.path, INV.state_dir, {"provisioner_sites": [site]})
+        assert not result.ok
+        assert "was bound on provpub0 by someone else after the check" in str(result.failures[0])
+        assert not Path("/etc/apache2/sites-available/disela.tarakankota.go.id.conf").exists()
+    finally:
+        _sh(f"ip addr del 198.19.0.223/32 dev {INV.public_interface}")
+
+
+def test_drop_database_writes_a_dump_first(cli: Cli, lab: Path, write_case) -> None:
+    case = _case(write_case, "dibuang")
+    assert cli("apply", str(case), "-i", str(lab)).rc == 0
+    before = set(Path("/var/backups/provisioner/mariadb").glob("dibuang-*.sql.gz"))
+    gone = cli("destroy", str(case), "-i", str(lab), "--drop-database", "--remove-files", "--yes")
+    assert gone.rc == 0, gone.out
+    dumps = set(Path("/var/backups/provisioner/mariadb").glob("dibuang-*.sql.gz")) - before
+    assert len(dumps) == 1
+    assert "CREATE TABLE `kunjungan`" in _sh(f"zcat {dumps.pop()}").stdout
+    _nothing_of("dibuang")
+
+
+def test_destroy_keeps_the_database_for_the_same_case_only(cli: Cli, lab: Path, write_case) -> None:
+    case = _case(write_case, "disimpan")
+    assert cli("apply", str(case), "-i", str(lab)).rc == 0
+    _sh("mariadb -e 'INSERT INTO disimpan.kunjungan (waktu) VALUES (\"data lama\")'")
+    assert cli("destroy", str(case), "-i", str(lab)).rc == 0
+    assert _sh("mariadb -N -B -e \"SHOW DATABASES LIKE 'disimpan'\"").stdout.strip() == "disimpan"
+    assert dnsq.query(INV.dns_primary.address, "disimpan.tarakankota.go.id", "A")[1] == []
+    # Another case may not take what the removed case kept ...
+    data = copy.deepcopy(example("sikesda"))
+    data.update(id="uji-perebut")
+    data["application"]["name"] = "perebut"
+    data["hosting"].update(subdomain="perebut", database={"engine": "mariadb", "name": "disimpan"})
+    other = cli("check", str(write_case(data, "perebut.yml")), "-i", str(lab))
+    assert other.rc == 3 and "belongs to case uji-disimpan" in other.out["errors"][0]["message"]
+    # ... and the same case comes back with its data.
+    again = cli("apply", str(case), "-i", str(lab))
+    assert again.rc == 0, again.out
+    kept = _sh("mariadb -N -B -e \"SELECT COUNT(*) FROM disimpan.kunjungan WHERE waktu='data lama'\"")
+    assert kept.stdout.strip() == "1"
+    assert cli("destroy", str(case), "-i", str(lab), "--drop-database", "--remove-files", "--yes").rc == 0
+    _nothing_of("disimpan")
