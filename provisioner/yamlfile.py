@@ -10,32 +10,24 @@ import yaml
 from provisioner.errors import FieldError, InvalidInput
 
 
-class _StrictLoader(yaml.SafeLoader):
-    duplicates: list[FieldError]
-
-
-def _path_of(loader: _StrictLoader, node: yaml.Node) -> str:
-    return f"line {node.start_mark.line + 1}"
-
-
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
-    seen: dict[Any, yaml.Node] = {}
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)  # type: ignore[arg-type]
-        if isinstance(key, str | int) and key in seen:
-            loader.duplicates.append(
-                FieldError(
-                    str(key),
-                    f"duplicate key at {_path_of(loader, key_node)} "
-                    f"(first at {_path_of(loader, seen[key])}); write it once",
-                )
-            )
-        if isinstance(key, str | int):
-            seen[key] = key_node
-    return loader.construct_mapping(node, deep=deep)
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+def _duplicates(node: yaml.Node | None, path: str = "") -> list[FieldError]:
+    """Every key written twice in a mapping, named by its full dotted path."""
+    found: list[FieldError] = []
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
+            child = f"{path}.{key}" if path else key
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                found.append(FieldError(child, f"duplicate key at line {line} (first at line {seen[key]}); "
+                                               "write it once"))
+            seen.setdefault(key, line)
+            found += _duplicates(value_node, child)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            found += _duplicates(item, f"{path}[{index}]")
+    return found
 
 
 def load_mapping(path: Path, what: str = "file") -> dict[str, Any]:
@@ -47,16 +39,12 @@ def load_mapping(path: Path, what: str = "file") -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"{what} cannot be read: {path}", [FieldError("", str(exc))]) from None
     try:
-        loader = _StrictLoader(text)  # the reader already refuses control characters
-        loader.duplicates = []
-        try:
-            data = loader.get_single_data()
-        finally:
-            loader.dispose()
+        duplicates = _duplicates(yaml.compose(text, Loader=yaml.SafeLoader))
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise InvalidInput(f"{what} is not valid YAML: {path}", [FieldError("", str(exc))]) from None
-    if loader.duplicates:
-        raise InvalidInput(f"{what} has duplicate keys: {path}", loader.duplicates)
+    if duplicates:
+        raise InvalidInput(f"{what} has duplicate keys: {path}", duplicates)
     if not isinstance(data, dict):
         kind = "empty" if data is None else type(data).__name__
         raise InvalidInput(

@@ -229,3 +229,47 @@ def test_destroy_keeps_the_database_for_the_same_case_only(cli: Cli, lab: Path, 
     assert kept.stdout.strip() == "1"
     assert cli("destroy", str(case), "-i", str(lab), "--drop-database", "--remove-files", "--yes").rc == 0
     _nothing_of("disimpan")
+
+
+def _server_state() -> dict[str, str]:
+    """A fingerprint of everything a run could touch on the lab's servers."""
+    key = dnsq.read_tsig_key(INV.tsig_key_file)
+    return {
+        "ptrs": str(sorted(dnsq.zone_ptrs(INV.dns_primary.address, INV.reverse_zone, key).items())),
+        "serial": str(dnsq.soa_serial(INV.dns_primary.address, "tarakankota.go.id")),
+        "vhosts": _sh("ls /etc/apache2/sites-enabled /etc/php/8.2/fpm/pool.d /srv/www").stdout,
+        "users": _sh("getent passwd | cut -d: -f1 | sort").stdout,
+        "databases": _sh("mariadb -N -B -e 'SHOW DATABASES'").stdout
+        + _sh("runuser -u postgres -- psql -X -tA -c 'SELECT datname FROM pg_database'").stdout,
+        "addresses": _sh(f"ip -4 -o addr show dev {INV.public_interface}").stdout,
+        "registry": _sh("ls /etc/provisioner/sites").stdout,
+    }
+
+
+@pytest.mark.parametrize(
+    ("change", "path"),
+    [
+        ({"hosting": {"subdomain": "Salah_Nama."}}, "hosting.subdomain"),
+        ({"hosting": {"subdomain": "www"}}, "hosting.subdomain"),
+        ({"hosting": {"zone": "example.org"}}, "hosting.zone"),
+        ({"hosting": {"public_ip": "198.19.0.255"}}, "hosting.public_ip"),
+        ({"hosting": {"public_ip": "10.1.2.3"}}, "hosting.public_ip"),
+        ({"application": {"name": "root"}}, "application.name"),
+        ({"application": {"release": "/etc/hostname"}}, "application.release"),
+        ({"hosting": {"database": {"engine": "mariadb", "name": "information_schema"}}}, "hosting.database.name"),
+        ({"hosting": {"database": {"engine": "mariadb", "user": "u" * 81}}}, "hosting.database.user"),
+    ],
+)
+def test_bad_input_changes_nothing_on_any_server(cli: Cli, lab: Path, write_case, change: dict[str, Any],
+                                                 path: str) -> None:
+    data = copy.deepcopy(example("sikesda"))
+    data["id"] = "uji-salah"
+    data["application"]["name"] = "salah"
+    data["hosting"]["subdomain"] = "salah"
+    for section, values in change.items():
+        data[section].update(values)
+    before = _server_state()
+    result = cli("apply", str(write_case(data, "salah.yml")), "-i", str(lab))
+    assert result.rc == 2, result.out
+    assert path in {e["path"] for e in result.out["errors"]}
+    assert _server_state() == before

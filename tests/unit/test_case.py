@@ -239,3 +239,11 @@ def test_a_certificate_for_another_name_or_key_is_refused(write_case, tmp_path: 
     errors = _errors(write_case(_provided(cert, other_key)))
     assert "not ppid.tarakankota.go.id" in errors["hosting.tls_cert"]
     assert "does not belong to the certificate" in errors["hosting.tls_key"]
+
+
+def test_a_nested_duplicate_key_is_named_by_its_full_path(write_case) -> None:
+    text = (EXAMPLES / "2026-011-ppid-static.yml").read_text().replace(
+        "  subdomain: ppid\n", "  subdomain: ppid\n  subdomain: ppid2\n")
+    errors = _errors(write_case(text))
+    assert list(errors) == ["hosting.subdomain"]
+    assert "duplicate key at line" in errors["hosting.subdomain"]
