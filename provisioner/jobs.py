@@ -19,7 +19,7 @@ from typing import Any
 
 from provisioner import documents, interrupt, journal, secrets, sites, sop, trail
 from provisioner import records as rec
-from provisioner.ansible import EventCallback, PlaybookResult, TaskFailure, run_playbook
+from provisioner.ansible import EventCallback, PlaybookResult, run_playbook
 from provisioner.case import Case, load_case, require_approved, scaffold
 from provisioner.errors import (
     EXIT_FAILED,
@@ -119,6 +119,14 @@ def load_cases(paths: list[Path]) -> list[Case]:
     return cases
 
 
+def _approved_cases(ctx: Context, paths: list[Path]) -> tuple[Inventory, list[Case]]:
+    """The inventory, and the cases once every one is valid and approved."""
+    inventory = ctx.inventory()
+    cases = load_cases(paths)
+    _approved(cases)
+    return inventory, cases
+
+
 def _approved(cases: list[Case]) -> None:
     refused = []
     for case in cases:
@@ -146,10 +154,6 @@ def _site(case: Case, ip: str, inventory: Inventory, password_file: Path | None 
                                                 installed=installed))
 
 
-def _failure_text(failure: TaskFailure) -> str:
-    return str(failure)
-
-
 def check(ctx: Context, paths: list[Path]) -> Report:
     report = Report("check")
     try:
@@ -172,9 +176,7 @@ def plan(ctx: Context, paths: list[Path]) -> Report:
     """Ansible check mode with diff: what apply would change, changing nothing."""
     report = Report("plan")
     try:
-        inventory = ctx.inventory()
-        cases = load_cases(paths)
-        _approved(cases)
+        inventory, cases = _approved_cases(ctx, paths)
         chosen, live = _placed(cases, inventory, Hosts(inventory))
         site_list = []
         for case in cases:
@@ -190,7 +192,7 @@ def plan(ctx: Context, paths: list[Path]) -> Report:
         report.cases = [CaseReport(s.id, s.fqdn, s.ip, result.changed_for(s.id)) for s in site_list]
         if not result.ok:
             raise ProvisionerError("the plan could not be computed: "
-                                   + "; ".join(_failure_text(f) for f in result.failures))
+                                   + "; ".join(str(f) for f in result.failures))
         report.message = f"apply would change {result.changed} item(s)"
     except ProvisionerError as exc:
         return report.fail(exc)
@@ -222,7 +224,7 @@ def _undo(ctx: Context, inventory: Inventory, new_sites: list[sites.Site], resul
                                {"provisioner_sites": undo_sites}, on_event=ctx.on_event)
     if not result_undo.ok:
         undone.append("THE UNDO ITSELF FAILED, check by hand: "
-                      + "; ".join(_failure_text(f) for f in result_undo.failures))
+                      + "; ".join(str(f) for f in result_undo.failures))
     else:
         for v in undo_sites:
             journal.end(inventory.state_dir, v["id"])
@@ -232,9 +234,7 @@ def _undo(ctx: Context, inventory: Inventory, new_sites: list[sites.Site], resul
 def apply(ctx: Context, paths: list[Path]) -> Report:
     report = Report("apply")
     try:
-        inventory = ctx.inventory()
-        cases = load_cases(paths)
-        _approved(cases)
+        inventory, cases = _approved_cases(ctx, paths)
         with inventory_lock(inventory.state_dir, "apply"):
             _apply_locked(ctx, inventory, cases, report)
     except ProvisionerError as exc:
@@ -281,7 +281,7 @@ def _apply_locked(ctx: Context, inventory: Inventory, cases: list[Case], report:
         failed: dict[str, list[str]] = {}
         stage = "provisioning"
         if not result.ok:
-            failed = {s.id: [_failure_text(f) for f in result.failures] for s in site_list}
+            failed = {s.id: [str(f) for f in result.failures] for s in site_list}
         else:
             ctx.on_progress("running the trial")
             stage = "trial"
@@ -515,7 +515,7 @@ def destroy(ctx: Context, paths: list[Path], drop_database: bool = False, remove
             for item in report.cases:
                 item.changed = result.changed_for(item.id) if item.id not in never else 0
             if not result.ok:
-                failures = [_failure_text(f) for f in result.failures]
+                failures = [str(f) for f in result.failures]
                 records = rec.Records(ctx.records_dir)
                 for v in gone:
                     path = records.write_incident(v["id"], v["fqdn"], "destroy", "removal", failures, [])
