@@ -1,0 +1,43 @@
+"""Last: `lab down` removes what the lab added (and the cases in it), `lab up` twice changes nothing."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from provisioner.inventory import load_inventory
+from tests.conftest import LOCAL_INVENTORY
+from tests.integration.conftest import Cli
+
+pytestmark = pytest.mark.integration
+INV = load_inventory(LOCAL_INVENTORY)
+
+
+def _running(name: str) -> bool:
+    return subprocess.run(["pgrep", "-x", name], capture_output=True, check=False).returncode == 0
+
+
+def test_lab_down_removes_what_the_lab_added(cli: Cli, lab: Path) -> None:
+    result = cli("lab", "down", as_json=False)
+    assert result.rc == 0, result.stdout + result.stderr[-2000:]
+    for name in ("apache2", "mariadbd", "named", "postgres"):
+        assert not _running(name), name
+    assert not Path(f"/sys/class/net/{INV.public_interface}").exists()
+    assert not Path("/etc/bind/named.conf.provisioner-lab").exists()
+    assert "provisioner-lab" not in Path("/etc/bind/named.conf.local").read_text()
+    assert not INV.tsig_key_file.exists()
+    assert not list(Path("/etc/provisioner/sites").glob("*.yml"))
+    assert not list(Path("/etc/apache2/sites-enabled").glob("*.tarakankota.go.id.conf"))
+    status = cli("lab", "status", as_json=False)
+    assert status.rc == 1
+
+
+def test_lab_up_twice_changes_nothing_the_second_time(cli: Cli, lab: Path) -> None:
+    first = cli("lab", "up", as_json=False)
+    assert first.rc == 0, first.stdout[-2000:]
+    second = cli("lab", "up", as_json=False)
+    assert second.rc == 0
+    assert "lab is up (changed 0)" in second.stdout
+    assert cli("lab", "status", as_json=False).rc == 0
