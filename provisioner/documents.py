@@ -13,9 +13,11 @@ register ``records/index.html`` (``index.en.html`` in English).
 from __future__ import annotations
 
 import concurrent.futures
+import importlib
 import json
 import re
 import statistics
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ import yaml
 
 from provisioner import sop, trail
 from provisioner.case import Case, load_case
+from provisioner.records import write_atomic
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 LANGS = ("id", "en")
@@ -127,14 +130,11 @@ def render_html(body_markdown: str, title: str, lang: str, doc_settings: dict[st
         body=body, title=title, lang=lang, settings=doc_settings, footer=footer)
 
 
-def _write(path: Path, content: str | bytes) -> Path:
-    tmp = path.with_name(path.name + ".tmp")
-    if isinstance(content, bytes):
-        tmp.write_bytes(content)
-    else:
-        tmp.write_text(content, encoding="utf-8")
-    tmp.replace(path)
-    return path
+def preload() -> threading.Thread:
+    """Import WeasyPrint (half a second) in the background while the run waits on Ansible."""
+    thread = threading.Thread(target=importlib.import_module, args=("weasyprint",), daemon=True)
+    thread.start()
+    return thread
 
 
 def render_case(records: Path, case_id: str, langs: tuple[str, ...] = LANGS) -> list[Path]:
@@ -157,9 +157,9 @@ def render_case(records: Path, case_id: str, langs: tuple[str, ...] = LANGS) -> 
             paths = [out / f"{name}.{ext}" for ext in ("md", "html", "pdf")]
             # An unchanged document is not rendered again: its PDF is the costly part.
             if not (all(p.exists() for p in paths) and paths[1].read_text(encoding="utf-8") == page):
-                _write(paths[0], text)
-                _write(paths[1], page)
-                _write(paths[2], weasyprint.HTML(string=page).write_pdf())
+                write_atomic(paths[0], text)
+                write_atomic(paths[1], page)
+                write_atomic(paths[2], weasyprint.HTML(string=page).write_pdf())
             written += paths
     return written
 
@@ -250,5 +250,5 @@ def render_register(records: Path, with_sla: bool = True) -> list[Path]:
             sla=sla_summary(cases, lang) if with_sla else [])
         name = "index.html" if lang == "id" else f"index.{lang}.html"
         records.mkdir(parents=True, exist_ok=True)
-        written.append(_write(records / name, page))
+        written.append(write_atomic(records / name, page))
     return written

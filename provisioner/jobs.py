@@ -271,6 +271,7 @@ def _apply_locked(ctx: Context, inventory: Inventory, cases: list[Case], report:
     for site in new_sites:
         journal.begin(inventory.state_dir, site.id, site.fqdn, site.ip)
 
+    documents.preload()
     with interrupt.watch() as stop:
         ctx.on_progress(f"provisioning {len(site_list)} case(s) on inventory {inventory.name}")
         result = run_playbook("provision.yml", inventory.path, inventory.state_dir,
@@ -366,6 +367,7 @@ def verify(ctx: Context, paths: list[Path], all_cases: bool = False) -> Report:
         sites.validate_all(cases, inventory)
         live = sites.read_live_state(cases, inventory, hosts)
         records = rec.Records(ctx.records_dir)
+        documents.preload()
         failed = []
         for case in cases:
             installed = live.installed.get(case.id)

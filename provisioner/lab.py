@@ -41,13 +41,21 @@ def down(ctx: jobs.Context) -> jobs.Report:
             installed = _installed(hosts)
             if installed:
                 ctx.on_progress(f"removing the {len(installed)} case(s) installed in the lab")
-                gone = []
+                gone, unknown = [], []
                 for record in installed.values():
                     case_file = ctx.records_dir / str(record["case"]) / "case.yml"
-                    if case_file.exists():
-                        case = jobs.load_cases([case_file])[0]
-                        v = sites.site_vars(case, str(record["ip"]), inventory, password_file=None)
-                        gone.append(dict(v, state="absent", drop_database=True, remove_files=True))
+                    if not case_file.exists():
+                        unknown.append(str(record["case"]))
+                        continue
+                    case = jobs.load_cases([case_file])[0]
+                    # A removed case kept only its database or files; its old address goes with the lab.
+                    ip = str(record.get("ip") or record.get("ip_was"))
+                    v = sites.site_vars(case, ip, inventory, password_file=None)
+                    gone.append(dict(v, state="absent", drop_database=True, remove_files=True))
+                if unknown:
+                    raise ProvisionerError(f"cases {', '.join(unknown)} are installed in the lab but have no "
+                                           f"case file in {ctx.records_dir}; run lab down with the --records "
+                                           "they were applied with, or destroy them first")
                 result = run_playbook("destroy.yml", inventory.path, inventory.state_dir,
                                       {"provisioner_sites": gone}, on_event=ctx.on_event)
                 if not result.ok:

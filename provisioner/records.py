@@ -22,6 +22,17 @@ from provisioner.trial import Check
 WITA = dt.timezone(dt.timedelta(hours=8), "WITA")
 
 
+def write_atomic(path: Path, content: str | bytes) -> Path:
+    """Write through a temporary file and a rename: a reader never sees half a record."""
+    tmp = path.with_name(path.name + ".tmp")
+    if isinstance(content, bytes):
+        tmp.write_bytes(content)
+    else:
+        tmp.write_text(content, encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
 def now() -> dt.datetime:
     """Times in records are in Kota Tarakan's offset, WITA (UTC+8)."""
     return dt.datetime.now(WITA).replace(microsecond=0)
@@ -119,18 +130,12 @@ class Records:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def _write(self, path: Path, text: str) -> Path:
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-        return path
-
     def write_case(self, site: Site) -> Path | None:
         """The case file as applied, so documents and ``verify --all`` can load it from the records."""
         target = self.case_dir(site.id) / "case.yml"
         if site.case.source is None or site.case.source.resolve() == target.resolve():
             return None
-        return self._write(target, _case_copy(site))
+        return write_atomic(target, _case_copy(site))
 
     def write_configuration(self, site: Site, inventory: Inventory, versions: dict[str, str],
                             applied_at: str, first: bool = True) -> list[Path]:
@@ -139,7 +144,7 @@ class Records:
         if not first and path.exists():
             applied_at = str((yaml.safe_load(path.read_text()) or {}).get("applied_at") or applied_at)
         data = configuration(site, inventory, versions, applied_at)
-        return [self._write(path,
+        return [write_atomic(path,
                             "# Data Konfigurasi Aplikasi (written by provisioner; no secrets)\n"
                             + yaml.safe_dump(data, sort_keys=False, allow_unicode=True))]
 
@@ -147,7 +152,7 @@ class Records:
         payload = {"case": site.id, "fqdn": site.fqdn, "public_ip": site.ip, "inventory": inventory.name,
                    "tested_at": tested_at, "passed": all(c.ok for c in checks),
                    "checks": [c.as_dict() for c in checks]}
-        return [self._write(self.case_dir(site.id) / "uji-coba.json",
+        return [write_atomic(self.case_dir(site.id) / "uji-coba.json",
                             json.dumps(payload, indent=2, ensure_ascii=False) + "\n")]
 
     def write_incident(self, case_id: str, fqdn: str, command: str, stage: str,
@@ -167,4 +172,4 @@ class Records:
         while path.exists():
             counter += 1
             path = folder / f"{name}-{counter}.yml"
-        return self._write(path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+        return write_atomic(path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))

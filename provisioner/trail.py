@@ -25,6 +25,7 @@ import yaml
 from provisioner import sop
 from provisioner.case import Case
 from provisioner.errors import FieldError, InvalidInput
+from provisioner.records import write_atomic
 
 WITA = dt.timezone(dt.timedelta(hours=8), "WITA")
 TRAIL_FILE = "trail.yml"
@@ -109,10 +110,7 @@ def _save(records: Path, case: Case, entries: dict[int, Entry]) -> Path:
     own = [e.as_dict() for _, e in sorted(entries.items()) if e.source != "case"]
     text = (f"# Jejak SOP kasus {case.id} (SOP trail), written by provisioner\n"
             + yaml.safe_dump({"case": case.id, "steps": own}, sort_keys=False, allow_unicode=True))
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_atomic(path, text)
 
 
 def record(records: Path, case: Case, number: int, done: dt.datetime | None = None, by: str = "",
