@@ -395,22 +395,22 @@ def verify(ctx: Context, paths: list[Path], all_cases: bool = False) -> Report:
     return report
 
 
-def case_id_of(ctx: Context, ref: str) -> str:
-    """A case named by its file or by its id in the records."""
+def case_of(ctx: Context, ref: str) -> Case:
+    """A case named by its file, or by its id in the records."""
     path = Path(ref)
-    if path.is_file():
-        return load_cases([path])[0].id
-    if (ctx.records_dir / ref / "case.yml").exists():
-        return ref
-    raise InvalidInput(f"no case {ref}",
-                       [FieldError("CASE", f"neither a case file nor a case id in {ctx.records_dir}")])
+    if not path.is_file():
+        path = ctx.records_dir / ref / "case.yml"
+        if not path.exists():
+            raise InvalidInput(f"no case {ref}",
+                               [FieldError("CASE", f"neither a case file nor a case id in {ctx.records_dir}")])
+    return load_cases([path])[0]
 
 
 def report_documents(ctx: Context, refs: list[str], all_cases: bool, langs: tuple[str, ...]) -> Report:
     """Render the documents again from the records; with --all, the register and the SLA summary."""
     report = Report("report")
     try:
-        ids = documents.case_ids(ctx.records_dir) if all_cases else [case_id_of(ctx, ref) for ref in refs]
+        ids = documents.case_ids(ctx.records_dir) if all_cases else [case_of(ctx, ref).id for ref in refs]
         if not ids:
             raise InvalidInput("no case to report on", [FieldError("CASE", f"no case in {ctx.records_dir}")])
         for case_id in ids:
@@ -422,13 +422,6 @@ def report_documents(ctx: Context, refs: list[str], all_cases: bool, langs: tupl
     except ProvisionerError as exc:
         return report.fail(exc)
     return report
-
-
-def _case_of(ctx: Context, ref: str) -> Case:
-    path = Path(ref)
-    if path.is_file():
-        return load_cases([path])[0]
-    return load_cases([ctx.records_dir / case_id_of(ctx, ref) / "case.yml"])[0]
 
 
 def new_case(ctx: Context, output: Path, fields: dict[str, str]) -> Report:
@@ -447,7 +440,7 @@ def new_case(ctx: Context, output: Path, fields: dict[str, str]) -> Report:
 def record_step(ctx: Context, ref: str, number: int, done: str | None, by: str, note: str) -> Report:
     report = Report("case step")
     try:
-        case = _case_of(ctx, ref)
+        case = case_of(ctx, ref)
         when = None
         if done:
             try:
@@ -477,7 +470,7 @@ class Trail:
 
 
 def trail_of(ctx: Context, ref: str) -> Trail:
-    case = _case_of(ctx, ref)
+    case = case_of(ctx, ref)
     records = ctx.records_dir
     return Trail(case, trail.rows(records, case), trail.current_step(records, case),
                  trail.next_step(records, case), trail.missing_steps(records, case))

@@ -6,6 +6,7 @@ import multiprocessing
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,12 +21,18 @@ def _hold(state_dir: Path, ready, release) -> None:  # type: ignore[no-untyped-d
         release.wait(10)
 
 
-def test_a_second_run_is_refused_naming_the_holder(tmp_path: Path) -> None:
+def _holder(state_dir: Path) -> tuple[multiprocessing.Process, Any]:
+    """Another process holding the lock until its release event is set."""
     ready, release = multiprocessing.Event(), multiprocessing.Event()
-    holder = multiprocessing.Process(target=_hold, args=(tmp_path, ready, release))
+    holder = multiprocessing.Process(target=_hold, args=(state_dir, ready, release))
     holder.start()
+    assert ready.wait(10)
+    return holder, release
+
+
+def test_a_second_run_is_refused_naming_the_holder(tmp_path: Path) -> None:
+    holder, release = _holder(tmp_path)
     try:
-        assert ready.wait(10)
         with pytest.raises(Refused) as info, inventory_lock(tmp_path, "apply"):
             pass
         assert f"pid {holder.pid}" in info.value.message
@@ -36,10 +43,7 @@ def test_a_second_run_is_refused_naming_the_holder(tmp_path: Path) -> None:
 
 
 def test_a_lock_left_by_a_killed_process_is_released(tmp_path: Path) -> None:
-    ready, release = multiprocessing.Event(), multiprocessing.Event()
-    holder = multiprocessing.Process(target=_hold, args=(tmp_path, ready, release))
-    holder.start()
-    assert ready.wait(10)
+    holder, _ = _holder(tmp_path)
     holder.kill()
     holder.join(10)
     with inventory_lock(tmp_path, "apply"):
