@@ -20,6 +20,8 @@ def _running(name: str) -> bool:
 
 
 def test_lab_down_removes_what_the_lab_added(cli: Cli, lab: Path) -> None:
+    record = Path("/var/lib/provisioner-lab/apache-modules-enabled")
+    lab_enabled = record.read_text().split() if record.exists() else []
     result = cli("lab", "down", as_json=False)
     assert result.rc == 0, result.stdout + result.stderr[-2000:]
     for name in ("apache2", "mariadbd", "named", "postgres"):
@@ -30,6 +32,10 @@ def test_lab_down_removes_what_the_lab_added(cli: Cli, lab: Path) -> None:
     assert not INV.tsig_key_file.exists()
     assert not list(Path("/etc/provisioner/sites").glob("*.yml"))
     assert not list(Path("/etc/apache2/sites-enabled").glob("*.tarakankota.go.id.conf"))
+    # Modules the lab enabled are disabled again; those enabled before it (setenvif) stay.
+    enabled = {p.stem for p in Path("/etc/apache2/mods-enabled").glob("*.load")}
+    assert not enabled & set(lab_enabled), enabled & set(lab_enabled)
+    assert "setenvif" in enabled
     status = cli("lab", "status", as_json=False)
     assert status.rc == 1
 
