@@ -196,25 +196,39 @@ def lab_group() -> None:
     """The embedded environment the examples and tests run against."""
 
 
+def lab_options(command: Callable) -> Callable:
+    """-i names any inventory; --topology picks one of the project's own labs."""
+    command = click.option("--topology", type=click.Choice(sorted(lab.TOPOLOGIES)), default=None,
+                           help="local: every service on this machine (inventories/local, the default); "
+                                "multi: hosts web1, db1, ns1, ns2 over SSH (inventories/lab).")(command)
+    return inventory_option(required=False)(command)
+
+
+def _lab_inventory(inventory: Path | None, topology: str | None) -> Path:
+    if inventory is not None and topology is not None:
+        raise click.UsageError("give -i or --topology, not both")
+    return inventory or lab.TOPOLOGIES[topology or "local"]
+
+
 @lab_group.command("up")
-@inventory_option(required=False)
-def lab_up(inventory: Path | None) -> None:
+@lab_options
+def lab_up(inventory: Path | None, topology: str | None) -> None:
     """Install, configure and start the lab's services on this machine."""
-    _run(lab.up, inventory or Path("inventories/local"), False)
+    _run(lab.up, _lab_inventory(inventory, topology), False)
 
 
 @lab_group.command("down")
-@inventory_option(required=False)
-def lab_down(inventory: Path | None) -> None:
+@lab_options
+def lab_down(inventory: Path | None, topology: str | None) -> None:
     """Remove the lab's cases, stop its services and remove what it added (packages stay)."""
-    _run(lab.down, inventory or Path("inventories/local"), False)
+    _run(lab.down, _lab_inventory(inventory, topology), False)
 
 
 @lab_group.command("status")
-@inventory_option(required=False)
-def lab_status(inventory: Path | None) -> None:
+@lab_options
+def lab_status(inventory: Path | None, topology: str | None) -> None:
     """Say whether each lab service is up."""
-    _run(lab.status, inventory or Path("inventories/local"), False)
+    _run(lab.status, _lab_inventory(inventory, topology), False)
 
 
 def main() -> None:

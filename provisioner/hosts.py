@@ -1,19 +1,85 @@
 """Connections to the inventory's hosts for reading (testinfra): the trial and the live state.
 
-Local hosts are read directly; others over SSH with paramiko, using the inventory's user, port
-and key. Connections are opened on first use and reused for the whole command.
+Local hosts are read directly; others over SSH with paramiko, with what OpenSSH would use for
+Ansible: the inventory's address, user, port and key, and the OpenSSH client configuration named
+by ``-F`` in ``ansible_ssh_args``/``ansible_ssh_common_args`` (IdentityFile, UserKnownHostsFile,
+StrictHostKeyChecking). Host keys are checked against those known hosts unless the inventory
+turns checking off. Connections are opened on first use and reused for the whole command.
 """
 
 from __future__ import annotations
 
+import functools
+import shlex
+import socket
+from pathlib import Path
 from typing import Any
 
+import paramiko
 import testinfra
+import testinfra.host
 import yaml
+from testinfra.backend.paramiko import IgnorePolicy, ParamikoBackend
 
 from provisioner.inventory import Host, Inventory
 
 REGISTRY = "/etc/provisioner/sites"
+
+
+@functools.lru_cache(maxsize=16)
+def _ssh_config(path: str) -> paramiko.SSHConfig:
+    return paramiko.SSHConfig.from_path(path)
+
+
+def ssh_settings(host: Host) -> dict[str, Any]:
+    """Where, as whom and with which key and known hosts to reach ``host`` over SSH."""
+    address = str(host.vars.get("ansible_host", host.name))
+    found: dict[str, Any] = {}
+    args = shlex.split(" ".join(str(host.vars.get(k, "")) for k in ("ansible_ssh_args", "ansible_ssh_common_args")))
+    config = next((args[i + 1] for i, arg in enumerate(args[:-1]) if arg == "-F"), None)
+    if config and Path(config).is_file():
+        found = dict(_ssh_config(config).lookup(address))
+    checking = host.vars.get("ansible_host_key_checking", host.vars.get("ansible_ssh_host_key_checking", True))
+    known = found.get("userknownhostsfile", "~/.ssh/known_hosts").split()[0]
+    return {
+        "address": address,
+        "user": str(host.vars.get("ansible_user") or found.get("user") or "root"),
+        "port": int(host.vars.get("ansible_port") or found.get("port") or 22),
+        "key": host.vars.get("ansible_ssh_private_key_file") or (found.get("identityfile") or [None])[0],
+        "known_hosts": str(Path(known).expanduser()),
+        "check_host_keys": str(checking).lower() not in ("false", "no", "0")
+        and found.get("stricthostkeychecking", "yes") != "no",
+    }
+
+
+class CheckedParamikoBackend(ParamikoBackend):
+    """testinfra's paramiko backend, with the host key checked against the known hosts file."""
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        self.settings = settings
+        super().__init__(f"{settings['user']}@{settings['address']}:{settings['port']}",
+                         ssh_identity_file=settings["key"])
+
+    @functools.cached_property
+    def client(self) -> paramiko.SSHClient:
+        client = paramiko.SSHClient()
+        if self.settings["check_host_keys"]:
+            if Path(self.settings["known_hosts"]).is_file():
+                client.load_host_keys(self.settings["known_hosts"])
+            client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        else:
+            client.set_missing_host_key_policy(IgnorePolicy())
+        address, port = self.settings["address"], self.settings["port"]
+        # Checks are many short commands: without TCP_NODELAY each waits on a delayed ACK (~40 ms).
+        sock = socket.create_connection((address, port), timeout=self.timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            client.connect(address, port=port, username=self.settings["user"], sock=sock,
+                           key_filename=self.settings["key"], timeout=self.timeout, allow_agent=False,
+                           look_for_keys=self.settings["key"] is None)
+        except paramiko.SSHException as exc:  # a host key that does not match, no accepted key, ...
+            raise OSError(f"ssh to {self.settings['address']}: {exc}") from None
+        return client
 
 
 class Hosts:
@@ -23,18 +89,11 @@ class Hosts:
 
     def get(self, host: Host) -> Any:
         if host.name not in self._cache:
-            self._cache[host.name] = testinfra.get_host(self.spec(host))
+            if host.connection == "local":
+                self._cache[host.name] = testinfra.get_host("local://")
+            else:
+                self._cache[host.name] = testinfra.host.Host(CheckedParamikoBackend(ssh_settings(host)))
         return self._cache[host.name]
-
-    @staticmethod
-    def spec(host: Host) -> str:
-        if host.connection == "local":
-            return "local://"
-        user = host.vars.get("ansible_user", "root")
-        port = host.vars.get("ansible_port", 22)
-        spec = f"paramiko://{user}@{host.vars.get('ansible_host', host.name)}:{port}"
-        key = host.vars.get("ansible_ssh_private_key_file")
-        return f"{spec}?ssh_identity_file={key}" if key else spec
 
     def registry(self) -> dict[str, dict[str, Any]]:
         """The ownership records on the web host (site_registry role): case id -> record."""

@@ -1,4 +1,9 @@
-"""The embedded lab: the local inventory's services built on this machine by playbooks/lab.yml."""
+"""The labs: an inventory's services built on this machine by playbooks/lab.yml.
+
+Two topologies (the inventory's ``lab_topology``): ``local``, every service on this machine
+(inventories/local); ``multi``, hosts web1, db1, ns1, ns2 in network and mount namespaces of their
+own, reached over SSH (inventories/lab). Both use the pool 198.19.0.0/24, so one is up at a time.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,11 @@ from provisioner.hosts import Hosts
 from provisioner.lock import inventory_lock
 from provisioner.trial import Check, timed
 
-SERVICES = {"apache2": "apache2", "mariadb": "mariadbd", "postgresql": "postgres", "named": "named"}
+INVENTORIES = Path(__file__).resolve().parent.parent / "inventories"
+TOPOLOGIES = {"local": INVENTORIES / "local", "multi": INVENTORIES / "lab"}
+# Process names (comm) each group's hosts run; php-fpm's carries the inventory's PHP version.
+SERVICES = {"web": ["apache2", "php-fpm{php}"], "db_mariadb": ["mariadbd"], "db_postgresql": ["postgres"],
+            "dns_primary": ["named"], "dns_secondary": ["named"]}
 
 
 def up(ctx: jobs.Context) -> jobs.Report:
@@ -84,18 +93,20 @@ def status(ctx: jobs.Context) -> jobs.Report:
     try:
         inventory = ctx.inventory()
         hosts = Hosts(inventory)
-        local = hosts.get(inventory.web)
+        php = str(inventory.settings.get("provisioner_php_version", "8.2"))
         checks: list[Check] = []
-        php = f"php-fpm{inventory.settings.get('provisioner_php_version', '8.2')}"
-        for name, comm in {**SERVICES, "php-fpm": php}.items():
-            checks.append(timed(f"{name} running", lambda comm=comm: (
-                bool(local.process.filter(comm=comm)), f"{len(local.process.filter(comm=comm))} process(es)")))
-        checks.append(timed("public bridge present", lambda: (
-            local.interface(inventory.public_interface).exists, inventory.public_interface)))
+        for group, names in SERVICES.items():
+            for host in inventory.group(group):
+                for comm in (name.format(php=php) for name in names):
+                    checks.append(timed(f"{comm} running on {host.name}", lambda host=host, comm=comm: (
+                        bool(found := hosts.get(host).process.filter(comm=comm)), f"{len(found)} process(es)")))
+        web = inventory.web
+        checks.append(timed(f"public interface on {web.name}", lambda: (
+            hosts.get(web).interface(inventory.public_interface).exists, inventory.public_interface)))
         for zone in [*inventory.zones, inventory.reverse_zone]:
-            checks.append(timed(f"zone {zone} served", lambda zone=zone: (
-                dnsq.soa_serial(inventory.dns_primary.address, zone) is not None,
-                f"SOA serial {dnsq.soa_serial(inventory.dns_primary.address, zone)}")))
+            for server in inventory.dns_servers:
+                checks.append(timed(f"zone {zone} served by {server.name}", lambda zone=zone, server=server: (
+                    (serial := dnsq.soa_serial(server.address, zone)) is not None, f"SOA serial {serial}")))
         checks.append(timed("TSIG key readable", lambda: (
             Path(inventory.tsig_key_file).exists(), str(inventory.tsig_key_file))))
         item = jobs.CaseReport(id=f"lab ({inventory.name})", checks=checks,

@@ -27,6 +27,9 @@ from provisioner.inventory import Host, Inventory
 from provisioner.sites import Site
 
 HTTP_TIMEOUT = 5.0
+# How long a secondary name server may take to catch up with the primary (NOTIFY, then a zone
+# transfer: well under a second in the lab) before the trial says it did not.
+SECONDARY_SYNC_TIMEOUT = 15.0
 
 
 @dataclass
@@ -51,8 +54,27 @@ def timed(name: str, probe: Callable[[], tuple[bool, str]]) -> Check:
 
 # --- DNS -------------------------------------------------------------------------------------
 
+def _in_step(primary: Host, secondary: Host, zones: list[str]) -> tuple[bool, str]:
+    """Wait (bounded) until ``secondary`` serves every zone at the primary's SOA serial."""
+    deadline = time.monotonic() + SECONDARY_SYNC_TIMEOUT
+    while True:
+        want = {zone: dnsq.soa_serial(primary.address, zone) for zone in zones}
+        have = {zone: dnsq.soa_serial(secondary.address, zone) for zone in zones}
+        if want == have:
+            return True, "SOA serials " + ", ".join(f"{zone} {serial}" for zone, serial in have.items())
+        if time.monotonic() > deadline:
+            return False, (f"after {SECONDARY_SYNC_TIMEOUT:.0f} s: " + ", ".join(
+                f"{zone} {have[zone]} (primary {want[zone]})" for zone in zones if have[zone] != want[zone]))
+        time.sleep(0.1)
+
+
 def _dns_checks(site: Site, inventory: Inventory) -> list[Check]:
     checks = []
+    primary = inventory.dns_primary
+    for secondary in inventory.group("dns_secondary"):
+        checks.append(timed(f"dns zones on {secondary.name} in step with {primary.name}",
+                            lambda secondary=secondary: _in_step(
+                                primary, secondary, [site.case.zone, inventory.reverse_zone])))
     for server in inventory.dns_servers:
         def probe_a(server: Host = server) -> tuple[bool, str]:
             rcode, answers = dnsq.query(server.address, site.fqdn, "A")
