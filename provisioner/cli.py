@@ -201,7 +201,7 @@ def lab_options(command: Callable) -> Callable:
     command = click.option("--topology", type=click.Choice(sorted(lab.TOPOLOGIES)), default=None,
                            help="local: every service on this machine (inventories/local, the default); "
                                 "multi: hosts web1, db1, ns1, ns2 over SSH (inventories/lab).")(command)
-    return inventory_option(required=False)(command)
+    return JSON(inventory_option(required=False)(command))
 
 
 def _lab_inventory(inventory: Path | None, topology: str | None) -> Path:
@@ -212,23 +212,23 @@ def _lab_inventory(inventory: Path | None, topology: str | None) -> Path:
 
 @lab_group.command("up")
 @lab_options
-def lab_up(inventory: Path | None, topology: str | None) -> None:
+def lab_up(inventory: Path | None, topology: str | None, as_json: bool) -> None:
     """Install, configure and start the lab's services on this machine."""
-    _run(lab.up, _lab_inventory(inventory, topology), False)
+    _run(lab.up, _lab_inventory(inventory, topology), as_json)
 
 
 @lab_group.command("down")
 @lab_options
-def lab_down(inventory: Path | None, topology: str | None) -> None:
+def lab_down(inventory: Path | None, topology: str | None, as_json: bool) -> None:
     """Remove the lab's cases, stop its services and remove what it added (packages stay)."""
-    _run(lab.down, _lab_inventory(inventory, topology), False)
+    _run(lab.down, _lab_inventory(inventory, topology), as_json)
 
 
 @lab_group.command("status")
 @lab_options
-def lab_status(inventory: Path | None, topology: str | None) -> None:
+def lab_status(inventory: Path | None, topology: str | None, as_json: bool) -> None:
     """Say whether each lab service is up."""
-    _run(lab.status, _lab_inventory(inventory, topology), False)
+    _run(lab.status, _lab_inventory(inventory, topology), as_json)
 
 
 def main() -> None:

@@ -45,11 +45,15 @@ def ssh_settings(host: Host) -> dict[str, Any]:
         "address": address,
         "user": str(host.vars.get("ansible_user") or found.get("user") or "root"),
         "port": int(host.vars.get("ansible_port") or found.get("port") or 22),
-        "key": host.vars.get("ansible_ssh_private_key_file") or (found.get("identityfile") or [None])[0],
+        "key": _expand(host.vars.get("ansible_ssh_private_key_file") or (found.get("identityfile") or [None])[0]),
         "known_hosts": str(Path(known).expanduser()),
         "check_host_keys": str(checking).lower() not in ("false", "no", "0")
         and found.get("stricthostkeychecking", "yes") != "no",
     }
+
+
+def _expand(path: str | None) -> str | None:
+    return str(Path(path).expanduser()) if path else None
 
 
 class CheckedParamikoBackend(ParamikoBackend):

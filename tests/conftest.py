@@ -1,9 +1,14 @@
-"""Shared fixtures: paths of the repository and a writer of case files."""
+"""Shared fixtures: paths of the repository, a writer of case files, the command line as run by users."""
 
 from __future__ import annotations
 
 import copy
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,3 +41,39 @@ def write_case(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+@dataclass
+class Result:
+    rc: int
+    out: dict[str, Any]
+    stdout: str
+    stderr: str
+
+
+class Cli:
+    """Runs the real command line, the way an engineer or a script does."""
+
+    def __init__(self, records: Path) -> None:
+        self.records = records
+        self.outputs: list[str] = []
+
+    def __call__(self, *args: str, as_json: bool = True, env: dict[str, str] | None = None) -> Result:
+        command = [sys.executable, "-m", "provisioner", "--records", str(self.records), *args]
+        if as_json:
+            command.append("--json")
+        done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=900,
+                              env={**os.environ, **env} if env else None)
+        self.outputs += [done.stdout, done.stderr]
+        out = json.loads(done.stdout) if as_json and done.stdout.strip() else {}
+        return Result(done.returncode, out, done.stdout, done.stderr)
+
+
+@pytest.fixture(scope="session")
+def records(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("records")
+
+
+@pytest.fixture(scope="session")
+def cli(records: Path) -> Cli:
+    return Cli(records)

@@ -19,8 +19,7 @@ import yaml
 
 from provisioner import dns as dnsq
 from provisioner.inventory import load_inventory
-from tests.conftest import EXAMPLES, example
-from tests.integration.conftest import Cli
+from tests.conftest import EXAMPLES, Cli, example
 
 pytestmark = pytest.mark.integration
 

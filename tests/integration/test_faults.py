@@ -15,8 +15,7 @@ import pytest
 
 from provisioner import dns as dnsq
 from provisioner.inventory import load_inventory
-from tests.conftest import LOCAL_INVENTORY, example
-from tests.integration.conftest import Cli
+from tests.conftest import LOCAL_INVENTORY, Cli, example
 
 pytestmark = pytest.mark.integration
 

@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 from provisioner.inventory import load_inventory
-from tests.conftest import LOCAL_INVENTORY
-from tests.integration.conftest import Cli
+from tests.conftest import LOCAL_INVENTORY, Cli
 
 pytestmark = pytest.mark.integration
 INV = load_inventory(LOCAL_INVENTORY)
 
 
-def _running(name: str) -> bool:
-    return subprocess.run(["pgrep", "-x", name], capture_output=True, check=False).returncode == 0
+def _running(name: str, grace_s: float = 10.0) -> bool:
+    """Whether a process of that name is still there after a grace period for it to exit."""
+    deadline = time.monotonic() + grace_s
+    while subprocess.run(["pgrep", "-x", name], capture_output=True, check=False).returncode == 0:
+        if time.monotonic() > deadline:
+            return True
+        time.sleep(0.2)
+    return False
 
 
 def test_lab_down_removes_what_the_lab_added(cli: Cli, lab: Path) -> None:

@@ -1,0 +1,86 @@
+"""The three inventories of the project, and how provisioner reaches a host over SSH."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from provisioner import lab
+from provisioner.cli import cli
+from provisioner.hosts import ssh_settings
+from provisioner.inventory import Host, load_inventory
+from tests.conftest import ROOT
+
+GROUPS = {"web": ["web1"], "db_mariadb": ["db1"], "db_postgresql": ["db1"], "dns_primary": ["ns1"],
+          "dns_secondary": ["ns2"]}
+ADDRESSES = {"web1": "198.18.0.11", "db1": "198.18.0.12", "ns1": "198.18.0.13", "ns2": "198.18.0.14"}
+
+
+@pytest.mark.parametrize("name", ["lab", "vagrant"])
+def test_the_lab_and_vagrant_inventories_name_the_same_four_hosts(name: str) -> None:
+    inv = load_inventory(ROOT / "inventories" / name)
+    assert {group: inv.groups[group] for group in GROUPS} == GROUPS
+    assert {host: inv.hosts[host].address for host in ADDRESSES} == ADDRESSES
+    assert inv.pool.with_prefixlen == "198.19.0.0/24"
+
+
+def test_the_vagrantfile_defines_the_same_machines_and_addresses() -> None:
+    text = (ROOT / "Vagrantfile").read_text()
+    for host, address in ADDRESSES.items():
+        assert f'"{host}"' in text and f'"{address}"' in text, host
+    assert "debian/bookworm64" in text
+
+
+def test_topologies_name_the_project_inventories() -> None:
+    assert lab.TOPOLOGIES["local"] == ROOT / "inventories" / "local"
+    assert lab.TOPOLOGIES["multi"] == ROOT / "inventories" / "lab"
+
+
+def test_lab_refuses_both_an_inventory_and_a_topology() -> None:
+    result = CliRunner().invoke(cli, ["lab", "status", "-i", "inventories/local", "--topology", "multi"])
+    assert result.exit_code == 2
+    assert "give -i or --topology, not both" in result.output
+
+
+def test_lab_refuses_an_unknown_topology() -> None:
+    result = CliRunner().invoke(cli, ["lab", "up", "--topology", "cloud"])
+    assert result.exit_code == 2
+    assert "'cloud' is not one of 'local', 'multi'" in result.output
+
+
+def test_ssh_settings_follow_the_openssh_configuration_named_by_dash_f(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.write_text("Host 198.18.0.11 web1\n    User root\n    Port 2222\n    IdentityFile /keys/id_lab\n"
+                      "    UserKnownHostsFile /keys/known_hosts\n    StrictHostKeyChecking yes\n")
+    host = Host("web1", {"ansible_host": "198.18.0.11", "ansible_ssh_args": f"-F {config}"})
+    assert ssh_settings(host) == {"address": "198.18.0.11", "user": "root", "port": 2222, "key": "/keys/id_lab",
+                                  "known_hosts": "/keys/known_hosts", "check_host_keys": True}
+
+
+def test_inventory_variables_win_over_the_ssh_configuration(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.write_text("Host *\n    User nobody\n    IdentityFile /keys/other\n")
+    host = Host("db1", {"ansible_host": "198.18.0.12", "ansible_ssh_common_args": f"-o X=y -F {config}",
+                        "ansible_user": "vagrant", "ansible_port": 22, "ansible_ssh_private_key_file": "~/k"})
+    settings = ssh_settings(host)
+    assert (settings["user"], settings["port"], settings["key"]) == ("vagrant", 22, str(Path("~/k").expanduser()))
+    assert settings["known_hosts"] == str(Path("~/.ssh/known_hosts").expanduser())
+
+
+@pytest.mark.parametrize(("variables", "checked"), [
+    ({}, True),
+    ({"ansible_host_key_checking": False}, False),
+    ({"ansible_host_key_checking": "false"}, False),
+    ({"ansible_ssh_host_key_checking": True}, True),
+])
+def test_host_key_checking_is_on_unless_the_inventory_turns_it_off(variables: dict, checked: bool) -> None:
+    assert ssh_settings(Host("web1", {"ansible_host": "192.0.2.1", **variables}))["check_host_keys"] is checked
+
+
+def test_strict_host_key_checking_no_in_the_configuration_turns_it_off(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.write_text("Host *\n    StrictHostKeyChecking no\n")
+    host = Host("web1", {"ansible_host": "192.0.2.1", "ansible_ssh_args": f"-F {config}"})
+    assert ssh_settings(host)["check_host_keys"] is False
