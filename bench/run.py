@@ -6,7 +6,15 @@ Measured, each at least --rounds times, through the real command line:
   - verify of that case;
   - one apply of 50 generated cases (static, PHP + MariaDB, proxy + PostgreSQL with TLS, in turn).
 Between rounds the cases are destroyed with their databases and files. Traffic goes only to the
-lab's addresses. Usage: .venv/bin/python bench/run.py [-i inventories/local] [--rounds 3]
+lab's addresses.
+
+Usage:
+  .venv/bin/python bench/run.py [-i inventories/local] [--rounds 3]     # one inventory, lab already up
+  .venv/bin/python bench/run.py --topology local,multi [--rounds 3]     # each lab in turn, side by side
+
+With --topology, each lab is brought up (the other one down first: they share the pool) and
+the table has a min/median pair per topology: local (every service on this machine) and multi
+(web1, db1, ns1, ns2 over SSH).
 """
 
 from __future__ import annotations
@@ -70,28 +78,23 @@ def write_cases(folder: Path, cases: list[dict[str, Any]]) -> list[str]:
     return paths
 
 
-def row(name: str, samples: list[float], target: float) -> str:
-    return (f"| {name} | {len(samples)} | {min(samples):.2f} | {statistics.median(samples):.2f} | "
-            f"{target:.0f} |")
+ROWS = (("first", "first apply, 1 case (PHP + MariaDB), trial and records", 10),
+        ("again", "re-apply, same case (changed 0)", 6),
+        ("verify", "verify, same case", 2),
+        ("many", "one apply of {many} cases", 60))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-i", "--inventory", default=str(ROOT / "inventories" / "local"))
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--many", type=int, default=50)
-    args = parser.parse_args()
-    inv = args.inventory
+def measure(inv: str, rounds: int, many_count: int) -> dict[str, list[float]]:
     work = Path(tempfile.mkdtemp(prefix="provisioner-bench-"))
     records = work / "records"
     one = write_cases(work, [case(0, "php")])
     kinds = ("static", "php", "proxy")
-    many = write_cases(work, [case(i + 1, kinds[i % 3]) for i in range(args.many)])
+    many = write_cases(work, [case(i + 1, kinds[i % 3]) for i in range(many_count)])
     gone = ("-i", inv, "--drop-database", "--remove-files", "--yes")
     provisioner(records, "destroy", *one, *many, *gone)
 
     results: dict[str, list[float]] = {"first": [], "again": [], "verify": [], "many": []}
-    for round_no in range(args.rounds):
+    for round_no in range(rounds):
         seconds, out = provisioner(records, "apply", *one, "-i", inv)
         results["first"].append(seconds)
         seconds, out = provisioner(records, "apply", *one, "-i", inv)
@@ -103,16 +106,38 @@ def main() -> None:
         seconds, out = provisioner(records, "apply", *many, "-i", inv)
         results["many"].append(seconds)
         provisioner(records, "destroy", *many, *gone)
-        print(f"round {round_no + 1}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in results.items()),
+        print(f"{Path(inv).name} round {round_no + 1}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in results.items()),
               file=sys.stderr)
+    return results
 
-    print(f"inventory: {inv}")
-    print("| measurement | runs | min (s) | median (s) | target (s) |")
-    print("|---|---|---|---|---|")
-    print(row("first apply, 1 case (PHP + MariaDB), trial and records", results["first"], 10))
-    print(row("re-apply, same case (changed 0)", results["again"], 6))
-    print(row("verify, same case", results["verify"], 2))
-    print(row(f"one apply of {args.many} cases", results["many"], 60))
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-i", "--inventory", default=str(ROOT / "inventories" / "local"))
+    parser.add_argument("--topology", help="comma-separated labs to bring up and measure in turn: local,multi")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--many", type=int, default=50)
+    args = parser.parse_args()
+    labs = {"local": ROOT / "inventories" / "local", "multi": ROOT / "inventories" / "lab"}
+    scratch = Path(tempfile.mkdtemp(prefix="provisioner-bench-records-"))
+    measured: dict[str, dict[str, list[float]]] = {}
+    if args.topology:
+        for topology in args.topology.split(","):
+            for other in labs:
+                if other != topology:
+                    provisioner(scratch, "lab", "down", "--topology", other)
+            provisioner(scratch, "lab", "up", "--topology", topology)
+            measured[topology] = measure(str(labs[topology]), args.rounds, args.many)
+    else:
+        measured[Path(args.inventory).name] = measure(args.inventory, args.rounds, args.many)
+
+    names = list(measured)
+    print("inventories: " + ", ".join(f"{n} ({labs[n].name if n in labs else n})" for n in names))
+    print("| measurement | runs | " + " | ".join(f"{n} min (s) | {n} median (s)" for n in names) + " | target (s) |")
+    print("|---|---|" + "---|---|" * len(names) + "---|")
+    for key, label, target in ROWS:
+        cells = " | ".join(f"{min(m[key]):.2f} | {statistics.median(m[key]):.2f}" for m in measured.values())
+        print(f"| {label.format(many=args.many)} | {len(measured[names[0]][key])} | {cells} | {target} (local) |")
 
 
 if __name__ == "__main__":
