@@ -59,8 +59,9 @@ def _expand(path: str | None) -> str | None:
 class CheckedParamikoBackend(ParamikoBackend):
     """testinfra's paramiko backend, with the host key checked against the known hosts file."""
 
-    def __init__(self, settings: dict[str, Any]) -> None:
+    def __init__(self, settings: dict[str, Any], name: str) -> None:
         self.settings = settings
+        self.host_name = name
         super().__init__(f"{settings['user']}@{settings['address']}:{settings['port']}",
                          ssh_identity_file=settings["key"])
 
@@ -74,15 +75,16 @@ class CheckedParamikoBackend(ParamikoBackend):
         else:
             client.set_missing_host_key_policy(IgnorePolicy())
         address, port = self.settings["address"], self.settings["port"]
-        # Checks are many short commands: without TCP_NODELAY each waits on a delayed ACK (~40 ms).
-        sock = socket.create_connection((address, port), timeout=self.timeout)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        where = f"ssh to {self.host_name} ({address}:{port})"
         try:
+            # Checks are many short commands: without TCP_NODELAY each waits on a delayed ACK (~40 ms).
+            sock = socket.create_connection((address, port), timeout=self.timeout)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             client.connect(address, port=port, username=self.settings["user"], sock=sock,
                            key_filename=self.settings["key"], timeout=self.timeout, allow_agent=False,
                            look_for_keys=self.settings["key"] is None)
-        except paramiko.SSHException as exc:  # a host key that does not match, no accepted key, ...
-            raise OSError(f"ssh to {self.settings['address']}: {exc}") from None
+        except (OSError, paramiko.SSHException) as exc:  # unreachable, a host key that does not match, ...
+            raise OSError(f"{where}: {exc or exc.__class__.__name__}") from None
         return client
 
 
@@ -96,7 +98,7 @@ class Hosts:
             if host.connection == "local":
                 self._cache[host.name] = testinfra.get_host("local://")
             else:
-                self._cache[host.name] = testinfra.host.Host(CheckedParamikoBackend(ssh_settings(host)))
+                self._cache[host.name] = testinfra.host.Host(CheckedParamikoBackend(ssh_settings(host), host.name))
         return self._cache[host.name]
 
     def registry(self) -> dict[str, dict[str, Any]]:

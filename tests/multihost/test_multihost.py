@@ -18,7 +18,7 @@ from provisioner import dns as dnsq
 from provisioner.hosts import Hosts
 from provisioner.inventory import Inventory
 from provisioner.secrets import password_file
-from tests.conftest import EXAMPLES, Cli
+from tests.conftest import EXAMPLES, Cli, example
 from tests.multihost.conftest import machine_configuration, ssh
 
 pytestmark = pytest.mark.integration
@@ -136,6 +136,25 @@ def test_host_keys_are_checked_against_this_boots_known_hosts(multi: Inventory, 
     stranger = type(web)(web.name, {**web.vars, "ansible_ssh_args": f"-F {empty}"})
     with pytest.raises(OSError, match="not found in known_hosts"):
         Hosts(multi).get(stranger).run("true")
+
+
+def test_an_unreachable_database_host_fails_the_run_before_any_change(cli: Cli, multi: Inventory,
+                                                                     write_case) -> None:
+    data = example("sikesda")
+    data["id"] = "2026-901"
+    data["application"]["name"] = data["hosting"]["subdomain"] = "putus"
+    case = write_case(data)
+    subprocess.run(["ip", "link", "set", "pl-db1", "down"], check=True)
+    try:
+        result = cli("apply", str(case), "-i", str(multi.path))
+    finally:
+        subprocess.run(["ip", "link", "set", "pl-db1", "up"], check=True)
+    assert result.rc == 1, result.out
+    assert "cannot be read" in result.out["message"] and "nothing was changed" in result.out["message"]
+    assert "198.18.0.12" in result.out["message"] or "db1" in result.out["message"], result.out["message"]
+    leftovers = ssh("web1", "ls /etc/apache2/sites-available /etc/provisioner/sites; getent passwd putus")
+    assert "putus" not in leftovers.stdout
+    assert "putus" not in ssh("db1", "mariadb -N -B -e 'SHOW DATABASES'").stdout
 
 
 def test_verify_all_passes_on_every_host(cli: Cli, multi: Inventory) -> None:
