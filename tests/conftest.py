@@ -77,3 +77,16 @@ def records(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def cli(records: Path) -> Cli:
     return Cli(records)
+
+
+def assert_no_secret_leaked(state_dir: Path, records: Path, outputs: list[str]) -> None:
+    """No generated password in any record, ansible-runner artifact or command output."""
+    passwords = [p.read_text().strip() for p in (state_dir / "secrets").glob("*/db_password")]
+    assert passwords
+    places = [p for p in records.rglob("*") if p.is_file()]
+    places += [p for p in (state_dir / "runs").rglob("*") if p.is_file()]
+    for password in passwords:
+        for place in places:
+            assert password not in place.read_text(errors="replace"), place
+        for output in outputs:
+            assert password not in output

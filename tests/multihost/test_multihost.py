@@ -18,7 +18,7 @@ from provisioner import dns as dnsq
 from provisioner.hosts import Hosts
 from provisioner.inventory import Inventory
 from provisioner.secrets import password_file
-from tests.conftest import EXAMPLES, Cli, example
+from tests.conftest import EXAMPLES, Cli, assert_no_secret_leaked, example
 from tests.multihost.conftest import machine_configuration, ssh
 
 pytestmark = pytest.mark.integration
@@ -166,6 +166,10 @@ def test_the_machine_own_configuration_is_untouched(multi: Inventory, before_lab
     assert machine_configuration() == before_lab
     assert not list(Path("/etc/apache2/sites-enabled").glob("*.tarakankota.go.id.conf"))
     assert "sikesda" not in Path("/etc/passwd").read_text()
+
+
+def test_no_secret_appears_in_records_artifacts_or_output(cli: Cli, multi: Inventory, records: Path) -> None:
+    assert_no_secret_leaked(multi.state_dir, records, cli.outputs)
 
 
 def test_destroy_cleans_every_host(cli: Cli, multi: Inventory) -> None:
