@@ -104,6 +104,19 @@ class Inventory:
     def state_dir(self) -> Path:
         return self._path_setting("provisioner_state_dir")
 
+    @property
+    def lab_not_up(self) -> str | None:
+        """Why the hosts do not exist, for the multi-host lab's inventory while that lab is down.
+
+        Its hosts live in namespaces under ``lab_netns_dir``; without them their addresses would
+        be routed off this machine, so nothing may try to reach them.
+        """
+        folder = self.settings.get("lab_netns_dir")
+        if folder is None or Path(str(folder)).is_dir():
+            return None
+        return (f"the hosts of inventory {self.name} are not up ({folder} is missing): "
+                "run `provisioner lab up --topology multi`")
+
     def _path_setting(self, key: str) -> Path:
         path = Path(str(self.settings[key])).expanduser()
         return path if path.is_absolute() else (self.path / path).resolve()

@@ -96,10 +96,14 @@ class Context:
     on_event: EventCallback | None = None
     on_progress: Callable[[str], None] = lambda message: None
 
-    def inventory(self) -> Inventory:
+    def inventory(self, hosts_needed: bool = True) -> Inventory:
+        """The inventory; unless ``hosts_needed`` is False, refuse one whose lab hosts are not up."""
         if self.inventory_path is None:
             raise InvalidInput("this command needs an inventory", [FieldError("-i", "name an inventory directory")])
-        return load_inventory(self.inventory_path)
+        inventory = load_inventory(self.inventory_path)
+        if hosts_needed and inventory.lab_not_up:
+            raise ProvisionerError(inventory.lab_not_up + "; nothing was changed")
+        return inventory
 
 
 def load_cases(paths: list[Path]) -> list[Case]:

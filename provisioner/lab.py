@@ -27,7 +27,7 @@ SERVICES = {"web": ["apache2", "php-fpm{php}"], "db_mariadb": ["mariadbd"], "db_
 def up(ctx: jobs.Context) -> jobs.Report:
     report = jobs.Report("lab up")
     try:
-        inventory = ctx.inventory()
+        inventory = ctx.inventory(hosts_needed=False)
         with inventory_lock(inventory.state_dir, "lab up"):
             ctx.on_progress(f"building the lab for inventory {inventory.name} (packages, BIND, Apache, databases)")
             result = run_playbook("lab.yml", inventory.path, inventory.state_dir, {"lab_state": "present"},
@@ -44,7 +44,10 @@ def down(ctx: jobs.Context) -> jobs.Report:
     """Remove every case installed in the lab, then what the lab added; packages stay."""
     report = jobs.Report("lab down")
     try:
-        inventory = ctx.inventory()
+        inventory = ctx.inventory(hosts_needed=False)
+        if inventory.lab_not_up:
+            report.message = f"lab is down already: {inventory.lab_not_up.split(':')[0]}"
+            return report
         with inventory_lock(inventory.state_dir, "lab down"):
             hosts = Hosts(inventory)
             installed = _installed(hosts)

@@ -53,3 +53,12 @@ def test_lab_up_twice_changes_nothing_the_second_time(cli: Cli, lab: Path) -> No
     assert second.rc == 0
     assert "lab is up (changed 0)" in second.stdout
     assert cli("lab", "status", as_json=False).rc == 0
+
+
+def test_the_multi_host_lab_cannot_come_up_beside_it(cli: Cli, lab: Path) -> None:
+    refused = cli("lab", "up", "--topology", "multi", as_json=False)
+    assert refused.rc == 1
+    assert "lab down --topology local" in refused.stdout + refused.stderr
+    assert not Path("/run/provisioner-lab").exists()
+    assert not Path("/sys/class/net/provlab0").exists()
+    assert cli("lab", "status", as_json=False).rc == 0

@@ -215,3 +215,16 @@ def test_lab_down_removes_every_host_and_a_new_boot_never_reuses_a_master(cli: C
     assert ssh("web1", "hostname").stdout.strip() == "web1"
     down = cli("lab", "down", "--topology", "multi", as_json=False)
     assert down.rc == 0
+
+
+def test_with_the_lab_down_nothing_reaches_for_its_hosts(cli: Cli, multi: Inventory) -> None:
+    """Its addresses would be routed off this machine: every command stops before trying."""
+    assert cli("lab", "down", "--topology", "multi").rc == 0  # already down after the test above
+    assert not Path("/run/provisioner-lab").exists()
+    for command in (("check", CASES[0]), ("apply", CASES[0]), ("verify", "--all"), ("destroy", CASES[0])):
+        result = cli(*command, "-i", str(multi.path))
+        assert result.rc == 1, command
+        assert "are not up" in result.out["message"] and "lab up --topology multi" in result.out["message"]
+    again = cli("lab", "down", "--topology", "multi")
+    assert again.rc == 0 and "down already" in again.out["message"]
+    assert cli("lab", "status", "--topology", "multi").rc == 1
