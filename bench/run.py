@@ -31,6 +31,8 @@ from typing import Any
 
 import yaml
 
+from provisioner.lab import TOPOLOGIES
+
 ROOT = Path(__file__).resolve().parent.parent
 RELEASE = ROOT / "examples" / "releases" / "sikesda-1.4.2.tar.gz"
 
@@ -118,7 +120,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--many", type=int, default=50)
     args = parser.parse_args()
-    labs = {"local": ROOT / "inventories" / "local", "multi": ROOT / "inventories" / "lab"}
+    labs = TOPOLOGIES
     scratch = Path(tempfile.mkdtemp(prefix="provisioner-bench-records-"))
     measured: dict[str, dict[str, list[float]]] = {}
     if args.topology:

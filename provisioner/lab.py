@@ -1,8 +1,10 @@
 """The labs: an inventory's services built on this machine by playbooks/lab.yml.
 
-Two topologies (the inventory's ``lab_topology``): ``local``, every service on this machine
+The inventory's ``lab_topology`` says where: ``local``, every service on this machine
 (inventories/local); ``multi``, hosts web1, db1, ns1, ns2 in network and mount namespaces of their
-own, reached over SSH (inventories/lab). Both use the pool 198.19.0.0/24, so one is up at a time.
+own, reached over SSH (inventories/lab); ``vagrant``, the Vagrantfile's machines
+(inventories/vagrant, ``-i`` only). The first two share the pool 198.19.0.0/24, so one is up at a
+time.
 """
 
 from __future__ import annotations
