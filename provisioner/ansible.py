@@ -36,15 +36,22 @@ class TaskFailure:
         return f"task '{self.task}' on host {self.host}: {self.message}"
 
 
+@dataclass(frozen=True)
+class SiteChanges:
+    """What one role reported (``set_stats``) for one site: the things it changed, and of those
+    the ones that did not exist before this run (an undo may remove them)."""
+
+    changed: tuple[str, ...] = ()
+    created: tuple[str, ...] = ()
+
+
 @dataclass
 class PlaybookResult:
     playbook: str
     rc: int
     status: str
     changed: int = 0
-    changed_by_case: dict[str, int] = field(default_factory=dict)
-    changed_tasks: dict[str, set[str]] = field(default_factory=dict)
-    shared_changed: int = 0
+    site_changes: dict[str, dict[str, SiteChanges]] = field(default_factory=dict)
     failures: list[TaskFailure] = field(default_factory=list)
     diffs: list[str] = field(default_factory=list)
     stats: dict[str, Any] = field(default_factory=dict)
@@ -54,8 +61,15 @@ class PlaybookResult:
     def ok(self) -> bool:
         return self.rc == 0 and self.status == "successful" and not self.failures
 
+    def changes_for(self, case_id: str) -> dict[str, SiteChanges]:
+        """Role name -> what that role changed for the case."""
+        return self.site_changes.get(case_id, {})
+
     def changed_for(self, case_id: str) -> int:
-        return self.changed_by_case.get(case_id, 0) + self.shared_changed
+        return sum(len(c.changed) for c in self.changes_for(case_id).values())
+
+    def created_for(self, case_id: str) -> set[str]:
+        return {thing for c in self.changes_for(case_id).values() for thing in c.created}
 
 
 EventCallback = Callable[[dict[str, Any]], None]
@@ -77,11 +91,16 @@ def _failure_message(res: dict[str, Any]) -> str:
     return "failed"
 
 
-def _case_of(res: dict[str, Any]) -> str | None:
-    label = res.get("_ansible_item_label")
-    if isinstance(label, str):
-        return label.split(" ", 1)[0]
-    return None
+STATS_KEY = "provisioner_changes"
+
+
+def _site_changes(artifact_data: dict[str, Any]) -> dict[str, dict[str, SiteChanges]]:
+    """The roles' ``set_stats`` data: case id -> role -> what changed (see playbooks/filter_plugins)."""
+    out: dict[str, dict[str, SiteChanges]] = {}
+    for case_id, roles in (artifact_data.get(STATS_KEY) or {}).items():
+        out[str(case_id)] = {str(role): SiteChanges(tuple(data.get("changed") or ()), tuple(data.get("created") or ()))
+                             for role, data in (roles or {}).items()}
+    return out
 
 
 class _Collector:
@@ -99,17 +118,9 @@ class _Collector:
         key = (data.get("task_uuid", ""), data.get("host", ""))
         if kind == "runner_item_on_ok":
             self.looped_tasks.add(key)
-            if res.get("changed"):
-                self.result.changed += 1
-                case_id = _case_of(res)
-                if case_id:
-                    self.result.changed_by_case[case_id] = self.result.changed_by_case.get(case_id, 0) + 1
-                    self.result.changed_tasks.setdefault(case_id, set()).add(str(data.get("task", "")))
-                else:
-                    self.result.shared_changed += 1
+            self.result.changed += bool(res.get("changed"))
         elif kind == "runner_on_ok" and key not in self.looped_tasks and res.get("changed"):
             self.result.changed += 1
-            self.result.shared_changed += 1
         elif kind in ("runner_on_failed", "runner_on_unreachable") and not data.get("ignore_errors"):
             self.result.failures.append(TaskFailure(
                 task=data.get("task", "?"), host=data.get("host", "?"),
@@ -117,6 +128,7 @@ class _Collector:
             ))
         elif kind == "playbook_on_stats":
             self.result.stats = {k: data.get(k, {}) for k in ("ok", "changed", "failures", "dark", "skipped")}
+            self.result.site_changes = _site_changes(data.get("artifact_data") or {})
         if kind in ("runner_on_ok", "runner_item_on_ok") and res.get("diff") and event.get("stdout"):
             self.result.diffs.append(event["stdout"])
         if self.forward is not None:
@@ -147,6 +159,7 @@ def _environment() -> dict[str, str]:
         "PATH": venv_bin + os.pathsep + path,
         "ANSIBLE_CONFIG": str(PLAYBOOK_DIR / "ansible.cfg"),
         "ANSIBLE_ROLES_PATH": str(PLAYBOOK_DIR / "roles"),
+        "ANSIBLE_NOCOLOR": "1",
         **_mitogen_strategy(),
     }
 

@@ -1,4 +1,4 @@
-"""The command line: thin Click verbs over provisioner.jobs and provisioner.lab.
+"""The command line: thin Click verbs over provisioner.commands and provisioner.lab.
 
 Every verb builds a Context, calls one function and prints its Report; exit codes follow
 CASE-FORMAT.md. Tracebacks appear only with --debug.
@@ -14,9 +14,13 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from provisioner import __version__, jobs, lab
+from provisioner import __version__, lab
+from provisioner.commands import apply, check, destroy, plan, report, verify
+from provisioner.commands import case as case_cmd
+from provisioner.commands.base import Context
 from provisioner.display import LiveDisplay, print_case_list, print_json, print_report, print_trail
-from provisioner.errors import EXIT_INVALID
+from provisioner.errors import EXIT_INVALID, ProvisionerError
+from provisioner.report import Report
 
 CASES = click.argument("cases", nargs=-1, type=click.Path(path_type=Path, dir_okay=False))
 JSON = click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object on stdout.")
@@ -34,10 +38,10 @@ def inventory_option(required: bool) -> Callable:
                         help="Inventory directory (inventories/local, inventories/lab, a site's own).")
 
 
-def _run(command: Callable[[jobs.Context], jobs.Report], inventory: Path | None, as_json: bool) -> None:
+def _run(command: Callable[[Context], Report], inventory: Path | None, as_json: bool) -> None:
     params = click.get_current_context().find_root().params
     display = LiveDisplay(console(stderr=True))
-    ctx = jobs.Context(inventory_path=inventory, records_dir=params["records"],
+    ctx = Context(inventory_path=inventory, records_dir=params["records"],
                        on_event=display, on_progress=display.progress)
     report = command(ctx)
     if as_json:
@@ -45,6 +49,10 @@ def _run(command: Callable[[jobs.Context], jobs.Report], inventory: Path | None,
     else:
         print_report(report, console())
     sys.exit(report.exit_code)
+
+
+def _records_context() -> Context:
+    return Context(inventory_path=None, records_dir=click.get_current_context().find_root().params["records"])
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -62,16 +70,17 @@ def cli(records: Path, debug: bool) -> None:
 @JSON
 def check_cmd(cases: tuple[Path, ...], inventory: Path | None, as_json: bool) -> None:
     """Validate case files; with -i, also look for conflicts on the live servers. Changes nothing."""
-    _run(lambda ctx: jobs.check(ctx, list(cases)), inventory, as_json)
+    _run(lambda ctx: check.run(ctx, list(cases)), inventory, as_json)
 
 
 @cli.command("plan")
 @CASES
 @inventory_option(required=True)
+@click.option("--diff", is_flag=True, help="Also show the file differences Ansible computed.")
 @JSON
-def plan_cmd(cases: tuple[Path, ...], inventory: Path, as_json: bool) -> None:
-    """Show what apply would change (Ansible check mode with diff). Changes nothing."""
-    _run(lambda ctx: jobs.plan(ctx, list(cases)), inventory, as_json)
+def plan_cmd(cases: tuple[Path, ...], inventory: Path, diff: bool, as_json: bool) -> None:
+    """Show what apply would add or change, per case. Changes nothing."""
+    _run(lambda ctx: plan.run(ctx, list(cases), diff), inventory, as_json)
 
 
 @cli.command("apply")
@@ -80,7 +89,7 @@ def plan_cmd(cases: tuple[Path, ...], inventory: Path, as_json: bool) -> None:
 @JSON
 def apply_cmd(cases: tuple[Path, ...], inventory: Path, as_json: bool) -> None:
     """Provision the cases, run the trial and write the records."""
-    _run(lambda ctx: jobs.apply(ctx, list(cases)), inventory, as_json)
+    _run(lambda ctx: apply.run(ctx, list(cases)), inventory, as_json)
 
 
 @cli.command("verify")
@@ -92,7 +101,7 @@ def verify_cmd(cases: tuple[Path, ...], all_cases: bool, inventory: Path, as_jso
     """Run the trial checks again against what is live. Changes nothing on the servers."""
     if cases and all_cases:
         raise click.UsageError("give case files or --all, not both")
-    _run(lambda ctx: jobs.verify(ctx, list(cases), all_cases), inventory, as_json)
+    _run(lambda ctx: verify.run(ctx, list(cases), all_cases), inventory, as_json)
 
 
 @cli.command("destroy")
@@ -110,7 +119,7 @@ def destroy_cmd(cases: tuple[Path, ...], inventory: Path, drop_database: bool, r
         if not sys.stdin.isatty():
             raise click.UsageError(f"removing {what} needs confirmation: add --yes")
         click.confirm(f"Remove {what} for good?", abort=True, err=True)
-    _run(lambda ctx: jobs.destroy(ctx, list(cases), drop_database, remove_files), inventory, as_json)
+    _run(lambda ctx: destroy.run(ctx, list(cases), drop_database, remove_files), inventory, as_json)
 
 
 LANG = click.option("--lang", type=click.Choice(["id", "en", "all"]), default="all", show_default=True,
@@ -125,7 +134,15 @@ LANG = click.option("--lang", type=click.Choice(["id", "en", "all"]), default="a
 def report_cmd(cases: tuple[str, ...], all_cases: bool, lang: str, as_json: bool) -> None:
     """Render the documents of the cases (files or ids) again from their records."""
     langs = ("id", "en") if lang == "all" else (lang,)
-    _run(lambda ctx: jobs.report_documents(ctx, list(cases), all_cases, langs), None, as_json)
+    _run(lambda ctx: report.run(ctx, list(cases), all_cases, langs), None, as_json)
+
+
+@cli.command("schema")
+def schema_cmd() -> None:
+    """Print the case file's JSON Schema (for editors and other tools)."""
+    from provisioner.case_schema import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=2, sort_keys=True))
 
 
 @cli.group("case")
@@ -156,7 +173,7 @@ def case_group() -> None:
 def case_new(output: Path, **fields: str) -> None:
     """Scaffold a valid case file (approval pending) from flags or prompts."""
     fields["id"] = fields.pop("case_id")
-    _run(lambda ctx: jobs.new_case(ctx, output, fields), None, False)
+    _run(lambda ctx: case_cmd.new(ctx, output, fields), None, False)
 
 
 @case_group.command("step")
@@ -167,7 +184,7 @@ def case_new(output: Path, **fields: str) -> None:
 @click.option("--note", default="", help="A remark for the trail.")
 def case_step(case: str, number: int, done: str | None, by: str, note: str) -> None:
     """Record that step NUMBER of CASE (file or id) was done."""
-    _run(lambda ctx: jobs.record_step(ctx, case, number, done, by, note), None, False)
+    _run(lambda ctx: case_cmd.step(ctx, case, number, done, by, note), None, False)
 
 
 @case_group.command("show")
@@ -175,10 +192,9 @@ def case_step(case: str, number: int, done: str | None, by: str, note: str) -> N
 @LANG
 def case_show(case: str, lang: str) -> None:
     """The 11 steps of CASE with actor, when done, time against the standard, and the next step."""
-    ctx = jobs.Context(inventory_path=None, records_dir=click.get_current_context().find_root().params["records"])
     try:
-        shown = jobs.trail_of(ctx, case)
-    except jobs.ProvisionerError as exc:
+        shown = case_cmd.trail_of(_records_context(), case)
+    except ProvisionerError as exc:
         console(stderr=True).print(f"[red]error[/red] {exc.message}: " + "; ".join(map(str, exc.errors)))
         sys.exit(exc.exit_code)
     print_trail(shown, "en" if lang == "en" else "id", console())
@@ -187,8 +203,7 @@ def case_show(case: str, lang: str) -> None:
 @case_group.command("list")
 def case_list() -> None:
     """Every case in the records with its current step and status."""
-    ctx = jobs.Context(inventory_path=None, records_dir=click.get_current_context().find_root().params["records"])
-    print_case_list(jobs.all_trails(ctx), console())
+    print_case_list(case_cmd.all_trails(_records_context()), console())
 
 
 @cli.group("lab")

@@ -13,7 +13,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from provisioner.jobs import Report, Trail
+from provisioner.commands.case import Trail
+from provisioner.report import Report
 
 
 class LiveDisplay:
@@ -57,11 +58,17 @@ def print_report(report: Report, console: Console) -> None:
             console.print(table)
         else:
             console.print(title + (f"  ({escape(case.note)})" if case.note else ""))
-        if report.command in ("apply", "plan", "destroy"):
+        if case.plan is not None:
+            for change in case.plan:
+                sign = {"add": "[green]+[/green]", "change": "[yellow]~[/yellow]"}.get(change.action, "[red]-[/red]")
+                console.print(f"  {sign} {escape(change.role)}: {escape(change.thing)}")
+            if not case.plan:
+                console.print("  no changes")
+        elif report.command in ("apply", "destroy"):
             console.print(f"  changed: {case.changed}")
         for path in case.records:
             console.print(f"  record: {escape(path)}")
-    for diff in report.diffs:
+    for diff in report.diffs or []:
         console.print(escape(diff))
     for error in report.errors:
         console.print(f"[red]error[/red] {escape(str(error))}")

@@ -175,7 +175,7 @@ def render_cases(records: Path, case_ids: list[str]) -> list[Path]:
 
 # --- the register --------------------------------------------------------------------------
 
-REGISTER_TEXT = {
+REGISTER_TEXT: dict[str, dict[str, Any]] = {
     "id": {"title": "Register Aplikasi", "search": "Cari: ", "placeholder": "kasus, OPD, aplikasi, alamat…",
            "columns": ["Kasus", "OPD", "Aplikasi", "Nama domain", "Alamat IP", "Basis data", "Uji coba terakhir",
                        "Langkah SOP"],

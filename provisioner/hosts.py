@@ -22,8 +22,7 @@ import yaml
 from testinfra.backend.paramiko import IgnorePolicy, ParamikoBackend
 
 from provisioner.inventory import Host, Inventory
-
-REGISTRY = "/etc/provisioner/sites"
+from provisioner.site import REGISTRY_DIR as REGISTRY
 
 
 @functools.lru_cache(maxsize=16)

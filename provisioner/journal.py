@@ -24,11 +24,14 @@ def _folder(state_dir: Path) -> Path:
 def begin(state_dir: Path, case_id: str, fqdn: str, ip: str) -> None:
     folder = _folder(state_dir)
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    entry = {"case": case_id, "fqdn": fqdn, "ip": ip, "pid": os.getpid(),
-             "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
-    tmp = folder / f"{case_id}.json.tmp"
+    _write(folder / f"{case_id}.json", {"case": case_id, "fqdn": fqdn, "ip": ip, "pid": os.getpid(),
+                                         "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")})
+
+
+def _write(path: Path, entry: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(entry))
-    tmp.replace(folder / f"{case_id}.json")
+    tmp.replace(path)
 
 
 def end(state_dir: Path, case_id: str) -> None:
@@ -48,3 +51,11 @@ def unfinished(state_dir: Path) -> dict[str, dict[str, Any]]:
             data = json.loads(path.read_text())
             entries[str(data["case"])] = data
     return entries
+
+
+def note(state_dir: Path, case_id: str, created: list[str]) -> None:
+    """Add to a case's entry what the roles reported creating, for whoever reads a dead run's entry."""
+    path = _folder(state_dir) / f"{case_id}.json"
+    with contextlib.suppress(FileNotFoundError, ValueError):
+        entry = json.loads(path.read_text())
+        _write(path, {**entry, "created": created})

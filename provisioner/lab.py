@@ -12,11 +12,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from provisioner import dns as dnsq
-from provisioner import jobs, sites
+from provisioner import site
 from provisioner.ansible import run_playbook
-from provisioner.errors import ProvisionerError
+from provisioner.commands.base import Context, load_cases, reporting
+from provisioner.errors import EXIT_FAILED, ProvisionerError
 from provisioner.hosts import Hosts
+from provisioner.inventory import Host
 from provisioner.lock import inventory_lock
+from provisioner.report import CaseReport, Report
 from provisioner.trial import Check, timed
 
 INVENTORIES = Path(__file__).resolve().parent.parent / "inventories"
@@ -26,9 +29,8 @@ SERVICES = {"web": ["apache2", "php-fpm{php}"], "db_mariadb": ["mariadbd"], "db_
             "dns_primary": ["named"], "dns_secondary": ["named"]}
 
 
-def up(ctx: jobs.Context) -> jobs.Report:
-    report = jobs.Report("lab up")
-    try:
+def up(ctx: Context) -> Report:
+    with reporting("lab up") as report:
         inventory = ctx.inventory(hosts_needed=False)
         with inventory_lock(inventory.state_dir, "lab up"):
             ctx.on_progress(f"building the lab for inventory {inventory.name} (packages, BIND, Apache, databases)")
@@ -37,15 +39,12 @@ def up(ctx: jobs.Context) -> jobs.Report:
         if not result.ok:
             raise ProvisionerError("lab up failed: " + "; ".join(str(f) for f in result.failures))
         report.message = f"lab is up (changed {result.changed})"
-    except ProvisionerError as exc:
-        return report.fail(exc)
     return report
 
 
-def down(ctx: jobs.Context) -> jobs.Report:
+def down(ctx: Context) -> Report:
     """Remove every case installed in the lab, then what the lab added; packages stay."""
-    report = jobs.Report("lab down")
-    try:
+    with reporting("lab down") as report:
         inventory = ctx.inventory(hosts_needed=False)
         if inventory.lab_not_up:
             report.message = f"lab is down already: {inventory.lab_not_up.split(':')[0]}"
@@ -61,11 +60,11 @@ def down(ctx: jobs.Context) -> jobs.Report:
                     if not case_file.exists():
                         unknown.append(str(record["case"]))
                         continue
-                    case = jobs.load_cases([case_file])[0]
+                    case = load_cases([case_file])[0]
                     # A removed case kept only its database or files; its old address goes with the lab.
                     ip = str(record.get("ip") or record.get("ip_was"))
-                    v = sites.site_vars(case, ip, inventory, password_file=None)
-                    gone.append(dict(v, state="absent", drop_database=True, remove_files=True))
+                    placed = site.build(case, ip, inventory, password_file=None)
+                    gone.append(placed.vars.removal(drop_database=True, remove_files=True))
                 if unknown:
                     raise ProvisionerError(f"cases {', '.join(unknown)} are installed in the lab but have no "
                                            f"case file in {ctx.records_dir}; run lab down with the --records "
@@ -81,8 +80,6 @@ def down(ctx: jobs.Context) -> jobs.Report:
         if not result.ok:
             raise ProvisionerError("lab down failed: " + "; ".join(str(f) for f in result.failures))
         report.message = "lab is down"
-    except ProvisionerError as exc:
-        return report.fail(exc)
     return report
 
 
@@ -93,35 +90,38 @@ def _installed(hosts: Hosts) -> dict:
         return {}
 
 
-def status(ctx: jobs.Context) -> jobs.Report:
-    report = jobs.Report("lab status")
-    try:
+def status(ctx: Context) -> Report:
+    with reporting("lab status") as report:
         inventory = ctx.inventory()
         hosts = Hosts(inventory)
-        php = str(inventory.settings.get("provisioner_php_version", "8.2"))
+        php = site.php_version(inventory)
         checks: list[Check] = []
         for group, names in SERVICES.items():
             for host in inventory.group(group):
                 for comm in (name.format(php=php) for name in names):
-                    checks.append(timed(f"{comm} running on {host.name}", lambda host=host, comm=comm: (
-                        bool(found := hosts.get(host).process.filter(comm=comm)), f"{len(found)} process(es)")))
+                    def probe_process(host: Host = host, comm: str = comm) -> tuple[bool, str]:
+                        found = hosts.get(host).process.filter(comm=comm)
+                        return bool(found), f"{len(found)} process(es)"
+
+                    checks.append(timed(f"{comm} running on {host.name}", probe_process))
         web = inventory.web
         checks.append(timed(f"public interface on {web.name}", lambda: (
             hosts.get(web).interface(inventory.public_interface).exists, inventory.public_interface)))
         for zone in [*inventory.zones, inventory.reverse_zone]:
             for server in inventory.dns_servers:
-                checks.append(timed(f"zone {zone} served by {server.name}", lambda zone=zone, server=server: (
-                    (serial := dnsq.soa_serial(server.address, zone)) is not None, f"SOA serial {serial}")))
+                def probe_zone(zone: str = zone, server: Host = server) -> tuple[bool, str]:
+                    serial = dnsq.soa_serial(server.address, zone)
+                    return serial is not None, f"SOA serial {serial}"
+
+                checks.append(timed(f"zone {zone} served by {server.name}", probe_zone))
         checks.append(timed("TSIG key readable", lambda: (
             Path(inventory.tsig_key_file).exists(), str(inventory.tsig_key_file))))
-        item = jobs.CaseReport(id=f"lab ({inventory.name})", checks=checks,
+        item = CaseReport(id=f"lab ({inventory.name})", checks=checks,
                                note=f"{len(_installed(hosts))} case(s) installed")
         report.cases.append(item)
         if not item.passed:
-            report.exit_code = jobs.EXIT_FAILED
+            report.exit_code = EXIT_FAILED
             report.message = "the lab is not (fully) up: run `provisioner lab up`"
         else:
             report.message = "the lab is up"
-    except ProvisionerError as exc:
-        return report.fail(exc)
     return report

@@ -1,45 +1,22 @@
-"""From cases to sites: the variables the playbooks receive, after checks against the inventory
-and the live servers.
+"""Where cases go: checks against the inventory and the live servers, then each case's address.
 
-This is where the layout on the servers is decided (paths, user, ports), once, so the roles,
-the trial and the records all read the same facts.
+What the servers say (``LiveState``) is read once per command; conflicts with it are refused
+before anything changes (exit 3), and ``place`` chooses each case's address from it.
 """
 
 from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import dns.exception
 
 from provisioner import dns as dnsq
-from provisioner import secrets
 from provisioner.case import Case
 from provisioner.errors import FieldError, InvalidInput, ProvisionerError
 from provisioner.hosts import Hosts
 from provisioner.inventory import Inventory
-
-DB_PORTS = {"mariadb": 3306, "postgresql": 5432}
-WWW_ROOT = "/srv/www"
-
-
-@dataclass(frozen=True)
-class Site:
-    """A case placed on an inventory: everything the playbooks, the trial and the records need."""
-
-    case: Case
-    ip: str
-    vars: dict[str, Any]
-
-    @property
-    def id(self) -> str:
-        return self.case.id
-
-    @property
-    def fqdn(self) -> str:
-        return self.case.fqdn
 
 
 def check_against_inventory(case: Case, inventory: Inventory) -> list[FieldError]:
@@ -217,77 +194,6 @@ def place(cases: list[Case], inventory: Inventory, live: LiveState) -> tuple[dic
 def is_installed(case: Case, live: LiveState) -> bool:
     """The web host records the case as installed by an earlier run (and not removed since)."""
     return case.id in live.installed
-
-
-def site_vars(case: Case, ip: str, inventory: Inventory, *, password_file: Path | None,
-              installed: bool = True) -> dict[str, Any]:
-    """The variables of one site, as every role reads them.
-
-    ``installed`` tells check mode (plan) that what later tasks build on already exists; for a new
-    site those tasks are skipped in check mode, since their inputs do not exist yet.
-    """
-    php = str(inventory.settings.get("provisioner_php_version", "8.2"))
-    www = str(inventory.settings.get("provisioner_www_root", WWW_ROOT))
-    root = f"{www}/{case.fqdn}"
-    user = case.system_user
-    tls_dir = "/etc/apache2/provisioner-tls"
-    out: dict[str, Any] = {
-        "id": case.id,
-        "app": case.app_name,
-        "title": case.app_title,
-        "fqdn": case.fqdn,
-        "zone": case.zone,
-        "subdomain": case.subdomain,
-        "ip": ip,
-        "reverse_zone": inventory.reverse_zone,
-        "ptr_name": dnsq.reverse_name(ip),
-        "runtime": case.runtime,
-        "upstream": case.upstream or "",
-        "tls": case.tls,
-        "tls_source_cert": str(case.tls_cert or ""),
-        "tls_source_key": str(case.tls_key or ""),
-        "tls_cert": f"{tls_dir}/{case.fqdn}.crt" if case.tls != "none" else "",
-        "tls_key": f"{tls_dir}/{case.fqdn}.key" if case.tls != "none" else "",
-        "tls_csr": f"{tls_dir}/{case.fqdn}.csr" if case.tls == "self-signed" else "",
-        "release": str(case.release or ""),
-        "user": user,
-        "root": root,
-        "docroot": f"{root}/public",
-        "logdir": f"{root}/logs",
-        "dirs": [
-            {"path": root, "owner": "root", "group": "root", "mode": "0755"},
-            {"path": f"{root}/public", "owner": user, "group": user, "mode": "0755"},
-            {"path": f"{root}/logs", "owner": "root", "group": "adm", "mode": "0750"},
-        ],
-        "vhost_file": f"/etc/apache2/sites-available/{case.fqdn}.conf",
-        "vhost_link": f"/etc/apache2/sites-enabled/{case.fqdn}.conf",
-        "pool_file": f"/etc/php/{php}/fpm/pool.d/{case.app_name}.conf" if case.runtime == "php" else "",
-        "pool_socket": f"/run/php/provisioner-{case.app_name}.sock" if case.runtime == "php" else "",
-        "env_file": f"{root}/app.env" if case.database else "",
-        "marker": f"/etc/provisioner/sites/{case.id}.yml",
-        "db_engine": case.database.engine if case.database else "none",
-        "db": None,
-        "state": "present",
-        "installed": installed,
-        "recover": False,
-        "remove_files": False,
-        "drop_database": False,
-    }
-    out["files"] = [out[k] for k in ("vhost_file", "pool_file", "env_file", "tls_cert", "tls_key", "tls_csr")
-                    if out[k]]
-    if case.database is not None:
-        db_host = inventory.database_host(case.database.engine)
-        out["db"] = {
-            "engine": case.database.engine,
-            "name": case.database.name,
-            "user": case.database.user,
-            "host": db_host.name,
-            "address": db_host.address,
-            "port": DB_PORTS[case.database.engine],
-            "client_address": inventory.web.address,
-            "password_file": str(password_file or secrets.password_file(inventory.state_dir, case.id)),
-        }
-    return out
 
 
 def validate_all(cases: list[Case], inventory: Inventory) -> None:

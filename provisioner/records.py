@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from provisioner.inventory import Inventory
-from provisioner.sites import Site
+from provisioner.site import Site
 from provisioner.trial import Check
 
 WITA = dt.timezone(dt.timedelta(hours=8), "WITA")
@@ -68,21 +68,21 @@ def configuration(site: Site, inventory: Inventory, versions: dict[str, str], ap
             "dns_secondary": [h.name for h in inventory.group("dns_secondary")],
         },
         "web": {
-            "system_user": v["user"], "root": v["root"], "document_root": v["docroot"], "logs": v["logdir"],
-            "vhost": v["vhost_file"], "php_fpm_pool": v["pool_file"] or None,
-            "php_fpm_socket": v["pool_socket"] or None, "settings_file": v["env_file"] or None,
+            "system_user": v.user, "root": v.root, "document_root": v.docroot, "logs": v.logdir,
+            "vhost": v.vhost_file, "php_fpm_pool": v.pool_file or None,
+            "php_fpm_socket": v.pool_socket or None, "settings_file": v.env_file or None,
         },
-        "tls": {"mode": case.tls, "certificate": v["tls_cert"] or None, "key": v["tls_key"] or None},
+        "tls": {"mode": case.tls, "certificate": v.tls_cert or None, "key": v.tls_key or None},
         "dns": {"zone": case.zone, "a": f"{site.fqdn}. A {site.ip}",
-                "ptr": f"{v['ptr_name']} PTR {site.fqdn}.", "reverse_zone": inventory.reverse_zone},
+                "ptr": f"{v.ptr_name} PTR {site.fqdn}.", "reverse_zone": inventory.reverse_zone},
         "database": None,
         "software": versions,
     }
-    if case.database is not None:
-        db = v["db"]
+    if v.db is not None:
+        db = v.db
         data["database"] = {
-            "engine": db["engine"], "name": db["name"], "user": db["user"], "host": db["host"],
-            "address": db["address"], "port": db["port"], "allowed_from": db["client_address"],
+            "engine": db.engine, "name": db.name, "user": db.user, "host": db.host,
+            "address": db.address, "port": db.port, "allowed_from": db.client_address,
             "password": "generated; kept owner-only on the controller, never in records",
         }
     return data

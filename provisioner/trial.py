@@ -24,7 +24,7 @@ from cryptography import x509
 from provisioner import dns as dnsq
 from provisioner.hosts import Hosts
 from provisioner.inventory import Host, Inventory
-from provisioner.sites import Site
+from provisioner.site import Site, php_version
 
 HTTP_TIMEOUT = 5.0
 # How long a secondary name server may take to catch up with the primary (NOTIFY, then a zone
@@ -72,9 +72,10 @@ def _dns_checks(site: Site, inventory: Inventory) -> list[Check]:
     checks = []
     primary = inventory.dns_primary
     for secondary in inventory.group("dns_secondary"):
-        checks.append(timed(f"dns zones on {secondary.name} in step with {primary.name}",
-                            lambda secondary=secondary: _in_step(
-                                primary, secondary, [site.case.zone, inventory.reverse_zone])))
+        def probe_sync(secondary: Host = secondary) -> tuple[bool, str]:
+            return _in_step(primary, secondary, [site.case.zone, inventory.reverse_zone])
+
+        checks.append(timed(f"dns zones on {secondary.name} in step with {primary.name}", probe_sync))
     for server in inventory.dns_servers:
         def probe_a(server: Host = server) -> tuple[bool, str]:
             rcode, answers = dnsq.query(server.address, site.fqdn, "A")
@@ -187,9 +188,9 @@ def _http_checks(site: Site) -> list[Check]:
 
 def _as_app_user(site: Site, command: str) -> str:
     """Run ``command`` as the application's user with the settings it was given (its env file)."""
-    env_file = site.vars["env_file"]
+    env_file = site.vars.env_file
     inner = f"set -a; . {shlex.quote(env_file)}; set +a; {command}"
-    return f"runuser -u {shlex.quote(site.vars['user'])} -- sh -c {shlex.quote(inner)}"
+    return f"runuser -u {shlex.quote(site.vars.user)} -- sh -c {shlex.quote(inner)}"
 
 
 def _db_commands(engine: str) -> tuple[str, str]:
@@ -218,28 +219,28 @@ def _host_checks(site: Site, inventory: Inventory, hosts: Hosts) -> list[Check]:
         return bool(running), f"{len(running)} apache2 processes"
 
     def probe_vhost() -> tuple[bool, str]:
-        link = web.file(v["vhost_link"])
-        conf = web.file(v["vhost_file"])
+        link = web.file(v.vhost_link)
+        conf = web.file(v.vhost_file)
         ok = link.is_symlink and conf.exists and conf.user == "root" and f"{site.ip}:" in conf.content_string
         problem = "" if ok else " missing, not enabled or not on the address"
-        return ok, f"{v['vhost_link']} -> {v['vhost_file']}{problem}"
+        return ok, f"{v.vhost_link} -> {v.vhost_file}{problem}"
 
     def probe_vhost_unchanged() -> tuple[bool, str]:
-        record = yaml.safe_load(web.file(v["marker"]).content_string) if web.file(v["marker"]).exists else {}
+        record = yaml.safe_load(web.file(v.marker).content_string) if web.file(v.marker).exists else {}
         want = (record or {}).get("vhost_sha256", "")
-        now = web.file(v["vhost_file"]).sha256sum if web.file(v["vhost_file"]).exists else "missing"
+        now = web.file(v.vhost_file).sha256sum if web.file(v.vhost_file).exists else "missing"
         return bool(want) and now == want, ("as applied" if now == want else
-                                            f"{v['vhost_file']} differs from what apply wrote (edited by hand?)")
+                                            f"{v.vhost_file} differs from what apply wrote (edited by hand?)")
 
     def probe_user() -> tuple[bool, str]:
-        user = web.user(v["user"])
+        user = web.user(v.user)
         ok = user.exists and user.shell in ("/usr/sbin/nologin", "/bin/false")
-        return ok, f"user {v['user']}: " + (f"shell {user.shell}" if user.exists else "missing")
+        return ok, f"user {v.user}: " + (f"shell {user.shell}" if user.exists else "missing")
 
     def probe_docroot() -> tuple[bool, str]:
-        docroot = web.file(v["docroot"])
-        ok = docroot.is_directory and docroot.user == v["user"] and docroot.mode & 0o002 == 0
-        return ok, f"{v['docroot']} owner {docroot.user if docroot.exists else '-'} mode " \
+        docroot = web.file(v.docroot)
+        ok = docroot.is_directory and docroot.user == v.user and docroot.mode & 0o002 == 0
+        return ok, f"{v.docroot} owner {docroot.user if docroot.exists else '-'} mode " \
                    f"{oct(docroot.mode) if docroot.exists else '-'}"
 
     checks += [timed("public address bound", probe_address),
@@ -252,40 +253,41 @@ def _host_checks(site: Site, inventory: Inventory, hosts: Hosts) -> list[Check]:
 
     if site.case.runtime == "php":
         def probe_pool() -> tuple[bool, str]:
-            pool = web.file(v["pool_file"])
-            sock = web.file(v["pool_socket"])
+            pool = web.file(v.pool_file)
+            sock = web.file(v.pool_socket)
             ok = pool.exists and pool.user == "root" and pool.mode == 0o600 and sock.is_socket
-            detail = f"{v['pool_file']} mode {oct(pool.mode) if pool.exists else '-'}, socket " + \
+            detail = f"{v.pool_file} mode {oct(pool.mode) if pool.exists else '-'}, socket " + \
                      ("present" if sock.is_socket else "missing")
             return ok, detail
 
         def probe_workers() -> tuple[bool, str]:
             # ondemand pools start workers on request; the trial's HTTP checks have made some.
-            out = web.run(f"ps -o user= -C php-fpm{inventory.settings.get('provisioner_php_version', '8.2')}")
+            out = web.run(f"ps -o user= -C php-fpm{php_version(inventory)}")
             users = {line.strip() for line in out.stdout.splitlines() if line.strip()}
-            return v["user"] in users, f"php-fpm workers run as: {', '.join(sorted(users)) or 'none'}"
+            return v.user in users, f"php-fpm workers run as: {', '.join(sorted(users)) or 'none'}"
 
         checks += [timed("php-fpm pool configured, root-only", probe_pool),
                    timed("php-fpm runs as the application user", probe_workers)]
 
-    if site.case.database is not None:
+    database = site.case.database
+    if database is not None:
         def probe_env() -> tuple[bool, str]:
-            env = web.file(v["env_file"])
-            ok = env.exists and env.user == v["user"] and env.mode == 0o400
-            return ok, f"{v['env_file']} owner {env.user if env.exists else '-'} mode " \
+            env = web.file(v.env_file)
+            ok = env.exists and env.user == v.user and env.mode == 0o400
+            return ok, f"{v.env_file} owner {env.user if env.exists else '-'} mode " \
                        f"{oct(env.mode) if env.exists else '-'}"
 
-        own, other = _db_commands(site.case.database.engine)
+        own, other = _db_commands(database.engine)
 
         def probe_login() -> tuple[bool, str]:
             out = web.run(_as_app_user(site, own))
             return out.rc == 0 and out.stdout.strip() == "1", \
-                f"{site.case.database.user}@{v['db']['address']}/{site.case.database.name}: " + \
+                f"{database.user}@{v.db.address if v.db else '-'}/{database.name}: " + \
                 ("login ok" if out.rc == 0 else (out.stderr.strip().splitlines() or ["failed"])[-1])
 
         def probe_isolated() -> tuple[bool, str]:
             out = web.run(_as_app_user(site, other))
-            target = "mysql" if site.case.database.engine == "mariadb" else "postgres"
+            target = "mysql" if database.engine == "mariadb" else "postgres"
             return out.rc != 0, f"database {target}: " + ("refused" if out.rc != 0 else "reachable, must not be")
 
         checks += [timed("database settings file readable by the application only", probe_env),

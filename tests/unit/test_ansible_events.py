@@ -1,4 +1,4 @@
-"""Folding ansible-runner events into a result: changes per case, failures with task and host."""
+"""Folding ansible-runner events into a result: what the roles reported per case, failures with task and host."""
 
 from __future__ import annotations
 
@@ -9,24 +9,39 @@ def _event(kind: str, task: str, res: dict, uuid: str = "t1", host: str = "web1"
     return {"event": kind, "event_data": {"task": task, "task_uuid": uuid, "host": host, "res": res}}
 
 
-def test_item_changes_are_counted_for_their_case() -> None:
+def test_changed_items_and_tasks_are_counted_once() -> None:
     result = PlaybookResult("provision.yml", 0, "successful")
     collect = _Collector(result, None)
-    collect(_event("runner_item_on_ok", "Create user", {"changed": True, "_ansible_item_label": "2026-014"}))
-    collect(_event("runner_item_on_ok", "Create user", {"changed": False, "_ansible_item_label": "2026-011"}))
+    collect(_event("runner_item_on_ok", "Create user", {"changed": True}))
+    collect(_event("runner_item_on_ok", "Create user", {"changed": False}))
     collect(_event("runner_on_ok", "Create user", {"changed": True}))  # the loop's summary: not counted twice
-    collect(_event("runner_item_on_ok", "Create dirs", {"changed": True, "_ansible_item_label": "2026-014 /srv"},
-                   uuid="t2"))
+    collect(_event("runner_on_ok", "Reload Apache after its check", {"changed": True}, uuid="t2"))
     assert result.changed == 2
-    assert result.changed_by_case == {"2026-014": 2}
-    assert result.changed_tasks == {"2026-014": {"Create user", "Create dirs"}}
 
 
-def test_unattributed_changes_count_for_every_case() -> None:
+def _stats(changes: dict) -> dict:
+    return {"event": "playbook_on_stats", "event_data": {"changed": {"web1": 3},
+                                                          "artifact_data": {"provisioner_changes": changes}}}
+
+
+def test_what_each_role_reported_is_read_per_case() -> None:
     result = PlaybookResult("provision.yml", 0, "successful")
-    _Collector(result, None)(_event("runner_on_ok", "Reload Apache after its check", {"changed": True}))
+    _Collector(result, None)(_stats({
+        "2026-014": {"database": {"changed": ["database", "user"], "created": ["database"]},
+                     "apache_vhost": {"changed": ["directories", "vhost"], "created": ["directories"]}},
+        "2026-011": {"dns_record": {"changed": ["a_record"]}},
+    }))
+    assert result.changed_for("2026-014") == 4
+    assert result.created_for("2026-014") == {"database", "directories"}
     assert result.changed_for("2026-011") == 1
-    assert result.changed_for("2026-014") == 1
+    assert result.created_for("2026-011") == set()
+
+
+def test_a_case_no_role_reported_changed_nothing() -> None:
+    result = PlaybookResult("provision.yml", 0, "successful")
+    _Collector(result, None)(_stats({}))
+    assert result.changed_for("2026-099") == 0
+    assert result.changes_for("2026-099") == {}
 
 
 def test_failures_name_task_host_and_item() -> None:

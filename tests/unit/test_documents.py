@@ -14,7 +14,7 @@ from provisioner import documents, trail
 from provisioner.case import load_case
 from provisioner.inventory import load_inventory
 from provisioner.records import Records
-from provisioner.sites import Site, site_vars
+from provisioner.site import build
 from provisioner.trial import Check
 from tests.conftest import LOCAL_INVENTORY, example
 
@@ -34,7 +34,7 @@ def records(tmp_path: Path, write_case) -> Path:
             data["application"]["title"] = HOSTILE_TITLE
             data["contact"]["name"] = "Budi <b>Santoso</b>"
         case = load_case(write_case(data, f"{name}.yml"))
-        site = Site(case, ip, site_vars(case, ip, inventory, password_file=Path("/nonexistent")))
+        site = build(case, ip, inventory, password_file=Path("/nonexistent"))
         store.write_case(site)
         store.write_configuration(site, inventory, {"apache": "Apache/2.4.71"}, "2026-11-27T10:00:00+08:00")
         checks = [Check("dns A on ns1", True, f"-> {ip}", 0.001), Check("trial[0] GET /", passed, "200", 0.02)]
@@ -44,7 +44,7 @@ def records(tmp_path: Path, write_case) -> Path:
                                  dt.datetime(2026, 11, 27, 10, 5, tzinfo=WITA), "penguji")
         else:
             store.write_incident(case.id, case.fqdn, "apply", "trial", ["check 'trial[0] GET /': 500"],
-                                 [f"{case.id}: Create each PostgreSQL database, owned by its user"])
+                                 [f"{case.id}: database: database, user, grant"])
     return root
 
 
@@ -89,7 +89,7 @@ def test_incident_log_lists_what_failed_and_what_was_undone(records: Path) -> No
     documents.render_case(records, "2026-020")
     text = (records / "2026-020" / "dokumen" / "en" / "insiden.md").read_text()
     assert "check 'trial\\[0\\] GET /': 500" in text
-    assert "Create each PostgreSQL database, owned by its user" in text
+    assert "database: database, user, grant" in text
 
 
 def test_register_lists_every_case_with_its_result_and_step(records: Path) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from provisioner import sites
+from provisioner import placement, site
 from provisioner.case import Case, load_case
 from provisioner.errors import InvalidInput
 from provisioner.inventory import load_inventory
@@ -22,12 +22,12 @@ def _case(name: str, **changes: Any) -> Case:
 
 
 def _live(ptrs: dict[str, str] | None = None, names: dict[str, Any] | None = None,
-          registry: dict[str, Any] | None = None) -> sites.LiveState:
-    return sites.LiveState(ptrs=ptrs or {}, names=names or {}, registry=registry or {})
+          registry: dict[str, Any] | None = None) -> placement.LiveState:
+    return placement.LiveState(ptrs=ptrs or {}, names=names or {}, registry=registry or {})
 
 
 def test_auto_takes_the_lowest_free_address_of_the_range() -> None:
-    chosen, conflicts = sites.place([_case("ppid"), _case("sikesda")], INV,
+    chosen, conflicts = placement.place([_case("ppid"), _case("sikesda")], INV,
                                     _live(ptrs={"198.19.0.10": "other.tarakankota.go.id"}))
     assert conflicts == []
     assert chosen == {"2026-011": "198.19.0.11", "2026-014": "198.19.0.12"}
@@ -36,13 +36,13 @@ def test_auto_takes_the_lowest_free_address_of_the_range() -> None:
 def test_an_installed_case_keeps_its_address() -> None:
     registry = {"2026-011": {"case": "2026-011", "fqdn": "ppid.tarakankota.go.id", "ip": "198.19.0.77"}}
     names = {"ppid.tarakankota.go.id": {"A": ["198.19.0.77"]}}
-    chosen, conflicts = sites.place([_case("ppid")], INV, _live(names=names, registry=registry))
+    chosen, conflicts = placement.place([_case("ppid")], INV, _live(names=names, registry=registry))
     assert (chosen, conflicts) == ({"2026-011": "198.19.0.77"}, [])
 
 
 def test_a_name_holding_a_cname_is_a_conflict() -> None:
     names = {"ppid.tarakankota.go.id": {"CNAME": ["elsewhere.example."]}}
-    chosen, conflicts = sites.place([_case("ppid")], INV, _live(names=names))
+    chosen, conflicts = placement.place([_case("ppid")], INV, _live(names=names))
     assert chosen == {}
     assert conflicts[0].path == "2026-011: hosting.subdomain"
     assert "CNAME elsewhere.example." in conflicts[0].message
@@ -50,20 +50,20 @@ def test_a_name_holding_a_cname_is_a_conflict() -> None:
 
 def test_a_name_pointing_elsewhere_is_a_conflict() -> None:
     names = {"ppid.tarakankota.go.id": {"A": ["203.0.113.9"]}}
-    _, conflicts = sites.place([_case("ppid")], INV, _live(names=names))
+    _, conflicts = placement.place([_case("ppid")], INV, _live(names=names))
     assert "already holds other data in DNS (A 203.0.113.9)" in conflicts[0].message
 
 
 def test_an_address_held_by_another_name_is_a_conflict() -> None:
     case = _case("ppid", public_ip="198.19.0.40")
-    _, conflicts = sites.place([case], INV, _live(ptrs={"198.19.0.40": "other.tarakankota.go.id"}))
+    _, conflicts = placement.place([case], INV, _live(ptrs={"198.19.0.40": "other.tarakankota.go.id"}))
     assert conflicts[0].path == "2026-011: hosting.public_ip"
     assert "held by other.tarakankota.go.id" in conflicts[0].message
 
 
 def test_moving_an_installed_case_is_refused() -> None:
     registry = {"2026-011": {"case": "2026-011", "fqdn": "ppid.tarakankota.go.id", "ip": "198.19.0.77"}}
-    _, conflicts = sites.place([_case("ppid", public_ip="198.19.0.78")], INV, _live(registry=registry))
+    _, conflicts = placement.place([_case("ppid", public_ip="198.19.0.78")], INV, _live(registry=registry))
     assert "moving it is not supported" in conflicts[0].message
 
 
@@ -77,37 +77,37 @@ def test_what_another_case_owns_is_a_conflict(key: str) -> None:
     else:
         record["database"] = {"engine": "mariadb", "name": "sikesda", "user": "lama"}
         want = "mariadb name sikesda belongs to case 2025-001"
-    _, conflicts = sites.place([_case("sikesda")], INV, _live(registry={"2025-001": record}))
+    _, conflicts = placement.place([_case("sikesda")], INV, _live(registry={"2025-001": record}))
     assert any(want in c.message for c in conflicts), conflicts
 
 
 def test_an_exhausted_pool_is_a_conflict() -> None:
     ptrs = {str(a): f"x{i}.tarakankota.go.id" for i, a in enumerate(INV.pool_addresses())}
-    _, conflicts = sites.place([_case("ppid")], INV, _live(ptrs=ptrs))
+    _, conflicts = placement.place([_case("ppid")], INV, _live(ptrs=ptrs))
     assert "no free address left" in conflicts[0].message
 
 
 @pytest.mark.parametrize("address", ["198.19.0.0", "198.19.0.255", "198.19.0.1", "198.19.1.10", "10.0.0.5"])
 def test_an_address_outside_the_pool_range_is_invalid(address: str) -> None:
-    errors = sites.check_against_inventory(_case("ppid", public_ip=address), INV)
+    errors = placement.check_against_inventory(_case("ppid", public_ip=address), INV)
     assert errors[0].path == "hosting.public_ip"
     assert "outside the pool" in errors[0].message
 
 
 def test_a_zone_the_inventory_does_not_serve_is_invalid() -> None:
-    errors = sites.check_against_inventory(_case("ppid", zone="example.org"), INV)
+    errors = placement.check_against_inventory(_case("ppid", zone="example.org"), INV)
     assert errors[0].path == "hosting.zone"
     assert "served: tarakankota.go.id" in errors[0].message
 
 
 def test_cases_in_one_run_must_not_claim_the_same_name() -> None:
     with pytest.raises(InvalidInput) as info:
-        sites.validate_all([_case("ppid"), _case("sikesda", subdomain="ppid")], INV)
+        placement.validate_all([_case("ppid"), _case("sikesda", subdomain="ppid")], INV)
     assert any("also claimed by case 2026-011" in e.message for e in info.value.errors)
 
 
 def test_site_vars_hold_no_secret_but_the_password_path(tmp_path: Path) -> None:
-    v = sites.site_vars(_case("sikesda"), "198.19.0.10", INV, password_file=tmp_path / "pw")
+    v = site.build(_case("sikesda"), "198.19.0.10", INV, password_file=tmp_path / "pw").vars.as_vars()
     assert v["db"]["password_file"] == str(tmp_path / "pw")
     assert not any("password" in k and k != "password_file" for k in v["db"])
     assert v["pool_file"] == "/etc/php/8.2/fpm/pool.d/sikesda.conf"
@@ -117,7 +117,7 @@ def test_site_vars_hold_no_secret_but_the_password_path(tmp_path: Path) -> None:
 def test_an_existing_system_user_of_no_case_is_a_conflict() -> None:
     live = _live()
     live.users = {"sikesda"}
-    _, conflicts = sites.place([_case("sikesda")], INV, live)
+    _, conflicts = placement.place([_case("sikesda")], INV, live)
     assert conflicts[0].path == "2026-014: application.name"
     assert "system user sikesda exists" in conflicts[0].message
 
@@ -125,7 +125,7 @@ def test_an_existing_system_user_of_no_case_is_a_conflict() -> None:
 def test_an_existing_database_or_database_user_of_no_case_is_a_conflict() -> None:
     live = _live()
     live.databases = {"mariadb": ({"sikesda"}, {"sikesda"})}
-    _, conflicts = sites.place([_case("sikesda")], INV, live)
+    _, conflicts = placement.place([_case("sikesda")], INV, live)
     assert {c.path for c in conflicts} == {"2026-014: hosting.database.name", "2026-014: hosting.database.user"}
 
 
@@ -134,12 +134,12 @@ def test_what_an_installed_case_has_is_its_own() -> None:
     live = _live(registry=registry)
     live.users, live.bound = {"sikesda"}, {"198.19.0.11"}
     live.databases = {"mariadb": ({"sikesda"}, {"sikesda"})}
-    assert sites.place([_case("sikesda")], INV, live) == ({"2026-014": "198.19.0.11"}, [])
+    assert placement.place([_case("sikesda")], INV, live) == ({"2026-014": "198.19.0.11"}, [])
 
 
 def test_auto_skips_an_address_bound_by_someone_else() -> None:
     live = _live()
     live.bound = {"198.19.0.10"}
-    assert sites.place([_case("ppid")], INV, live)[0] == {"2026-011": "198.19.0.11"}
-    _, conflicts = sites.place([_case("ppid", public_ip="198.19.0.10")], INV, live)
+    assert placement.place([_case("ppid")], INV, live)[0] == {"2026-011": "198.19.0.11"}
+    _, conflicts = placement.place([_case("ppid", public_ip="198.19.0.10")], INV, live)
     assert "held by an address bound on the web host" in conflicts[0].message

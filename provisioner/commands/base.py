@@ -1,0 +1,121 @@
+"""What every command shares: its context, loading cases, and the one path from error to report."""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from provisioner import documents, journal, placement
+from provisioner.ansible import EventCallback
+from provisioner.case import Case, load_case, require_approved
+from provisioner.errors import FieldError, InvalidInput, ProvisionerError, Refused
+from provisioner.hosts import Hosts
+from provisioner.inventory import Inventory, load_inventory
+from provisioner.report import CaseReport, Report
+
+
+@dataclass
+class Context:
+    """What every command shares: the inventory, where records go, the live display."""
+
+    inventory_path: Path | None
+    records_dir: Path = Path("records")
+    on_event: EventCallback | None = None
+    on_progress: Callable[[str], None] = lambda message: None
+
+    def inventory(self, hosts_needed: bool = True) -> Inventory:
+        """The inventory; unless ``hosts_needed`` is False, refuse one whose lab hosts are not up."""
+        if self.inventory_path is None:
+            raise InvalidInput("this command needs an inventory", [FieldError("-i", "name an inventory directory")])
+        inventory = load_inventory(self.inventory_path)
+        if hosts_needed and inventory.lab_not_up:
+            raise ProvisionerError(inventory.lab_not_up + "; nothing was changed")
+        return inventory
+
+
+@contextlib.contextmanager
+def reporting(command: str) -> Iterator[Report]:
+    """The command's report; a ProvisionerError raised inside becomes its exit code and errors."""
+    report = Report(command)
+    try:
+        yield report
+    except ProvisionerError as exc:
+        report.fail(exc)
+
+
+def load_cases(paths: list[Path]) -> list[Case]:
+    """Load every file, then report every problem of every file at once."""
+    cases, errors = [], []
+    message = ""
+    for path in paths:
+        try:
+            cases.append(load_case(path))
+        except InvalidInput as exc:
+            prefix = f"{path}: " if len(paths) > 1 else ""
+            errors += [FieldError(f"{prefix}{e.path}", e.message) for e in exc.errors]
+            message = exc.message
+    if errors:
+        raise InvalidInput(message if len(paths) == 1 else f"{len(errors)} problems in the case files", errors)
+    if not cases:
+        raise InvalidInput("no case given", [FieldError("CASE", "name at least one case file")])
+    return cases
+
+
+def require_all_approved(cases: list[Case]) -> None:
+    refused = []
+    for case in cases:
+        try:
+            require_approved(case)
+        except Refused as exc:
+            refused += [FieldError(f"{case.id}: {e.path}", e.message) for e in exc.errors]
+    if refused:
+        raise Refused("only approved cases may be applied; nothing was changed", refused)
+
+
+def approved_cases(ctx: Context, paths: list[Path]) -> tuple[Inventory, list[Case]]:
+    """The inventory, and the cases once every one is valid and approved."""
+    inventory = ctx.inventory()
+    cases = load_cases(paths)
+    require_all_approved(cases)
+    return inventory, cases
+
+
+def placed(cases: list[Case], inventory: Inventory, hosts: Hosts) -> tuple[dict[str, str], placement.LiveState]:
+    """Each case's address, from what is live; any conflict refuses the whole batch (exit 3)."""
+    placement.validate_all(cases, inventory)
+    live = placement.read_live_state(cases, inventory, hosts)
+    live.unfinished = journal.unfinished(inventory.state_dir)
+    chosen, conflicts = placement.place(cases, inventory, live)
+    if conflicts:
+        raise Refused("conflict with what is live on the servers; nothing was changed", conflicts)
+    return chosen, live
+
+
+def case_of(ctx: Context, ref: str) -> Case:
+    """A case named by its file, or by its id in the records."""
+    path = Path(ref)
+    if not path.is_file():
+        path = ctx.records_dir / ref / "case.yml"
+        if not path.exists():
+            raise InvalidInput(f"no case {ref}",
+                               [FieldError("CASE", f"neither a case file nor a case id in {ctx.records_dir}")])
+    return load_cases([path])[0]
+
+
+def operator() -> str:
+    """Who ran the command, for the SOP trail: PROVISIONER_OPERATOR, or the login name."""
+    return os.environ.get("PROVISIONER_OPERATOR") or getpass.getuser()
+
+
+def render_documents(ctx: Context, items: list[CaseReport]) -> None:
+    """Render the cases' documents and the register again from their records."""
+    ctx.on_progress("writing the documents")
+    by_id = {item.id: item for item in items}
+    ready = [case_id for case_id in by_id if (ctx.records_dir / case_id / "case.yml").exists()]
+    for path in documents.render_cases(ctx.records_dir, ready):
+        by_id[path.parent.parent.parent.name].records.append(str(path))
+    documents.render_register(ctx.records_dir)

@@ -1,0 +1,24 @@
+"""``provisioner check``: validate case files; with an inventory, look for conflicts. Changes nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from provisioner.commands.base import Context, load_cases, placed, reporting, require_all_approved
+from provisioner.hosts import Hosts
+from provisioner.report import CaseReport, Report
+
+
+def run(ctx: Context, paths: list[Path]) -> Report:
+    with reporting("check") as report:
+        cases = load_cases(paths)
+        report.cases = [CaseReport(c.id, c.fqdn) for c in cases]
+        require_all_approved(cases)
+        if ctx.inventory_path is not None:
+            inventory = ctx.inventory()
+            chosen, live = placed(cases, inventory, Hosts(inventory))
+            for item in report.cases:
+                item.public_ip = chosen[item.id]
+                item.note = "installed" if item.id in live.installed else "not installed"
+        report.message = f"{len(cases)} case(s) valid" + (" and free of conflicts" if ctx.inventory_path else "")
+    return report

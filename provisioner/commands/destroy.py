@@ -1,0 +1,60 @@
+"""``provisioner destroy``: remove what apply made for the cases, in one run.
+
+Databases and files stay unless asked (``--drop-database`` dumps first, ``--remove-files``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from provisioner import placement, secrets, site
+from provisioner import records as rec
+from provisioner.ansible import run_playbook
+from provisioner.commands.base import Context, load_cases, reporting
+from provisioner.errors import ProvisionerError
+from provisioner.hosts import Hosts
+from provisioner.lock import inventory_lock
+from provisioner.report import CaseReport, Report
+
+
+def run(ctx: Context, paths: list[Path], drop_database: bool = False, remove_files: bool = False) -> Report:
+    with reporting("destroy") as report:
+        inventory = ctx.inventory()
+        cases = load_cases(paths)
+        with inventory_lock(inventory.state_dir, "destroy"):
+            live = placement.read_live_state(cases, inventory, Hosts(inventory))
+            gone: list[dict[str, Any]] = []
+            never = []
+            for case in cases:
+                installed = live.installed.get(case.id)
+                item = CaseReport(case.id, case.fqdn)
+                report.cases.append(item)
+                if installed is None:
+                    item.note = "not installed on this inventory (never applied, or removed): nothing to do"
+                    never.append(case.id)
+                    continue
+                item.public_ip = str(installed["ip"])
+                placed = site.build(case, item.public_ip, inventory, password_file=None)
+                gone.append(placed.vars.removal(drop_database=drop_database, remove_files=remove_files))
+            if not gone:
+                report.message = (f"case {', '.join(never)} is not installed on inventory {inventory.name} "
+                                  "(never applied, or removed): nothing to do")
+                return report
+            result = run_playbook("destroy.yml", inventory.path, inventory.state_dir,
+                                  {"provisioner_sites": gone}, on_event=ctx.on_event)
+            for item in report.cases:
+                item.changed = result.changed_for(item.id)
+            if not result.ok:
+                failures = [str(f) for f in result.failures]
+                records = rec.Records(ctx.records_dir)
+                for v in gone:
+                    path = records.write_incident(v["id"], v["fqdn"], "destroy", "removal", failures, [])
+                    report.case(v["id"]).records.append(str(path))
+                raise ProvisionerError("destroy failed: " + "; ".join(failures))
+            if drop_database:
+                for v in gone:
+                    secrets.forget(inventory.state_dir, v["id"])
+            kept = [k for k, asked in (("databases", drop_database), ("files", remove_files)) if not asked]
+            report.message = f"{len(gone)} case(s) removed" + (f"; kept: {', '.join(kept)}" if kept else "")
+    return report

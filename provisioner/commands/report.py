@@ -1,0 +1,23 @@
+"""``provisioner report``: render the documents again from the records; with --all, the register
+and the SLA summary too."""
+
+from __future__ import annotations
+
+from provisioner import documents
+from provisioner.commands.base import Context, case_of, reporting
+from provisioner.errors import FieldError, InvalidInput
+from provisioner.report import CaseReport, Report
+
+
+def run(ctx: Context, refs: list[str], all_cases: bool, langs: tuple[str, ...]) -> Report:
+    with reporting("report") as report:
+        ids = documents.case_ids(ctx.records_dir) if all_cases else [case_of(ctx, ref).id for ref in refs]
+        if not ids:
+            raise InvalidInput("no case to report on", [FieldError("CASE", f"no case in {ctx.records_dir}")])
+        for case_id in ids:
+            item = CaseReport(case_id)
+            item.records = [str(p) for p in documents.render_case(ctx.records_dir, case_id, langs)]
+            report.cases.append(item)
+        register = documents.render_register(ctx.records_dir, with_sla=all_cases)
+        report.message = f"documents of {len(ids)} case(s) written; register: {register[0]}"
+    return report

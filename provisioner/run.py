@@ -1,0 +1,190 @@
+"""One ``apply`` as a transaction: it owns the lock, the journal, the signals and the undo.
+
+Order follows the design's principles: refuse on any conflict before changing anything,
+provision every case in one ansible-runner run, trial each case from outside, and, if anything
+fails or a signal stops the run, undo what this run created (as the roles reported it), write an
+incident record per failed case and exit 1. A case that was installed before the run is never
+removed by an undo.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from provisioner import documents, interrupt, journal, placement, secrets, site, sop, trail
+from provisioner import records as rec
+from provisioner.ansible import PlaybookResult, run_playbook
+from provisioner.case import Case
+from provisioner.commands.base import Context, operator, placed, render_documents
+from provisioner.errors import ProvisionerError
+from provisioner.hosts import Hosts
+from provisioner.inventory import Inventory
+from provisioner.lock import inventory_lock
+from provisioner.report import CaseReport, Report
+from provisioner.trial import run_trial, software_versions
+
+
+@dataclass
+class Failure:
+    """Why a run failed, per case: the stage it failed in and what went wrong."""
+
+    stage: str
+    reasons: dict[str, list[str]] = field(default_factory=dict)
+
+
+class Run:
+    """``with Run(...) as run: run.execute()``: the lock is held for the whole block."""
+
+    def __init__(self, ctx: Context, inventory: Inventory, cases: list[Case], report: Report) -> None:
+        self.ctx = ctx
+        self.inventory = inventory
+        self.cases = cases
+        self.report = report
+        self.records = rec.Records(ctx.records_dir)
+        self.hosts = Hosts(inventory)
+        self.sites: list[site.Site] = []
+        self.new_sites: list[site.Site] = []
+        self.leftovers: set[str] = set()
+        self._lock = contextlib.ExitStack()
+
+    def __enter__(self) -> Run:
+        self._lock.enter_context(inventory_lock(self.inventory.state_dir, "apply"))
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._lock.close()
+
+    @property
+    def state_dir(self) -> Path:
+        return self.inventory.state_dir
+
+    # --- stages ------------------------------------------------------------------------------
+
+    def execute(self) -> None:
+        self._place()
+        started = rec.now()
+        documents.preload()
+        with interrupt.watch() as stop:
+            self.ctx.on_progress(f"provisioning {len(self.sites)} case(s) on inventory {self.inventory.name}")
+            result = run_playbook("provision.yml", self.inventory.path, self.state_dir,
+                                  {"provisioner_sites": [s.vars.as_vars() for s in self.sites]},
+                                  on_event=self.ctx.on_event, cancel=stop)
+            for s in self.sites:
+                self.report.case(s.id).changed = result.changed_for(s.id)
+                if s in self.new_sites:
+                    journal.note(self.state_dir, s.id, sorted(result.created_for(s.id)))
+            failure = (Failure("provisioning", {s.id: [str(f) for f in result.failures] for s in self.sites})
+                       if not result.ok else self._trial(started, stop))
+            if stop:
+                # A task cut short reports nothing: everything of a new case goes, as after a crash.
+                message = f"the run was stopped by {stop.signal_name} before it finished"
+                failure = Failure("stopped", {s.id: [message, *failure.reasons.get(s.id, [])] for s in self.sites})
+                self.leftovers |= {s.id for s in self.new_sites}
+        if failure.reasons:
+            self._fail(failure, result)
+        self._finish(started, result)
+
+    def _place(self) -> None:
+        """Addresses and conflicts; then the sites, the case copies and the journal."""
+        try:
+            chosen, live = placed(self.cases, self.inventory, self.hosts)
+        except placement.ServerDown as exc:
+            self.report.cases = [CaseReport(case.id, case.fqdn) for case in self.cases]
+            for case in self.cases:
+                self.records.write_case(site.build(case, "0.0.0.0", self.inventory, password_file=None))
+                self.report.case(case.id).records.append(str(self.records.write_incident(
+                    case.id, case.fqdn, "apply", "preflight", [exc.message], [])))
+            render_documents(self.ctx, self.report.cases)
+            raise
+        for case in self.cases:
+            pw = secrets.ensure_password(self.state_dir, case.id) if case.database else None
+            self.sites.append(site.build(case, chosen[case.id], self.inventory, password_file=pw,
+                                         installed=placement.is_installed(case, live)))
+        self.report.cases = [CaseReport(s.id, s.fqdn, s.ip) for s in self.sites]
+        self.new_sites = [s for s in self.sites if not s.vars.installed]
+        self.leftovers = {s.id for s in self.new_sites if s.id in live.unfinished}
+        for s in self.new_sites:
+            s.vars.recover = s.id in self.leftovers
+        for s in self.sites:
+            self.records.write_case(s)
+        for s in self.new_sites:
+            journal.begin(self.state_dir, s.id, s.fqdn, s.ip)
+
+    def _trial(self, started: dt.datetime, stop: interrupt.StopRequest) -> Failure:
+        self.ctx.on_progress("running the trial")
+        failure = Failure("trial")
+        for s in self.sites:
+            if stop:
+                break
+            item = self.report.case(s.id)
+            item.checks = run_trial(s, self.inventory, self.hosts)
+            versions = software_versions(s, self.inventory, self.hosts)
+            item.records += [str(p) for p in self.records.write_configuration(
+                s, self.inventory, versions, started.isoformat(), s in self.new_sites)]
+            item.records += [str(p) for p in self.records.write_trial(s, self.inventory, item.checks,
+                                                                       rec.now().isoformat())]
+            if not item.passed:
+                failure.reasons[s.id] = [f"check '{c.name}': {c.detail}" for c in item.checks if not c.ok]
+        return failure
+
+    def _undo(self, failed: set[str], result: PlaybookResult) -> list[str]:
+        """Remove what this run created for new cases that failed; say what, per case.
+
+        What a case got is what the roles reported for it; for a case whose earlier run died
+        (``leftovers``, from the journal), everything of it on the servers is its own and goes too.
+        """
+        removals, undone = [], []
+        for s in self.new_sites:
+            if s.id not in failed:
+                continue
+            changes = result.changes_for(s.id)
+            whole = s.id in self.leftovers
+            if not changes and not whole:
+                continue
+            created = result.created_for(s.id)
+            removals.append(s.vars.removal(drop_database=whole or "database" in created,
+                                           remove_files=whole or "directories" in created))
+            what = [f"{role}: {', '.join(c.changed)}" for role, c in sorted(changes.items()) if c.changed]
+            what += ["everything left by the earlier run that died"] if whole else []
+            undone.append(f"{s.id}: " + "; ".join(what))
+        if not removals:
+            return []
+        self.ctx.on_progress(f"undoing what this run created for {len(removals)} case(s)")
+        result_undo = run_playbook("destroy.yml", self.inventory.path, self.state_dir,
+                                   {"provisioner_sites": removals}, on_event=self.ctx.on_event)
+        if not result_undo.ok:
+            undone.append("THE UNDO ITSELF FAILED, check by hand: "
+                          + "; ".join(str(f) for f in result_undo.failures))
+        else:
+            for removal in removals:
+                journal.end(self.state_dir, removal["id"])
+        return undone
+
+    def _fail(self, failure: Failure, result: PlaybookResult) -> None:
+        undone = self._undo(set(failure.reasons), result)
+        for s in self.sites:
+            if s.id not in failure.reasons:
+                continue
+            mine = [u for u in undone if u.startswith(f"{s.id}:") or "UNDO" in u]
+            path = self.records.write_incident(s.id, s.fqdn, "apply", failure.stage, failure.reasons[s.id], mine)
+            self.report.case(s.id).records.append(str(path))
+        render_documents(self.ctx, self.report.cases)
+        if failure.stage == "trial":
+            raise ProvisionerError(f"the trial failed for {', '.join(failure.reasons)}")
+        raise ProvisionerError(f"{failure.stage} failed: " + "; ".join(next(iter(failure.reasons.values()))))
+
+    def _finish(self, started: dt.datetime, result: PlaybookResult) -> None:
+        ended = rec.now()
+        for s in self.sites:
+            journal.end(self.state_dir, s.id)
+            # The trail keeps the installation: a re-apply of a live case does not rewrite step 9.
+            if s in self.new_sites or sop.INSTALL_STEP not in trail.load(self.ctx.records_dir, s.case):
+                trail.record_install(self.ctx.records_dir, s.case, started, ended, operator())
+        render_documents(self.ctx, self.report.cases)
+        self.report.message = (f"{len(self.sites)} case(s) live, every trial check passed; "
+                               f"changed {result.changed}")

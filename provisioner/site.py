@@ -1,0 +1,224 @@
+"""The site: a case placed on an inventory, as every role, the trial and the records read it.
+
+This module is the one definition of the contract between the Python side and the roles. The
+typed ``SiteVars`` below is what ``provisioner_sites`` holds for each case; every role that takes
+a site list declares exactly these keys, with these types and defaults, in its
+``meta/argument_specs.yml`` (written from ``argument_spec()`` by ``scripts/role-specs``, and kept
+equal by ``tests/unit/test_site_contract.py``). Ansible validates every site against that spec
+before a role runs, so the roles need no hand-written asserts of their own.
+
+The layout on the servers (paths, user, ports) is decided here, once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from provisioner import dns as dnsq
+from provisioner import secrets
+from provisioner.case import Case
+from provisioner.inventory import Inventory
+
+# The layout on the servers, in one place (roles receive these paths inside each site).
+WWW_ROOT = "/srv/www"
+REGISTRY_DIR = "/etc/provisioner/sites"
+TLS_DIR = "/etc/apache2/provisioner-tls"
+DEFAULT_PHP_VERSION = "8.2"
+DB_PORTS = {"mariadb": 3306, "postgresql": 5432}
+
+Runtime = Literal["static", "php", "proxy"]
+TlsMode = Literal["none", "self-signed", "provided"]
+Engine = Literal["mariadb", "postgresql"]
+DbEngine = Literal["mariadb", "postgresql", "none"]
+State = Literal["present", "absent"]
+
+
+@dataclass(frozen=True)
+class SiteDir:
+    """One directory of the site, created with this owner and mode."""
+
+    path: Annotated[str, "Absolute path on the web host."]
+    owner: Annotated[str, "Owning user."]
+    group: Annotated[str, "Owning group."]
+    mode: Annotated[str, "Octal mode, as a string (0755)."]
+
+
+@dataclass(frozen=True)
+class SiteDatabase:
+    """The site's database, its least-privilege user and where the application reaches it."""
+
+    engine: Annotated[Engine, "The database engine."]
+    name: Annotated[str, "Database name."]
+    user: Annotated[str, "Database user, with rights on this database only."]
+    host: Annotated[str, "Inventory name of the database host."]
+    address: Annotated[str, "Address the application connects to."]
+    port: Annotated[int, "Port the application connects to."]
+    client_address: Annotated[str, "The web host's address: the only one the user may log in from."]
+    password_file: Annotated[str, "Owner-only file on the controller holding the user's password."]
+
+
+@dataclass
+class SiteVars:
+    """What ``provisioner_sites`` holds for one case: the roles' whole input for it."""
+
+    id: Annotated[str, "The case id (agenda number)."]
+    app: Annotated[str, "The application's short name."]
+    title: Annotated[str, "The application's title."]
+    fqdn: Annotated[str, "The site's name: subdomain.zone."]
+    zone: Annotated[str, "The DNS zone holding the A record."]
+    subdomain: Annotated[str, "The site's label in the zone."]
+    ip: Annotated[str, "The site's public address."]
+    reverse_zone: Annotated[str, "The reverse zone holding the PTR record."]
+    ptr_name: Annotated[str, "The PTR record's name (in-addr.arpa)."]
+    runtime: Annotated[Runtime, "How the site is served."]
+    upstream: Annotated[str, "proxy: where Apache forwards to; empty otherwise."]
+    tls: Annotated[TlsMode, "Certificate mode."]
+    tls_source_cert: Annotated[str, "provided: the certificate file on the controller; empty otherwise."]
+    tls_source_key: Annotated[str, "provided: the key file on the controller; empty otherwise."]
+    tls_cert: Annotated[str, "Certificate path on the web host; empty without TLS."]
+    tls_key: Annotated[str, "Private key path on the web host; empty without TLS."]
+    tls_csr: Annotated[str, "self-signed: certificate request path on the web host; empty otherwise."]
+    release: Annotated[str, "Release archive on the controller, unpacked into the document root; may be empty."]
+    user: Annotated[str, "The application's system user."]
+    root: Annotated[str, "The site's folder on the web host."]
+    docroot: Annotated[str, "The document root, inside root."]
+    logdir: Annotated[str, "The site's log folder, inside root."]
+    dirs: Annotated[list[SiteDir], "Directories to create, in order."]
+    vhost_file: Annotated[str, "The virtual host file in sites-available."]
+    vhost_link: Annotated[str, "Its link in sites-enabled."]
+    pool_file: Annotated[str, "php: the php-fpm pool file; empty otherwise."]
+    pool_socket: Annotated[str, "php: the pool's socket; empty otherwise."]
+    env_file: Annotated[str, "With a database: the settings file the application reads; empty otherwise."]
+    marker: Annotated[str, "The ownership record on the web host."]
+    files: Annotated[list[str], "Configuration files the site owns (removed with it)."]
+    db_engine: Annotated[DbEngine, "The database engine, or none."]
+    db: Annotated[SiteDatabase | None, "The database, or null."] = None
+    state: Annotated[State, "present: serve the site; absent: remove it."] = "present"
+    installed: Annotated[bool, "An earlier run installed it (check mode may run tasks that build on it)."] = True
+    recover: Annotated[bool, "An earlier run of this site died: reload even if nothing changes now."] = False
+    remove_files: Annotated[bool, "With absent: also remove the document root, logs and system user."] = False
+    drop_database: Annotated[bool, "With absent: also drop the database (dumped first)."] = False
+
+    def as_vars(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def removal(self, *, drop_database: bool, remove_files: bool) -> dict[str, Any]:
+        """The same site, in state absent, for destroy and the undo."""
+        return dataclasses.asdict(dataclasses.replace(self, state="absent", drop_database=drop_database,
+                                                      remove_files=remove_files))
+
+
+@dataclass(frozen=True)
+class Site:
+    """A case placed on an inventory: everything the playbooks, the trial and the records need."""
+
+    case: Case
+    ip: str
+    vars: SiteVars
+
+    @property
+    def id(self) -> str:
+        return self.case.id
+
+    @property
+    def fqdn(self) -> str:
+        return self.case.fqdn
+
+
+def php_version(inventory: Inventory) -> str:
+    return str(inventory.settings.get("provisioner_php_version", DEFAULT_PHP_VERSION))
+
+
+def build(case: Case, ip: str, inventory: Inventory, *, password_file: Path | None,
+          installed: bool = True) -> Site:
+    """Place ``case`` on ``ip``: decide every path, user and port the roles will use.
+
+    ``installed`` tells check mode (plan) that what later tasks build on already exists; for a new
+    site those tasks are skipped in check mode, since their inputs do not exist yet.
+    """
+    www = str(inventory.settings.get("provisioner_www_root", WWW_ROOT))
+    root = f"{www}/{case.fqdn}"
+    user = case.system_user
+    php = case.runtime == "php"
+    tls = case.tls != "none"
+    db = None
+    if case.database is not None:
+        db_host = inventory.database_host(case.database.engine)
+        db = SiteDatabase(
+            engine=typing.cast(Engine, case.database.engine), name=case.database.name, user=case.database.user,
+            host=db_host.name, address=db_host.address, port=DB_PORTS[case.database.engine],
+            client_address=inventory.web.address,
+            password_file=str(password_file or secrets.password_file(inventory.state_dir, case.id)))
+    paths = {
+        "vhost_file": f"/etc/apache2/sites-available/{case.fqdn}.conf",
+        "pool_file": f"/etc/php/{php_version(inventory)}/fpm/pool.d/{case.app_name}.conf" if php else "",
+        "env_file": f"{root}/app.env" if db else "",
+        "tls_cert": f"{TLS_DIR}/{case.fqdn}.crt" if tls else "",
+        "tls_key": f"{TLS_DIR}/{case.fqdn}.key" if tls else "",
+        "tls_csr": f"{TLS_DIR}/{case.fqdn}.csr" if case.tls == "self-signed" else "",
+    }
+    site_vars = SiteVars(
+        id=case.id, app=case.app_name, title=case.app_title, fqdn=case.fqdn, zone=case.zone,
+        subdomain=case.subdomain, ip=ip, reverse_zone=inventory.reverse_zone, ptr_name=dnsq.reverse_name(ip),
+        runtime=typing.cast(Runtime, case.runtime), upstream=case.upstream or "",
+        tls=typing.cast(TlsMode, case.tls),
+        tls_source_cert=str(case.tls_cert or ""), tls_source_key=str(case.tls_key or ""),
+        tls_cert=paths["tls_cert"], tls_key=paths["tls_key"], tls_csr=paths["tls_csr"],
+        release=str(case.release or ""), user=user, root=root, docroot=f"{root}/public", logdir=f"{root}/logs",
+        dirs=[SiteDir(root, "root", "root", "0755"), SiteDir(f"{root}/public", user, user, "0755"),
+              SiteDir(f"{root}/logs", "root", "adm", "0750")],
+        vhost_file=paths["vhost_file"], vhost_link=f"/etc/apache2/sites-enabled/{case.fqdn}.conf",
+        pool_file=paths["pool_file"], pool_socket=f"/run/php/provisioner-{case.app_name}.sock" if php else "",
+        env_file=paths["env_file"], marker=f"{REGISTRY_DIR}/{case.id}.yml",
+        files=[paths[k] for k in ("vhost_file", "pool_file", "env_file", "tls_cert", "tls_key", "tls_csr")
+               if paths[k]],
+        db_engine=db.engine if db else "none", db=db, installed=installed)
+    return Site(case, ip, site_vars)
+
+
+# --- the argument spec the roles declare ----------------------------------------------------
+
+_SCALARS = {str: "str", int: "int", bool: "bool"}
+
+
+def _option(hint: Any, doc: str) -> dict[str, Any]:
+    """One field as an Ansible argument-spec option."""
+    origin = typing.get_origin(hint)
+    if origin is Literal:
+        return {"type": "str", "choices": list(typing.get_args(hint)), "description": doc}
+    if origin in (typing.Union, types.UnionType):
+        (inner,) = [a for a in typing.get_args(hint) if a is not type(None)]
+        return _option(inner, doc)
+    if origin is list:
+        (element,) = typing.get_args(hint)
+        if dataclasses.is_dataclass(element):
+            return {"type": "list", "elements": "dict", "options": _options(element), "description": doc}
+        return {"type": "list", "elements": _SCALARS[element], "description": doc}
+    if dataclasses.is_dataclass(hint):
+        return {"type": "dict", "options": _options(hint), "description": doc}
+    return {"type": _SCALARS[hint], "description": doc}
+
+
+def _options(model: Any) -> dict[str, Any]:
+    """Each field of ``model``: its type (``Annotated[type, description]``), and required or its default."""
+    hints = typing.get_type_hints(model, include_extras=True)
+    out: dict[str, Any] = {}
+    for item in dataclasses.fields(model):
+        hint, doc = typing.get_args(hints[item.name])
+        option = _option(hint, doc)
+        if item.default is dataclasses.MISSING:
+            option["required"] = True
+        elif item.default is not None:
+            option["default"] = item.default
+        out[item.name] = dict(sorted(option.items()))
+    return out
+
+
+def argument_spec() -> dict[str, Any]:
+    """The options of one element of a role's ``<role>_sites`` list, as argument_specs.yml declares them."""
+    return _options(SiteVars)
