@@ -1,4 +1,9 @@
-"""Shared fixtures: paths of the repository, a writer of case files, the command line as run by users."""
+"""Shared fixtures: paths of the repository, a writer of case files, the command line as run by users.
+
+Also the suite's shape: each test is marked by its directory (unit, integration, multihost); a plain
+`pytest` runs the unit tests only; and the tests run unit first, then those of the local lab, then
+those of the multi-host lab, so each lab's session fixture brings it up once whatever the file names.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +23,60 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "cases"
 LOCAL_INVENTORY = ROOT / "inventories" / "local"
+TESTS = ROOT / "tests"
+# Directory -> marker. The last two need root and a lab; the multi-host lab's fixtures name it.
+GROUPS = {TESTS / "unit": "unit", TESTS / "integration": "integration", TESTS / "multihost": "multihost"}
+LAB_GROUPS = ("integration", "multihost")
+MULTI_LAB_FIXTURES = {"multi", "before_lab"}
+NOT_RUN = pytest.StashKey[int]()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> Generator[None]:
+    """Mark by directory before `-m` selects; leave out the lab's tests unless asked for; then order."""
+    for item in items:
+        group = next((m for d, m in GROUPS.items() if item.path.is_relative_to(d)), None)
+        if group is None:
+            raise pytest.UsageError(f"{item.nodeid}: tests live under tests/unit, tests/integration or tests/multihost")
+        item.add_marker(group)
+    if not config.option.markexpr:
+        asked = _lab_paths_named(config)
+        dropped = {i for i in items if _group(i) in LAB_GROUPS and not any(i.path.is_relative_to(p) for p in asked)}
+        if dropped:
+            config.hook.pytest_deselected(items=[i for i in items if i in dropped])
+            items[:] = [i for i in items if i not in dropped]
+            config.stash[NOT_RUN] = len(dropped)
+    yield
+    # After every other plugin (-m, --ff, ...): the order stays theirs within each lab's group.
+    items.sort(key=_lab_order)
+
+
+def _group(item: pytest.Item) -> str:
+    return next(m.name for m in item.iter_markers() if m.name in GROUPS.values())
+
+
+def _lab_paths_named(config: pytest.Config) -> list[Path]:
+    """Paths given on the command line that lie in a lab's test directory (`pytest tests/multihost`)."""
+    named = [(config.invocation_params.dir / arg.split("::")[0]).resolve() for arg in config.args]
+    return [p for p in named if any(p.is_relative_to(TESTS / group) for group in LAB_GROUPS)]
+
+
+def _lab_order(item: pytest.Item) -> int:
+    """0 unit; 1 the local lab; 2 tests taking the local lab down or up; 3 and 4 the same for the multi-host lab.
+
+    Both labs use the pool 198.19.0.0/24, so each lab's fixture takes the other down: one switch per session.
+    """
+    if _group(item) == "unit":
+        return 0
+    multi = _group(item) == "multihost" or bool(MULTI_LAB_FIXTURES & set(item.fixturenames))
+    return (3 if multi else 1) + (item.get_closest_marker("lab_lifecycle") is not None)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    if not_run := config.stash.get(NOT_RUN, 0):
+        terminalreporter.write_line(
+            f"{not_run} integration and multi-host tests not run: they need root and build the labs. "
+            "Run scripts/test, `pytest -m integration`, `pytest -m multihost`, or name their files.")
 
 
 def example(name: str) -> dict[str, Any]:

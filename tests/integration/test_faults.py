@@ -16,8 +16,7 @@ import pytest
 from provisioner import dns as dnsq
 from provisioner.inventory import load_inventory
 from tests.conftest import LOCAL_INVENTORY, Cli, example
-
-pytestmark = pytest.mark.integration
+from tests.process_tree import stop_descendants
 
 INV = load_inventory(LOCAL_INVENTORY)
 LAB_ZONES = Path("/etc/bind/named.conf.provisioner-lab")
@@ -146,9 +145,14 @@ def test_after_sigkill_the_next_run_finishes_the_leftovers(cli: Cli, lab: Path, 
     case = _case(write_case, "dibunuh")
     process = _start_apply(cli, case)
     _wait_for(Path("/etc/apache2/sites-available/dibunuh.tarakankota.go.id.conf"), process)
-    process.kill()
-    process.communicate(timeout=60)
-    _sh("pkill -KILL -f 'ansible-playbook.*provision.yml'")
+    # This run's playbook only, found below its pid and held first: once provisioner is killed it
+    # would be orphaned, no longer below that pid, and could meanwhile go on with its tasks.
+    playbook = stop_descendants(process.pid, r"ansible-playbook.*provision\.yml")
+    try:
+        process.kill()
+        process.communicate(timeout=60)
+    finally:
+        playbook.kill()
     assert _sh("getent passwd dibunuh").returncode == 0, "the killed run left its user behind"
     again = cli("apply", str(case), "-i", str(lab))
     assert again.rc == 0, again.out
@@ -177,7 +181,7 @@ def test_an_address_bound_meanwhile_stops_the_public_ip_role(lab: Path, write_ca
     """Between provisioner's check and the role, someone binds the address: the role refuses."""
     from provisioner.ansible import run_playbook
     from provisioner.case import load_case
-    from provisioner.sites import site_vars
+    from provisioner.site import build
 
     data = copy.deepcopy(example("ppid"))
     data.update(id="uji-disela")
@@ -186,7 +190,7 @@ def test_an_address_bound_meanwhile_stops_the_public_ip_role(lab: Path, write_ca
     case = load_case(write_case(data, "disela.yml"))
     assert _sh(f"ip addr add 198.19.0.223/32 dev {INV.public_interface}").returncode == 0
     try:
-        site = site_vars(case, "198.19.0.223", INV, password_file=None, installed=False)
+        site = build(case, "198.19.0.223", INV, password_file=None, installed=False).vars.as_vars()
         result = run_playbook("provision.yml", INV.path, INV.state_dir, {"provisioner_sites": [site]})
         assert not result.ok
         assert "was bound on provpub0 by someone else after the check" in str(result.failures[0])

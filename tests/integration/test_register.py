@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 import yaml
 from selenium.webdriver.common.by import By
 
 from tests.browser import chromium
-
-pytestmark = pytest.mark.integration
 
 
 def _cases(records: Path) -> list[str]:

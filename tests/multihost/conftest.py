@@ -1,7 +1,8 @@
 """The multi-host suite: the examples on web1, db1, ns1 and ns2 (`provisioner lab up --topology multi`).
 
-It runs after the local integration suite (pytest collects tests/integration first): both labs use
-the pool 198.19.0.0/24, so the session fixture takes the local lab down before building this one.
+Both labs use the pool 198.19.0.0/24, so the session fixture takes the local lab down before
+building this one; tests/conftest.py runs these tests after every test of the local lab, so the
+labs switch once per session.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import pytest
 from provisioner.inventory import Inventory, load_inventory
 from tests.conftest import ROOT, Cli
 
-pytestmark = pytest.mark.integration
 LAB_INVENTORY = ROOT / "inventories" / "lab"
 # The machine's own configuration, which the lab's hosts see through overlays but never change.
 WATCHED = ("/etc/apache2", "/etc/bind", "/etc/mysql", "/etc/postgresql", "/etc/php", "/etc/ssh/sshd_config.d",
@@ -37,7 +37,7 @@ def machine_configuration() -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def before_lab(cli: Cli) -> dict[str, str]:
-    """The machine's configuration before the multi-host lab is built (the local lab down)."""
+    """The machine's configuration before the multi-host lab is built, the local lab taken down first."""
     down = cli("lab", "down", as_json=False)
     assert down.rc == 0, down.stdout[-3000:] + down.stderr[-3000:]
     return machine_configuration()
@@ -45,6 +45,7 @@ def before_lab(cli: Cli) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def multi(cli: Cli, before_lab: dict[str, str]) -> Iterator[Inventory]:
+    """The multi-host lab up (idempotent), after `before_lab` took the local lab down."""
     up = cli("lab", "up", "--topology", "multi", as_json=False)
     assert up.rc == 0, up.stdout[-3000:] + up.stderr[-3000:]
     yield load_inventory(LAB_INVENTORY)

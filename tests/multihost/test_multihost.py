@@ -21,7 +21,6 @@ from provisioner.secrets import password_file
 from tests.conftest import EXAMPLES, Cli, assert_no_secret_leaked, example
 from tests.multihost.conftest import machine_configuration, ssh
 
-pytestmark = pytest.mark.integration
 CASES = sorted(str(p) for p in EXAMPLES.glob("*.yml"))
 PHP, PROXY = "2026-014", "2026-020"
 
@@ -194,6 +193,7 @@ def _control_path() -> str:
     return found.group(1)
 
 
+@pytest.mark.lab_lifecycle
 def test_lab_down_removes_every_host_and_a_new_boot_never_reuses_a_master(cli: Cli, multi: Inventory,
                                                                           before_lab: dict[str, str]) -> None:
     old_path = _control_path()
@@ -217,6 +217,7 @@ def test_lab_down_removes_every_host_and_a_new_boot_never_reuses_a_master(cli: C
     assert down.rc == 0
 
 
+@pytest.mark.lab_lifecycle
 def test_with_the_lab_down_nothing_reaches_for_its_hosts(cli: Cli, multi: Inventory) -> None:
     """Its addresses would be routed off this machine: every command stops before trying."""
     assert cli("lab", "down", "--topology", "multi").rc == 0  # already down after the test above

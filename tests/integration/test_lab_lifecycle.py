@@ -1,4 +1,9 @@
-"""Last: `lab down` removes what the lab added (and the cases in it), `lab up` twice changes nothing."""
+"""The local lab's life cycle: `lab down` removes what the lab added (and the cases in it), `lab up`
+twice changes nothing, and the multi-host lab cannot come up beside it.
+
+Marked `lab_lifecycle`: tests/conftest.py runs these, in this order, after every other test of the
+local lab (the first takes it down, the next brings it back up).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ import pytest
 from provisioner.inventory import load_inventory
 from tests.conftest import LOCAL_INVENTORY, Cli
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.lab_lifecycle
 INV = load_inventory(LOCAL_INVENTORY)
 
 
