@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.util
+import json
 import os
 import shutil
 import sys
@@ -188,6 +189,12 @@ def run_playbook(
     ident = f"{stamp}-{playbook.removesuffix('.yml')}"
     private = runs_dir / ident
     private.mkdir(mode=0o700)
+    # Site data reaches Ansible through a file (``-e @env/extravars``), never the command line:
+    # hundreds of sites would exceed the kernel's argument limit (E2BIG). It holds no secret.
+    (private / "env").mkdir(mode=0o700)
+    fd = os.open(private / "env" / "extravars", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(extravars, handle)
     result = PlaybookResult(playbook=playbook, rc=-1, status="unstarted")
     collector = _Collector(result, on_event)
     cmdline = "--check --diff" if check else ""
@@ -196,7 +203,6 @@ def run_playbook(
         project_dir=str(PLAYBOOK_DIR),
         playbook=playbook,
         inventory=str(inventory.resolve()),
-        extravars=extravars,
         envvars=_environment(),
         cmdline=cmdline or None,
         limit=limit,

@@ -14,7 +14,7 @@ def _cases(records: Path) -> list[str]:
     return sorted(p.parent.name for p in records.glob("*/case.yml"))
 
 
-def test_apply_wrote_every_document_in_both_languages(records: Path) -> None:
+def test_apply_wrote_every_document_in_both_languages(records: Path, examples_applied: Path) -> None:
     for case_id in ("2026-011", "2026-014", "2026-020"):
         folder = records / case_id / "dokumen"
         for lang in ("id", "en"):
@@ -23,19 +23,19 @@ def test_apply_wrote_every_document_in_both_languages(records: Path) -> None:
                     assert (folder / lang / f"{doc}.{ext}").stat().st_size > 0, (case_id, lang, doc, ext)
 
 
-def test_apply_recorded_steps_nine_to_eleven(records: Path) -> None:
+def test_apply_recorded_steps_nine_to_eleven(records: Path, examples_applied: Path) -> None:
     steps = yaml.safe_load((records / "2026-014" / "trail.yml").read_text())["steps"]
     recorded = {s["step"]: s for s in steps}
     assert {9, 10, 11} <= set(recorded)
     assert recorded[9]["source"] == "provisioner" and recorded[9]["started"] <= recorded[9]["done"]
 
 
-def test_a_failed_case_has_its_incident_document(records: Path) -> None:
-    text = (records / "uji-gagal" / "dokumen" / "id" / "insiden.md").read_text()
+def test_a_failed_case_has_its_incident_document(records: Path, failed_case: str) -> None:
+    text = (records / failed_case / "dokumen" / "id" / "insiden.md").read_text()
     assert "body lacks" in text
 
 
-def test_register_lists_every_case_and_its_search_filters_them(records: Path) -> None:
+def test_register_lists_every_case_and_its_search_filters_them(records: Path, examples_applied: Path) -> None:
     cases = _cases(records)
     with chromium() as browser:
         browser.get((records / "index.html").as_uri())
@@ -47,7 +47,7 @@ def test_register_lists_every_case_and_its_search_filters_them(records: Path) ->
         assert browser.find_element(By.ID, "count").text == f"1 / {len(cases)}"
 
 
-def test_register_sorts_by_a_column(records: Path) -> None:
+def test_register_sorts_by_a_column(records: Path, examples_applied: Path) -> None:
     with chromium() as browser:
         browser.get((records / "index.html").as_uri())
         header = browser.find_elements(By.CSS_SELECTOR, "#register thead th")[0]
