@@ -17,8 +17,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 
-def _site_id(item: Mapping[str, Any]) -> str | None:
-    """The case id of one loop item's result, read from the item itself.
+def _site(item: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The site of one loop item's result, read from the item itself.
 
     The result carries its loop variable under the name ``ansible_loop_var`` gives: a site, or a
     ``[site, element]`` pair when the loop is ``subelements``.
@@ -27,7 +27,7 @@ def _site_id(item: Mapping[str, Any]) -> str | None:
     if isinstance(value, Sequence) and not isinstance(value, str | bytes) and value:
         value = value[0]
     if isinstance(value, Mapping) and value.get("id") is not None:
-        return str(value["id"])
+        return value
     return None
 
 
@@ -43,15 +43,16 @@ def _items(result: Any) -> Iterable[Mapping[str, Any]]:
             yield from (item for item in one.get("results") or [] if isinstance(item, Mapping))
 
 
-def _did_change(item: Mapping[str, Any], check_mode: bool) -> bool:
+def _did_change(item: Mapping[str, Any], site: Mapping[str, Any], check_mode: bool) -> bool:
     """Whether the item changed its thing (in check mode: would change it).
 
-    In check mode Ansible skips what it cannot simulate (``command``), and the roles skip the tasks
-    that build on an earlier task's output for a site not installed yet (``when: not
-    ansible_check_mode or <site>.installed``, the only per-item condition the site roles use, as
-    tests/unit/test_roles.py checks): either would change in a real run.
+    In check mode a new site's items are skipped where a task builds on an earlier task's output
+    (``when: not ansible_check_mode or <site>.installed``) or where Ansible cannot simulate the
+    module (``command``, ``unarchive`` with GNU tar): for a site not installed yet, all of them
+    would change in a real run. For an installed site a skipped item proves nothing either way,
+    so it is not listed (the real run still compares it).
     """
-    return bool(item.get("changed")) or (check_mode and bool(item.get("skipped")))
+    return bool(item.get("changed")) or (check_mode and bool(item.get("skipped")) and not site.get("installed", True))
 
 
 def site_changes(results_by_thing: Mapping[str, Any], role: str, created: Iterable[str] = (),
@@ -61,10 +62,10 @@ def site_changes(results_by_thing: Mapping[str, Any], role: str, created: Iterab
     report: dict[str, dict[str, dict[str, list[str]]]] = {}
     for thing, result in results_by_thing.items():
         for item in _items(result):
-            site = _site_id(item)
-            if site is None or not _did_change(item, check_mode):
+            site = _site(item)
+            if site is None or not _did_change(item, site, check_mode):
                 continue
-            entry = report.setdefault(site, {}).setdefault(role, {"changed": [], "created": []})
+            entry = report.setdefault(str(site["id"]), {}).setdefault(role, {"changed": [], "created": []})
             if thing not in entry["changed"]:
                 entry["changed"].append(thing)
                 if thing in creations:

@@ -130,7 +130,12 @@ def test_plan_of_a_new_case_changes_nothing(cli: Cli, lab: Path, write_case) -> 
     path = _scratch_case(write_case, "rencana")
     result = cli("plan", str(path), "-i", str(lab))
     assert result.rc == 0, result.out
-    assert result.out["cases"][0]["changed"] > 0
+    plan = {(p["action"], p["role"], p["thing"]) for p in result.out["cases"][0]["plan"]}
+    assert {("add", "database", "database"), ("add", "database", "user"), ("add", "apache_vhost", "vhost"),
+            ("add", "apache_vhost", "php_pool"), ("add", "public_ip", "address"),
+            ("add", "dns_record", "a_record"), ("add", "site_registry", "ownership_record")} <= plan, plan
+    assert {action for action, _, _ in plan} == {"add"}
+    assert result.out["cases"][0]["changed"] == len(plan)
     assert _a("rencana.tarakankota.go.id") == []
     assert not Path("/etc/apache2/sites-available/rencana.tarakankota.go.id.conf").exists()
     assert _sh("id rencana").returncode != 0
@@ -154,6 +159,19 @@ def test_plan_of_an_installed_case_changes_nothing(cli: Cli, lab: Path) -> None:
     result = cli("plan", *ALL_EXAMPLES, "-i", str(lab))
     assert result.rc == 0, result.out
     assert [c["changed"] for c in result.out["cases"]] == [0, 0, 0]
+    assert [c["plan"] for c in result.out["cases"]] == [[], [], []]
+    assert result.out["message"] == "no changes: the servers match the cases"
+
+
+def test_plan_shows_a_list_per_case_and_no_raw_ansible_output(cli: Cli, lab: Path, write_case) -> None:
+    result = cli("plan", str(_scratch_case(write_case, "rencanateks")), "-i", str(lab), as_json=False)
+    assert result.rc == 0, result.stderr[-2000:]
+    assert "uji-rencanateks  rencanateks.tarakankota.go.id" in result.stdout
+    assert "  + database: database\n" in result.stdout and "  + dns_record: a_record\n" in result.stdout
+    for raw in ("TASK [", "PLAY [", "\x1b[", "failed to look up user", "[WARNING]"):
+        assert raw not in result.stdout, raw
+    diffed = cli("plan", str(_scratch_case(write_case, "rencanateks")), "-i", str(lab), "--diff")
+    assert diffed.rc == 0 and diffed.out["diffs"], diffed.out
 
 
 def test_a_pending_case_is_refused_and_changes_nothing(cli: Cli, lab: Path, write_case) -> None:

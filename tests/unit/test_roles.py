@@ -211,8 +211,20 @@ def test_an_item_that_names_no_site_is_not_reported(site_changes: Any) -> None:
     {"skipped": True, "changed": False, "msg": "Command would have run if not in check mode"},
     {"skipped": True, "changed": False, "false_condition": "not ansible_check_mode or public_ip_site.installed"},
 ])
-def test_in_check_mode_a_skipped_item_would_change(site_changes: Any, skipped: dict[str, Any]) -> None:
-    result = _loop("public_ip_site", {**skipped, "public_ip_site": SITE_A})
+def test_in_check_mode_a_skipped_item_of_a_new_site_would_change(site_changes: Any,
+                                                                  skipped: dict[str, Any]) -> None:
+    result = _loop("public_ip_site", {**skipped, "public_ip_site": {**SITE_A, "installed": False}})
     assert site_changes({"address": result}, "public_ip", created=["address"], check_mode=True) == {
         "2026-011": {"public_ip": {"changed": ["address"], "created": ["address"]}}}
     assert site_changes({"address": result}, "public_ip", created=["address"], check_mode=False) == {}
+
+
+@pytest.mark.parametrize("skipped", [
+    {"changed": False, "skipped": True, "msg": "remote module (ansible.legacy.unarchive) does not support check "
+                                              "mode when using gtar"},
+])
+def test_in_check_mode_a_skipped_item_of_an_installed_site_proves_nothing(site_changes: Any,
+                                                                          skipped: dict[str, Any]) -> None:
+    """unarchive cannot simulate with GNU tar: the plan of an installed site must not list it."""
+    result = _loop("apache_vhost_site", {**skipped, "apache_vhost_site": {**SITE_A, "installed": True}})
+    assert site_changes({"release": result}, "apache_vhost", check_mode=True) == {}
