@@ -31,7 +31,7 @@ from typing import Any
 
 import yaml
 
-from provisioner.lab import TOPOLOGIES
+from provisioner.inventory import TOPOLOGIES
 
 ROOT = Path(__file__).resolve().parent.parent
 RELEASE = ROOT / "examples" / "releases" / "sikesda-1.4.2.tar.gz"

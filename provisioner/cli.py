@@ -1,6 +1,9 @@
 """The command line: thin Click verbs over provisioner.commands and provisioner.lab.
 
 Every verb builds a Context, calls one function and prints its Report; exit codes follow
+CASE-FORMAT.md's table (README, "Commands"). Each verb imports its command when it runs, so
+``--help`` and ``check`` do not pay for Ansible, testinfra and the PDF renderer.
+Exit codes follow
 CASE-FORMAT.md. Tracebacks appear only with --debug.
 """
 
@@ -10,17 +13,19 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
 
-from provisioner import __version__, lab
-from provisioner.commands import apply, check, destroy, plan, report, verify
-from provisioner.commands import case as case_cmd
-from provisioner.commands.base import Context
-from provisioner.display import LiveDisplay, print_case_list, print_json, print_report, print_trail
+from provisioner import __version__
 from provisioner.errors import EXIT_INVALID, ProvisionerError
-from provisioner.report import Report
+from provisioner.inventory import TOPOLOGIES
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from provisioner.commands.base import Context
+    from provisioner.report import Report
 
 CASES = click.argument("cases", nargs=-1, type=click.Path(path_type=Path, dir_okay=False))
 JSON = click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object on stdout.")
@@ -28,6 +33,8 @@ JSON = click.option("--json", "as_json", is_flag=True, help="Print exactly one J
 
 def console(stderr: bool = False) -> Console:
     """Rich output; wide tables when writing to a file or a pipe, where no terminal sets the width."""
+    from rich.console import Console
+
     stream = sys.stderr if stderr else sys.stdout
     return Console(stderr=stderr, highlight=False, width=None if stream.isatty() else 160)
 
@@ -39,6 +46,9 @@ def inventory_option(required: bool) -> Callable:
 
 
 def _run(command: Callable[[Context], Report], inventory: Path | None, as_json: bool) -> None:
+    from provisioner.commands.base import Context
+    from provisioner.display import LiveDisplay, print_json, print_report
+
     params = click.get_current_context().find_root().params
     display = LiveDisplay(console(stderr=True))
     ctx = Context(inventory_path=inventory, records_dir=params["records"],
@@ -52,6 +62,8 @@ def _run(command: Callable[[Context], Report], inventory: Path | None, as_json: 
 
 
 def _records_context() -> Context:
+    from provisioner.commands.base import Context
+
     return Context(inventory_path=None, records_dir=click.get_current_context().find_root().params["records"])
 
 
@@ -70,6 +82,8 @@ def cli(records: Path, debug: bool) -> None:
 @JSON
 def check_cmd(cases: tuple[Path, ...], inventory: Path | None, as_json: bool) -> None:
     """Validate case files; with -i, also look for conflicts on the live servers. Changes nothing."""
+    from provisioner.commands import check
+
     _run(lambda ctx: check.run(ctx, list(cases)), inventory, as_json)
 
 
@@ -80,6 +94,8 @@ def check_cmd(cases: tuple[Path, ...], inventory: Path | None, as_json: bool) ->
 @JSON
 def plan_cmd(cases: tuple[Path, ...], inventory: Path, diff: bool, as_json: bool) -> None:
     """Show what apply would add or change, per case. Changes nothing."""
+    from provisioner.commands import plan
+
     _run(lambda ctx: plan.run(ctx, list(cases), diff), inventory, as_json)
 
 
@@ -89,6 +105,8 @@ def plan_cmd(cases: tuple[Path, ...], inventory: Path, diff: bool, as_json: bool
 @JSON
 def apply_cmd(cases: tuple[Path, ...], inventory: Path, as_json: bool) -> None:
     """Provision the cases, run the trial and write the records."""
+    from provisioner.commands import apply
+
     _run(lambda ctx: apply.run(ctx, list(cases)), inventory, as_json)
 
 
@@ -101,6 +119,8 @@ def verify_cmd(cases: tuple[Path, ...], all_cases: bool, inventory: Path, as_jso
     """Run the trial checks again against what is live. Changes nothing on the servers."""
     if cases and all_cases:
         raise click.UsageError("give case files or --all, not both")
+    from provisioner.commands import verify
+
     _run(lambda ctx: verify.run(ctx, list(cases), all_cases), inventory, as_json)
 
 
@@ -119,6 +139,8 @@ def destroy_cmd(cases: tuple[Path, ...], inventory: Path, drop_database: bool, r
         if not sys.stdin.isatty():
             raise click.UsageError(f"removing {what} needs confirmation: add --yes")
         click.confirm(f"Remove {what} for good?", abort=True, err=True)
+    from provisioner.commands import destroy
+
     _run(lambda ctx: destroy.run(ctx, list(cases), drop_database, remove_files), inventory, as_json)
 
 
@@ -134,6 +156,8 @@ LANG = click.option("--lang", type=click.Choice(["id", "en", "all"]), default="a
 def report_cmd(cases: tuple[str, ...], all_cases: bool, lang: str, as_json: bool) -> None:
     """Render the documents of the cases (files or ids) again from their records."""
     langs = ("id", "en") if lang == "all" else (lang,)
+    from provisioner.commands import report
+
     _run(lambda ctx: report.run(ctx, list(cases), all_cases, langs), None, as_json)
 
 
@@ -173,6 +197,8 @@ def case_group() -> None:
 def case_new(output: Path, **fields: str) -> None:
     """Scaffold a valid case file (approval pending) from flags or prompts."""
     fields["id"] = fields.pop("case_id")
+    from provisioner.commands import case as case_cmd
+
     _run(lambda ctx: case_cmd.new(ctx, output, fields), None, False)
 
 
@@ -184,6 +210,8 @@ def case_new(output: Path, **fields: str) -> None:
 @click.option("--note", default="", help="A remark for the trail.")
 def case_step(case: str, number: int, done: str | None, by: str, note: str) -> None:
     """Record that step NUMBER of CASE (file or id) was done."""
+    from provisioner.commands import case as case_cmd
+
     _run(lambda ctx: case_cmd.step(ctx, case, number, done, by, note), None, False)
 
 
@@ -192,6 +220,9 @@ def case_step(case: str, number: int, done: str | None, by: str, note: str) -> N
 @LANG
 def case_show(case: str, lang: str) -> None:
     """The 11 steps of CASE with actor, when done, time against the standard, and the next step."""
+    from provisioner.commands import case as case_cmd
+    from provisioner.display import print_trail
+
     try:
         shown = case_cmd.trail_of(_records_context(), case)
     except ProvisionerError as exc:
@@ -203,6 +234,9 @@ def case_show(case: str, lang: str) -> None:
 @case_group.command("list")
 def case_list() -> None:
     """Every case in the records with its current step and status."""
+    from provisioner.commands import case as case_cmd
+    from provisioner.display import print_case_list
+
     print_case_list(case_cmd.all_trails(_records_context()), console())
 
 
@@ -213,7 +247,7 @@ def lab_group() -> None:
 
 def lab_options(command: Callable) -> Callable:
     """-i names any inventory; --topology picks one of the project's own labs."""
-    command = click.option("--topology", type=click.Choice(sorted(lab.TOPOLOGIES)), default=None,
+    command = click.option("--topology", type=click.Choice(sorted(TOPOLOGIES)), default=None,
                            help="local: every service on this machine (inventories/local, the default); "
                                 "multi: hosts web1, db1, ns1, ns2 over SSH (inventories/lab).")(command)
     return JSON(inventory_option(required=False)(command))
@@ -222,13 +256,15 @@ def lab_options(command: Callable) -> Callable:
 def _lab_inventory(inventory: Path | None, topology: str | None) -> Path:
     if inventory is not None and topology is not None:
         raise click.UsageError("give -i or --topology, not both")
-    return inventory or lab.TOPOLOGIES[topology or "local"]
+    return inventory or TOPOLOGIES[topology or "local"]
 
 
 @lab_group.command("up")
 @lab_options
 def lab_up(inventory: Path | None, topology: str | None, as_json: bool) -> None:
     """Install, configure and start the lab's services on this machine."""
+    from provisioner import lab
+
     _run(lab.up, _lab_inventory(inventory, topology), as_json)
 
 
@@ -236,6 +272,8 @@ def lab_up(inventory: Path | None, topology: str | None, as_json: bool) -> None:
 @lab_options
 def lab_down(inventory: Path | None, topology: str | None, as_json: bool) -> None:
     """Remove the lab's cases, stop its services and remove what it added (packages stay)."""
+    from provisioner import lab
+
     _run(lab.down, _lab_inventory(inventory, topology), as_json)
 
 
@@ -243,6 +281,8 @@ def lab_down(inventory: Path | None, topology: str | None, as_json: bool) -> Non
 @lab_options
 def lab_status(inventory: Path | None, topology: str | None, as_json: bool) -> None:
     """Say whether each lab service is up."""
+    from provisioner import lab
+
     _run(lab.status, _lab_inventory(inventory, topology), as_json)
 
 

@@ -15,6 +15,10 @@ from typing import Any
 from provisioner.errors import FieldError, InvalidInput
 from provisioner.yamlfile import load_mapping
 
+INVENTORIES = Path(__file__).resolve().parent.parent / "inventories"
+# The project's own labs (`provisioner lab --topology`): local, every service on this machine;
+# multi, the hosts web1, db1, ns1 and ns2 over SSH.
+TOPOLOGIES = {"local": INVENTORIES / "local", "multi": INVENTORIES / "lab"}
 GROUPS = ("web", "db_mariadb", "db_postgresql", "dns_primary", "dns_secondary")
 REQUIRED_SETTINGS = (
     "provisioner_zones", "provisioner_pool", "provisioner_pool_first", "provisioner_pool_last",

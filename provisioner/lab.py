@@ -22,8 +22,6 @@ from provisioner.lock import inventory_lock
 from provisioner.report import CaseReport, Report
 from provisioner.trial import Check, timed
 
-INVENTORIES = Path(__file__).resolve().parent.parent / "inventories"
-TOPOLOGIES = {"local": INVENTORIES / "local", "multi": INVENTORIES / "lab"}
 # Process names (comm) each group's hosts run; php-fpm's carries the inventory's PHP version.
 SERVICES = {"web": ["apache2", "php-fpm{php}"], "db_mariadb": ["mariadbd"], "db_postgresql": ["postgres"],
             "dns_primary": ["named"], "dns_secondary": ["named"]}

@@ -82,3 +82,13 @@ def test_a_case_for_an_unserved_zone_is_invalid_on_an_inventory(write_case) -> N
     result = _run("check", str(write_case(data)), "-i", str(LOCAL_INVENTORY), "--json")
     assert result.returncode == 2
     assert json.loads(result.stdout)["errors"][0]["path"] == "hosting.zone"
+
+
+def test_help_does_not_load_ansible_testinfra_or_the_pdf_renderer() -> None:
+    """Each verb imports its command when it runs: `--help` stays cheap (bench/ measures the time)."""
+    code = ("import sys\nfrom provisioner.cli import main\nsys.argv = ['provisioner', '--help']\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "heavy = [m for m in ('ansible_runner', 'testinfra', 'paramiko', 'weasyprint') if m in sys.modules]\n"
+            "print('heavy:', heavy)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "heavy: []" in done.stdout, done.stdout

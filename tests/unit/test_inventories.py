@@ -7,10 +7,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from provisioner import lab
 from provisioner.cli import cli
 from provisioner.hosts import ssh_settings
-from provisioner.inventory import Host, load_inventory
+from provisioner.inventory import TOPOLOGIES, Host, load_inventory
 from tests.conftest import ROOT
 
 GROUPS = {"web": ["web1"], "db_mariadb": ["db1"], "db_postgresql": ["db1"], "dns_primary": ["ns1"],
@@ -34,8 +33,8 @@ def test_the_vagrantfile_defines_the_same_machines_and_addresses() -> None:
 
 
 def test_topologies_name_the_project_inventories() -> None:
-    assert lab.TOPOLOGIES["local"] == ROOT / "inventories" / "local"
-    assert lab.TOPOLOGIES["multi"] == ROOT / "inventories" / "lab"
+    assert TOPOLOGIES["local"] == ROOT / "inventories" / "local"
+    assert TOPOLOGIES["multi"] == ROOT / "inventories" / "lab"
 
 
 def test_lab_refuses_both_an_inventory_and_a_topology() -> None:
