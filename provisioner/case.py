@@ -39,6 +39,7 @@ from provisioner.case_schema import (
     PROVIDED_TLS,
     PROXY_RUNTIME,
     PUBLIC_IP_AUTO,
+    PUBLIC_IP_SHARED,
     RELEASE_SUFFIXES,
     RESERVED_DATABASES,
     RESERVED_DB_USERS,
@@ -340,12 +341,12 @@ def _validate_subdomain(col: _Collector, hosting: dict[str, Any]) -> str | None:
 
 def _validate_public_ip(col: _Collector, hosting: dict[str, Any]) -> str | None:
     raw = hosting.get("public_ip", PUBLIC_IP_AUTO)
-    if raw == PUBLIC_IP_AUTO:
-        return PUBLIC_IP_AUTO
+    if raw in (PUBLIC_IP_AUTO, PUBLIC_IP_SHARED):
+        return str(raw)
     try:
         return str(ipaddress.IPv4Address(str(raw)))
     except ValueError:
-        col.error("hosting.public_ip", f"'{raw}' is not allowed: auto or an IPv4 address of the pool")
+        col.error("hosting.public_ip", f"'{raw}' is not allowed: auto, shared or an IPv4 address of the pool")
         return None
 
 

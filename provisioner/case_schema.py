@@ -69,6 +69,7 @@ ENGINES = ("mariadb", "postgresql", "none")
 NO_ENGINE = "none"  # no database: hosting.database.name and .user are not allowed
 
 PUBLIC_IP_AUTO = "auto"
+PUBLIC_IP_SHARED = "shared"  # served by name on the web host's shared address
 DEFAULT_TLS = "none"
 DEFAULT_TRIAL_STATUS = 200
 
@@ -257,8 +258,10 @@ def _hosting() -> Schema:
         "zone": _matching(ZONE, "Must be a zone the chosen inventory serves: lower-case DNS labels, no trailing "
                                 f"dot; <subdomain>.<zone> is at most {FQDN_MAX} characters.",
                           max_length=FQDN_MAX - 2),  # room for a one-letter subdomain and its dot
-        "public_ip": {"description": "auto (next free address of the inventory's pool) or an address in the pool.",
-                      "anyOf": [{"const": PUBLIC_IP_AUTO}, {"type": "string", "format": "ipv4"}],
+        "public_ip": {"description": "auto (next free address of the inventory's pool), shared (served by name "
+                                     "on the web host's shared address, SNI for TLS) or an address in the pool.",
+                      "anyOf": [{"const": PUBLIC_IP_AUTO}, {"const": PUBLIC_IP_SHARED},
+                                {"type": "string", "format": "ipv4"}],
                       "default": PUBLIC_IP_AUTO},
         "tls": _choice(TLS_MODES, "none | self-signed | provided (then cert and key paths).", default=DEFAULT_TLS),
         "tls_cert": _text("With tls provided: the PEM certificate for the site, relative to the case file.",

@@ -50,9 +50,16 @@ def _run(command: Callable[[Context], Report], inventory: Path | None, as_json: 
     from provisioner.display import LiveDisplay, print_json, print_report
 
     params = click.get_current_context().find_root().params
-    display = LiveDisplay(console(stderr=True))
+    shown: list[LiveDisplay] = []
+
+    def live() -> LiveDisplay:
+        """The progress display, made at its first line: `check --json` then never imports rich."""
+        if not shown:
+            shown.append(LiveDisplay(console(stderr=True)))
+        return shown[0]
+
     ctx = Context(inventory_path=inventory, records_dir=params["records"],
-                       on_event=display, on_progress=display.progress)
+                  on_event=lambda event: live()(event), on_progress=lambda message: live().progress(message))
     report = command(ctx)
     if as_json:
         print_json(report)
@@ -102,12 +109,14 @@ def plan_cmd(cases: tuple[Path, ...], inventory: Path, diff: bool, as_json: bool
 @cli.command("apply")
 @CASES
 @inventory_option(required=True)
+@click.option("--full", is_flag=True,
+              help="Run the whole playbook and the trial for every case, also those already as their case says.")
 @JSON
-def apply_cmd(cases: tuple[Path, ...], inventory: Path, as_json: bool) -> None:
+def apply_cmd(cases: tuple[Path, ...], inventory: Path, full: bool, as_json: bool) -> None:
     """Provision the cases, run the trial and write the records."""
     from provisioner.commands import apply
 
-    _run(lambda ctx: apply.run(ctx, list(cases)), inventory, as_json)
+    _run(lambda ctx: apply.run(ctx, list(cases), full=full), inventory, as_json)
 
 
 @cli.command("verify")

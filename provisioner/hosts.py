@@ -10,8 +10,10 @@ turns checking off. Connections are opened on first use and reused for the whole
 from __future__ import annotations
 
 import functools
+import json
 import shlex
 import socket
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +23,13 @@ import testinfra.host
 import yaml
 from testinfra.backend.paramiko import IgnorePolicy, ParamikoBackend
 
+from provisioner import host_facts
+from provisioner.host_facts import FactsRequest, HostFacts
 from provisioner.inventory import Host, Inventory
 from provisioner.site import REGISTRY_DIR as REGISTRY
+
+# Shared with the site_registry role, which records the checksums this script reads back.
+CHECKSUMS_SCRIPT = Path(__file__).resolve().parent.parent / "playbooks/roles/site_registry/files/checksums.py"
 
 
 @functools.lru_cache(maxsize=16)
@@ -87,10 +94,21 @@ class CheckedParamikoBackend(ParamikoBackend):
         return client
 
 
+@dataclass
+class WebState:
+    """What the web host says of its sites: ownership records by case, the current checksum of
+    each file the records list (None: missing), and which programs run."""
+
+    records: dict[str, dict[str, Any]]
+    checksums: dict[str, str | None]
+    processes: set[str]
+
+
 class Hosts:
     def __init__(self, inventory: Inventory) -> None:
         self.inventory = inventory
         self._cache: dict[str, Any] = {}
+        self._outputs: dict[tuple[str, str], tuple[int, str]] = {}
 
     def get(self, host: Host) -> Any:
         if host.name not in self._cache:
@@ -100,14 +118,42 @@ class Hosts:
                 self._cache[host.name] = testinfra.host.Host(CheckedParamikoBackend(ssh_settings(host), host.name))
         return self._cache[host.name]
 
+    def facts(self, host: Host, request: FactsRequest) -> HostFacts:
+        """Everything ``request`` asks of ``host``, in one command (a few for a huge request)."""
+        interpreter = str(host.vars.get("ansible_python_interpreter") or "python3")
+        python = "python3" if interpreter.startswith("auto") else interpreter
+        return host_facts.read(self.get(host), request, name=host.name, python=python)
+
+    def output_once(self, host: Host, command: str) -> tuple[int, str]:
+        """(exit code, stdout) of a read-only ``command`` whose answer does not change during the
+        command (a software version): run once per host, then remembered."""
+        key = (host.name, command)
+        if key not in self._outputs:
+            out = self.get(host).run(command)
+            self._outputs[key] = (out.rc, str(out.stdout))
+        return self._outputs[key]
+
+    def web_state(self) -> WebState:
+        """The ownership records on the web host (site_registry role), the current checksum of
+        each file they list, and the names of the running processes: one command."""
+        web = self.inventory.web
+        out = self.get(web).run(f"python3 -c {shlex.quote(CHECKSUMS_SCRIPT.read_text())} --registry {REGISTRY}")
+        if out.rc != 0:
+            raise OSError(f"cannot read {REGISTRY} on {web.name}: {(out.stderr or out.stdout).strip()[:300]}")
+        found = json.loads(out.stdout)
+        records: dict[str, dict[str, Any]] = {}
+        for path, text in found["records"].items():
+            try:
+                doc = yaml.safe_load(text)
+            except yaml.YAMLError as exc:
+                raise OSError(f"{web.name}: {path} is not a record: {exc}") from None
+            if isinstance(doc, dict) and "case" in doc:
+                records[str(doc["case"])] = doc
+        return WebState(records, found["checksums"], set(found["processes"]))
+
     def registry(self) -> dict[str, dict[str, Any]]:
         """The ownership records on the web host (site_registry role): case id -> record."""
-        web = self.get(self.inventory.web)
-        out = web.run(f"sh -c 'for f in {REGISTRY}/*.yml; do [ -f \"$f\" ] && {{ echo ---; cat \"$f\"; }}; done; true'")
-        if out.rc != 0:
-            raise OSError(f"cannot read {REGISTRY} on {self.inventory.web.name}: {out.stderr.strip()}")
-        records = [doc for doc in yaml.safe_load_all(out.stdout) if isinstance(doc, dict) and "case" in doc]
-        return {str(doc["case"]): doc for doc in records}
+        return self.web_state().records
 
     def run(self, host: Host, command: str) -> str:
         """Run a read-only command on ``host``; raise OSError naming the host when it fails."""
@@ -139,3 +185,35 @@ class Hosts:
             names = self.run(host, f"{psql} 'SELECT datname FROM pg_database'")
             users = self.run(host, f"{psql} 'SELECT rolname FROM pg_roles'")
         return set(names.split()), set(users.split())
+
+    def grants(self, engine: str) -> set[tuple[str, str, str]]:
+        """(database, user, client address) for each database a user may use from an address,
+        as the database role grants it: MariaDB, rights on ``db.*`` for ``user@address``;
+        PostgreSQL, the user owns the database, PUBLIC cannot connect to it, and pg_hba.conf lets
+        the user in from the address."""
+        host = self.inventory.database_host(engine)
+        if engine == "mariadb":
+            rows = self.run(host, "mariadb -N -B -e \"SELECT Db, User, Host FROM mysql.db WHERE Select_priv='Y'\"")
+            # A grant on a name with _ or % is written escaped (e\\_kinerja) in mysql.db.
+            return {(db.replace("\\", ""), user, client) for db, user, client in _rows(rows, 3)}
+        psql = "runuser -u postgres -- psql -X -tA -F '|' -c"
+        owners = self.run(host, f"{psql} \"SELECT datname, pg_get_userbyid(datdba), "
+                                "coalesce(array_to_string(datacl, ','), '') FROM pg_database\"")
+        hba = self.run(host, f"{psql} \"SELECT array_to_string(database, ','), array_to_string(user_name, ','), "
+                             "coalesce(address, '') FROM pg_hba_file_rules WHERE type = 'host'\"")
+        allowed = {(db, user, address) for db, user, address in _rows(hba, 3)}
+        return {(db, owner, address) for db, owner, acl in _rows(owners, 3)
+                # No ACL at all is the default: PUBLIC may connect.
+                if acl and not any(entry.startswith("=") and "c" in entry.split("/")[0] for entry in acl.split(","))
+                for (hba_db, hba_user, address) in allowed if (hba_db, hba_user) == (db, owner)}
+
+
+def _rows(text: str, width: int) -> list[tuple[str, ...]]:
+    """Rows of tab- or |-separated output of a database client, each of ``width`` fields."""
+    rows = []
+    for line in text.splitlines():
+        fields = line.split("\t") if "\t" in line else line.split("|")
+        if len(fields) == width:
+            rows.append(tuple(fields))
+    return rows
+

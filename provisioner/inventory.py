@@ -22,7 +22,7 @@ TOPOLOGIES = {"local": INVENTORIES / "local", "multi": INVENTORIES / "lab"}
 GROUPS = ("web", "db_mariadb", "db_postgresql", "dns_primary", "dns_secondary")
 REQUIRED_SETTINGS = (
     "provisioner_zones", "provisioner_pool", "provisioner_pool_first", "provisioner_pool_last",
-    "provisioner_reverse_zone", "provisioner_public_interface", "provisioner_tsig_key_file",
+    "provisioner_reverse_zones", "provisioner_public_interface", "provisioner_tsig_key_file",
     "provisioner_state_dir",
 )
 
@@ -83,8 +83,22 @@ class Inventory:
         return [str(z) for z in self.settings["provisioner_zones"]]
 
     @property
-    def reverse_zone(self) -> str:
-        return str(self.settings["provisioner_reverse_zone"])
+    def reverse_zones(self) -> list[str]:
+        """The reverse zones holding the pool's PTR records (a pool larger than a /24 spans several)."""
+        return [str(z).rstrip(".") for z in self.settings["provisioner_reverse_zones"]]
+
+    def reverse_zone_for(self, address: str) -> str:
+        """The reverse zone that holds ``address``'s PTR: the longest of ours its name ends in
+        ("" when none does; the inventory is refused if its pool has such an address)."""
+        name = ".".join(reversed(address.split("."))) + ".in-addr.arpa"
+        found = [z for z in self.reverse_zones if name == z or name.endswith("." + z)]
+        return max(found, key=len) if found else ""
+
+    def shared_address(self, host: Host | None = None) -> str | None:
+        """The web host's shared address (``provisioner_shared_address``): sites on it are told
+        apart by name (and SNI); its PTR stays the host's own. None if the host has none."""
+        value = (host or self.web).vars.get("provisioner_shared_address")
+        return str(value) if value else None
 
     @property
     def pool(self) -> ipaddress.IPv4Network:
@@ -190,4 +204,35 @@ def load_inventory(path: Path) -> Inventory:
     if missing:
         raise InvalidInput(f"inventory {path} lacks settings",
                            [FieldError(f"group_vars/all.{key}", "is required") for key in missing])
-    return Inventory(path=path, groups=groups, hosts=hosts, settings=settings)
+    inventory = Inventory(path=path, groups=groups, hosts=hosts, settings=settings)
+    _check_addresses(inventory)
+    return inventory
+
+
+def _check_addresses(inventory: Inventory) -> None:
+    """The pool lies in the reverse zones, and a shared address is in the pool's network but
+    outside the range ``auto`` hands out."""
+    errors = []
+    if not isinstance(inventory.settings["provisioner_reverse_zones"], list):
+        errors.append(FieldError("group_vars/all.provisioner_reverse_zones", "must be a list of zone names"))
+    else:
+        addresses = inventory.pool_addresses()
+        for edge in sorted({str(addresses[0]), str(addresses[-1])} if addresses else set()):
+            if not inventory.reverse_zone_for(edge):
+                errors.append(FieldError("group_vars/all.provisioner_reverse_zones",
+                                         f"no zone holds the PTR of {edge}; has: {', '.join(inventory.reverse_zones)}"))
+    for host in inventory.group("web"):
+        shared = inventory.shared_address(host)
+        if shared is None:
+            continue
+        try:
+            address = ipaddress.IPv4Address(shared)
+        except ValueError:
+            errors.append(FieldError(f"host_vars/{host.name}.provisioner_shared_address",
+                                     f"'{shared}' is not an IPv4 address"))
+            continue
+        if address not in inventory.pool or address in inventory.pool_addresses():
+            errors.append(FieldError(f"host_vars/{host.name}.provisioner_shared_address",
+                                     f"{address} must be in {inventory.pool} and outside the range auto hands out"))
+    if errors:
+        raise InvalidInput(f"inventory {inventory.path} has inconsistent addresses", errors)

@@ -105,7 +105,7 @@ def status(ctx: Context) -> Report:
         web = inventory.web
         checks.append(timed(f"public interface on {web.name}", lambda: (
             hosts.get(web).interface(inventory.public_interface).exists, inventory.public_interface)))
-        for zone in [*inventory.zones, inventory.reverse_zone]:
+        for zone in [*inventory.zones, *inventory.reverse_zones]:
             for server in inventory.dns_servers:
                 def probe_zone(zone: str = zone, server: Host = server) -> tuple[bool, str]:
                     serial = dnsq.soa_serial(server.address, zone)

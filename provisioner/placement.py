@@ -15,7 +15,7 @@ import dns.exception
 from provisioner import dns as dnsq
 from provisioner.case import Case
 from provisioner.errors import FieldError, InvalidInput, ProvisionerError
-from provisioner.hosts import Hosts
+from provisioner.hosts import Hosts, WebState
 from provisioner.inventory import Inventory
 
 
@@ -25,10 +25,17 @@ def check_against_inventory(case: Case, inventory: Inventory) -> list[FieldError
     if case.zone not in inventory.zones:
         errors.append(FieldError("hosting.zone", f"'{case.zone}' is not served by inventory {inventory.name}; "
                                  f"served: {', '.join(inventory.zones)}"))
-    if case.public_ip != "auto":
+    shared = inventory.shared_address()
+    if case.public_ip == "shared" and shared is None:
+        errors.append(FieldError("hosting.public_ip", f"the web host {inventory.web.name} of inventory "
+                                 f"{inventory.name} has no shared address (provisioner_shared_address)"))
+    elif case.public_ip not in ("auto", "shared"):
         address = ipaddress.IPv4Address(case.public_ip)
         allowed = inventory.pool_addresses()
-        if address not in allowed:
+        if str(address) == shared:
+            errors.append(FieldError("hosting.public_ip", f"{address} is the shared address of {inventory.web.name}: "
+                                     "write public_ip: shared"))
+        elif address not in allowed:
             errors.append(FieldError(
                 "hosting.public_ip",
                 f"{address} is outside the pool of inventory {inventory.name}: "
@@ -49,7 +56,7 @@ def check_batch(cases: list[Case]) -> list[FieldError]:
             if value in seen:
                 errors.append(FieldError(f"{case.id}: {path}", f"'{value}' is also claimed by case {seen[value]}"))
             seen.setdefault(value, case.id)
-    fixed = [c for c in cases if c.public_ip != "auto"]
+    fixed = [c for c in cases if c.public_ip not in ("auto", "shared")]
     for index, case in enumerate(fixed):
         for other in fixed[:index]:
             if other.public_ip == case.public_ip:
@@ -70,6 +77,8 @@ class LiveState:
     ptrs: dict[str, str]
     names: dict[str, dict[str, list[str]]]
     registry: dict[str, dict[str, Any]]
+    web: WebState = field(default_factory=lambda: WebState({}, {}, set()))
+    grants: dict[str, set[tuple[str, str, str]]] = field(default_factory=dict)  # by engine, read with grants=True
     users: set[str] = field(default_factory=set)
     bound: set[str] = field(default_factory=set)
     databases: dict[str, tuple[set[str], set[str]]] = field(default_factory=dict)
@@ -81,25 +90,32 @@ class LiveState:
         return {case_id: r for case_id, r in self.registry.items() if not r.get("removed")}
 
 
-def read_live_state(cases: list[Case], inventory: Inventory, hosts: Hosts) -> LiveState:
-    """Read every server the cases touch; a server that cannot be read fails the run (exit 1)."""
+def read_live_state(cases: list[Case], inventory: Inventory, hosts: Hosts, grants: bool = False) -> LiveState:
+    """Read every server the cases touch; a server that cannot be read fails the run (exit 1).
+
+    ``grants``: also which database users hold their grants (for the fast path of apply)."""
     primary = inventory.dns_primary.address
     key = dnsq.read_tsig_key(inventory.tsig_key_file)
     try:
-        ptrs = dnsq.zone_ptrs(primary, inventory.reverse_zone, key)
-        names = {case.fqdn: dnsq.names_at(primary, case.fqdn) for case in cases}
+        ptrs: dict[str, str] = {}
+        for zone in inventory.reverse_zones:
+            ptrs.update(dnsq.zone_ptrs(primary, zone, key))
+        names = dnsq.names_in_zones(primary, sorted({case.zone for case in cases}), key,
+                                    [case.fqdn for case in cases])
     except (dns.exception.DNSException, OSError) as exc:
         raise ServerDown(f"the primary name server {inventory.dns_primary.name} ({primary}) cannot be read: "
                          f"{exc.__class__.__name__}: {exc}; nothing was changed") from None
     try:
-        registry = hosts.registry()
+        web = hosts.web_state()
         users = hosts.existing_users(sorted({c.system_user for c in cases}))
         bound = hosts.bound_addresses()
         engines = sorted({c.database.engine for c in cases if c.database})
         databases = {engine: hosts.databases(engine) for engine in engines}
+        granted = {engine: hosts.grants(engine) for engine in engines} if grants else {}
     except (OSError, RuntimeError) as exc:
         raise ServerDown(f"a server cannot be read: {exc}; nothing was changed") from None
-    return LiveState(ptrs=ptrs, names=names, registry=registry, users=users, bound=bound, databases=databases)
+    return LiveState(ptrs=ptrs, names=names, registry=web.records, users=users, bound=bound, databases=databases,
+                     web=web, grants=granted)
 
 
 def _existing_conflicts(case: Case, live: LiveState) -> list[FieldError]:
@@ -147,16 +163,20 @@ def place(cases: list[Case], inventory: Inventory, live: LiveState) -> tuple[dic
     """Choose each case's address; list the conflicts with what is live (exit 3).
 
     An installed case keeps its address. ``auto`` takes the lowest pool address that no PTR and
-    no other case's record holds.
+    no other case's record holds; ``shared`` is the web host's shared address, told apart by name.
     """
     chosen: dict[str, str] = {}
     conflicts: list[FieldError] = []
+    shared = inventory.shared_address()
     taken = dict(live.ptrs)
+    if shared:
+        taken[shared] = f"the shared address of {inventory.web.name}"
     for record in live.registry.values():
-        if not record.get("removed"):
+        if not record.get("removed") and not record.get("shared"):
             taken.setdefault(str(record.get("ip")), str(record.get("fqdn")))
     for entry in live.unfinished.values():
-        taken.setdefault(str(entry.get("ip")), str(entry.get("fqdn")))
+        if not entry.get("shared"):
+            taken.setdefault(str(entry.get("ip")), str(entry.get("fqdn")))
     for address in live.bound:
         taken.setdefault(address, "an address bound on the web host")
     for case in cases:
@@ -170,7 +190,7 @@ def place(cases: list[Case], inventory: Inventory, live: LiveState) -> tuple[dic
             detail = "; ".join(f"{t} {', '.join(v)}" for t, v in held_other.items())
             problems.append(FieldError(f"{case.id}: hosting.subdomain",
                                        f"{case.fqdn} already holds other data in DNS ({detail})"))
-        wanted = case.public_ip if case.public_ip != "auto" else installed
+        wanted = {"auto": installed, "shared": shared}.get(case.public_ip, case.public_ip)
         if wanted is None:
             wanted = next((str(a) for a in inventory.pool_addresses() if str(a) not in taken), None)
             if wanted is None:
@@ -180,14 +200,15 @@ def place(cases: list[Case], inventory: Inventory, live: LiveState) -> tuple[dic
             problems.append(FieldError(f"{case.id}: hosting.public_ip",
                                        f"{case.fqdn} is installed on {installed}; moving it is not supported "
                                        "(destroy the case first)"))
-        elif taken.get(wanted) not in (None, case.fqdn):
+        elif case.public_ip != "shared" and taken.get(wanted) not in (None, case.fqdn):
             problems.append(FieldError(f"{case.id}: hosting.public_ip", f"{wanted} is held by {taken[wanted]}"))
         if problems:
             conflicts += problems
             continue
         assert wanted is not None
         chosen[case.id] = wanted
-        taken[wanted] = case.fqdn
+        if case.public_ip != "shared":
+            taken[wanted] = case.fqdn
     return chosen, conflicts
 
 

@@ -53,6 +53,7 @@ def configuration(site: Site, inventory: Inventory, versions: dict[str, str], ap
         "case": case.id,
         "fqdn": site.fqdn,
         "public_ip": site.ip,
+        "shared_address": site.vars.shared,
         "inventory": inventory.name,
         "applied_at": applied_at,
         "application": {
@@ -74,7 +75,7 @@ def configuration(site: Site, inventory: Inventory, versions: dict[str, str], ap
         },
         "tls": {"mode": case.tls, "certificate": v.tls_cert or None, "key": v.tls_key or None},
         "dns": {"zone": case.zone, "a": f"{site.fqdn}. A {site.ip}",
-                "ptr": f"{v.ptr_name} PTR {site.fqdn}.", "reverse_zone": inventory.reverse_zone},
+                "ptr": None if v.shared else f"{v.ptr_name} PTR {site.fqdn}.", "reverse_zone": v.reverse_zone},
         "database": None,
         "software": versions,
     }

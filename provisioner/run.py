@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-from provisioner import documents, interrupt, journal, placement, secrets, site, sop, trail
+from provisioner import convergence, documents, interrupt, journal, placement, secrets, site, sop, trail
 from provisioner import records as rec
 from provisioner.ansible import PlaybookResult, run_playbook
 from provisioner.case import Case
@@ -39,14 +39,17 @@ class Failure:
 class Run:
     """``with Run(...) as run: run.execute()``: the lock is held for the whole block."""
 
-    def __init__(self, ctx: Context, inventory: Inventory, cases: list[Case], report: Report) -> None:
+    def __init__(self, ctx: Context, inventory: Inventory, cases: list[Case], report: Report,
+                 full: bool = False) -> None:
         self.ctx = ctx
+        self.full = full
         self.inventory = inventory
         self.cases = cases
         self.report = report
         self.records = rec.Records(ctx.records_dir)
         self.hosts = Hosts(inventory)
         self.sites: list[site.Site] = []
+        self.unchanged: list[site.Site] = []  # converged: no Ansible, no trial (provisioner/convergence.py)
         self.new_sites: list[site.Site] = []
         self.leftovers: set[str] = set()
         self._lock = contextlib.ExitStack()
@@ -67,6 +70,10 @@ class Run:
 
     def execute(self) -> None:
         self._place()
+        if not self.sites:
+            self.report.message = (f"{len(self.unchanged)} case(s) already as their case files say: changed 0, "
+                                   "no Ansible run (`verify` trials them, `apply --full` runs everything)")
+            return
         started = rec.now()
         documents.preload()
         with interrupt.watch() as stop:
@@ -92,7 +99,7 @@ class Run:
     def _place(self) -> None:
         """Addresses and conflicts; then the sites, the case copies and the journal."""
         try:
-            chosen, live = placed(self.cases, self.inventory, self.hosts)
+            chosen, live = placed(self.cases, self.inventory, self.hosts, grants=not self.full)
         except placement.ServerDown as exc:
             self.report.cases = [CaseReport(case.id, case.fqdn) for case in self.cases]
             for case in self.cases:
@@ -101,11 +108,15 @@ class Run:
                     case.id, case.fqdn, "apply", "preflight", [exc.message], [])))
             render_documents(self.ctx, self.report.cases)
             raise
+        sites = []
         for case in self.cases:
             pw = secrets.ensure_password(self.state_dir, case.id) if case.database else None
-            self.sites.append(site.build(case, chosen[case.id], self.inventory, password_file=pw,
-                                         installed=placement.is_installed(case, live)))
-        self.report.cases = [CaseReport(s.id, s.fqdn, s.ip) for s in self.sites]
+            sites.append(site.build(case, chosen[case.id], self.inventory, password_file=pw,
+                                    installed=placement.is_installed(case, live)))
+        self.report.cases = [CaseReport(s.id, s.fqdn, s.ip) for s in sites]
+        self.sites, self.unchanged = convergence.split(sites, self.inventory, live, self.full)
+        for s in self.unchanged:
+            self.report.case(s.id).note = "unchanged"
         self.new_sites = [s for s in self.sites if not s.vars.installed]
         self.leftovers = {s.id for s in self.new_sites if s.id in live.unfinished}
         for s in self.new_sites:
@@ -173,7 +184,7 @@ class Run:
             mine = [u for u in undone if u.startswith(f"{s.id}:") or "UNDO" in u]
             path = self.records.write_incident(s.id, s.fqdn, "apply", failure.stage, failure.reasons[s.id], mine)
             self.report.case(s.id).records.append(str(path))
-        render_documents(self.ctx, self.report.cases)
+        render_documents(self.ctx, self._applied_reports())
         if failure.stage == "trial":
             raise ProvisionerError(f"the trial failed for {', '.join(failure.reasons)}")
         raise ProvisionerError(f"{failure.stage} failed: " + "; ".join(next(iter(failure.reasons.values()))))
@@ -185,6 +196,10 @@ class Run:
             # The trail keeps the installation: a re-apply of a live case does not rewrite step 9.
             if s in self.new_sites or sop.INSTALL_STEP not in trail.load(self.ctx.records_dir, s.case):
                 trail.record_install(self.ctx.records_dir, s.case, started, ended, operator())
-        render_documents(self.ctx, self.report.cases)
+        render_documents(self.ctx, self._applied_reports())
         self.report.message = (f"{len(self.sites)} case(s) live, every trial check passed; "
-                               f"changed {result.changed}")
+                               f"changed {result.changed}"
+                               + (f"; {len(self.unchanged)} unchanged, left alone" if self.unchanged else ""))
+
+    def _applied_reports(self) -> list[CaseReport]:
+        return [self.report.case(s.id) for s in self.sites]

@@ -73,6 +73,7 @@ class SiteVars:
     zone: Annotated[str, "The DNS zone holding the A record."]
     subdomain: Annotated[str, "The site's label in the zone."]
     ip: Annotated[str, "The site's public address."]
+    shared: Annotated[bool, "Served by name on the web host's shared address: no address or PTR of its own."]
     reverse_zone: Annotated[str, "The reverse zone holding the PTR record."]
     ptr_name: Annotated[str, "The PTR record's name (in-addr.arpa)."]
     runtime: Annotated[Runtime, "How the site is served."]
@@ -96,6 +97,7 @@ class SiteVars:
     env_file: Annotated[str, "With a database: the settings file the application reads; empty otherwise."]
     marker: Annotated[str, "The ownership record on the web host."]
     files: Annotated[list[str], "Configuration files the site owns (removed with it)."]
+    checked_files: Annotated[list[str], "Files whose checksums the ownership record keeps (drift, fast path)."]
     db_engine: Annotated[DbEngine, "The database engine, or none."]
     db: Annotated[SiteDatabase | None, "The database, or null."] = None
     state: Annotated[State, "present: serve the site; absent: remove it."] = "present"
@@ -103,6 +105,7 @@ class SiteVars:
     recover: Annotated[bool, "An earlier run of this site died: reload even if nothing changes now."] = False
     remove_files: Annotated[bool, "With absent: also remove the document root, logs and system user."] = False
     drop_database: Annotated[bool, "With absent: also drop the database (dumped first)."] = False
+    inputs_digest: Annotated[str, "SHA-256 of everything this site was applied from (provisioner/convergence.py)."] = ""
 
     def as_vars(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -164,7 +167,8 @@ def build(case: Case, ip: str, inventory: Inventory, *, password_file: Path | No
     }
     site_vars = SiteVars(
         id=case.id, app=case.app_name, title=case.app_title, fqdn=case.fqdn, zone=case.zone,
-        subdomain=case.subdomain, ip=ip, reverse_zone=inventory.reverse_zone, ptr_name=dnsq.reverse_name(ip),
+        subdomain=case.subdomain, ip=ip, shared=case.public_ip == "shared",
+        reverse_zone=inventory.reverse_zone_for(ip), ptr_name=dnsq.reverse_name(ip),
         runtime=typing.cast(Runtime, case.runtime), upstream=case.upstream or "",
         tls=typing.cast(TlsMode, case.tls),
         tls_source_cert=str(case.tls_cert or ""), tls_source_key=str(case.tls_key or ""),
@@ -177,6 +181,8 @@ def build(case: Case, ip: str, inventory: Inventory, *, password_file: Path | No
         env_file=paths["env_file"], marker=f"{REGISTRY_DIR}/{case.id}.yml",
         files=[paths[k] for k in ("vhost_file", "pool_file", "env_file", "tls_cert", "tls_key", "tls_csr")
                if paths[k]],
+        checked_files=[paths["vhost_file"], f"/etc/apache2/sites-enabled/{case.fqdn}.conf",
+                       *[paths[k] for k in ("pool_file", "env_file", "tls_cert", "tls_key") if paths[k]]],
         db_engine=db.engine if db else "none", db=db, installed=installed)
     return Site(case, ip, site_vars)
 

@@ -9,9 +9,10 @@ from provisioner.report import Report
 from provisioner.run import Run
 
 
-def run(ctx: Context, paths: list[Path]) -> Report:
+def run(ctx: Context, paths: list[Path], full: bool = False) -> Report:
+    """``full``: no fast path, every case goes through Ansible and the trial."""
     with reporting("apply") as report:
         inventory, cases = approved_cases(ctx, paths)
-        with Run(ctx, inventory, cases, report) as transaction:
+        with Run(ctx, inventory, cases, report, full=full) as transaction:
             transaction.execute()
     return report

@@ -8,14 +8,18 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from provisioner import documents, journal, placement
-from provisioner.ansible import EventCallback
+from provisioner import journal
 from provisioner.case import Case, load_case, require_approved
 from provisioner.errors import FieldError, InvalidInput, ProvisionerError, Refused
-from provisioner.hosts import Hosts
 from provisioner.inventory import Inventory, load_inventory
 from provisioner.report import CaseReport, Report
+
+if TYPE_CHECKING:  # placement, documents, hosts and ansible are heavy: imported where used
+    from provisioner import placement
+    from provisioner.ansible import EventCallback
+    from provisioner.hosts import Hosts
 
 
 @dataclass
@@ -84,10 +88,13 @@ def approved_cases(ctx: Context, paths: list[Path]) -> tuple[Inventory, list[Cas
     return inventory, cases
 
 
-def placed(cases: list[Case], inventory: Inventory, hosts: Hosts) -> tuple[dict[str, str], placement.LiveState]:
+def placed(cases: list[Case], inventory: Inventory, hosts: Hosts,
+           grants: bool = False) -> tuple[dict[str, str], placement.LiveState]:
     """Each case's address, from what is live; any conflict refuses the whole batch (exit 3)."""
+    from provisioner import placement
+
     placement.validate_all(cases, inventory)
-    live = placement.read_live_state(cases, inventory, hosts)
+    live = placement.read_live_state(cases, inventory, hosts, grants=grants)
     live.unfinished = journal.unfinished(inventory.state_dir)
     chosen, conflicts = placement.place(cases, inventory, live)
     if conflicts:
@@ -113,6 +120,8 @@ def operator() -> str:
 
 def render_documents(ctx: Context, items: list[CaseReport]) -> None:
     """Render the cases' documents and the register again from their records."""
+    from provisioner import documents
+
     ctx.on_progress("writing the documents")
     by_id = {item.id: item for item in items}
     ready = [case_id for case_id in by_id if (ctx.records_dir / case_id / "case.yml").exists()]

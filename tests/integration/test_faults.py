@@ -238,7 +238,7 @@ def _server_state() -> dict[str, str]:
     """A fingerprint of everything a run could touch on the lab's servers."""
     key = dnsq.read_tsig_key(INV.tsig_key_file)
     return {
-        "ptrs": str(sorted(dnsq.zone_ptrs(INV.dns_primary.address, INV.reverse_zone, key).items())),
+        "ptrs": str(sorted(dnsq.zone_ptrs(INV.dns_primary.address, INV.reverse_zones[0], key).items())),
         "serial": str(dnsq.soa_serial(INV.dns_primary.address, "tarakankota.go.id")),
         "vhosts": _sh("ls /etc/apache2/sites-enabled /etc/php/8.2/fpm/pool.d /srv/www").stdout,
         "users": _sh("getent passwd | cut -d: -f1 | sort").stdout,

@@ -81,7 +81,7 @@ def test_examples_apply_across_the_hosts(cli: Cli, multi: Inventory) -> None:
     assert sorted(cases) == ["2026-011", PHP, PROXY]
     assert all(check["ok"] for case in cases.values() for check in case["checks"]), cases
     # Both name servers answer the new names at the same SOA serial once apply has returned.
-    for zone in [*multi.zones, multi.reverse_zone]:
+    for zone in [*multi.zones, *multi.reverse_zones]:
         serials = {s.name: dnsq.soa_serial(s.address, zone) for s in multi.dns_servers}
         assert len(set(serials.values())) == 1, serials
     for case in cases.values():

@@ -69,7 +69,7 @@ def test_database_names_default_from_the_application_name(write_case) -> None:
         ("hosting.subdomain", "-sikesda", "one DNS label"),
         ("hosting.subdomain", "a" * 64, "one DNS label"),
         ("hosting.zone", "tarakankota.go.id.", "no trailing dot"),
-        ("hosting.public_ip", "198.19.0.300", "auto or an IPv4 address"),
+        ("hosting.public_ip", "198.19.0.300", "auto, shared or an IPv4 address"),
         ("hosting.tls", "letsencrypt", "one of none, self-signed, provided"),
         ("hosting.database.engine", "oracle", "one of mariadb, postgresql, none"),
         ("hosting.database.name", "1db", "not starting with a digit"),

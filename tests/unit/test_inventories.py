@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from provisioner.cli import cli
+from provisioner.errors import InvalidInput
 from provisioner.hosts import ssh_settings
 from provisioner.inventory import TOPOLOGIES, Host, load_inventory
 from tests.conftest import ROOT
@@ -83,3 +87,35 @@ def test_strict_host_key_checking_no_in_the_configuration_turns_it_off(tmp_path:
     config.write_text("Host *\n    StrictHostKeyChecking no\n")
     host = Host("web1", {"ansible_host": "192.0.2.1", "ansible_ssh_args": f"-F {config}"})
     assert ssh_settings(host)["check_host_keys"] is False
+
+
+def _inventory_copy(tmp_path: Path, settings: dict[str, Any], shared: str | None = "198.19.0.5") -> Path:
+    folder = tmp_path / "inv"
+    shutil.copytree(TOPOLOGIES["local"], folder)
+    path = folder / "group_vars" / "all.yml"
+    path.write_text(yaml.safe_dump({**yaml.safe_load(path.read_text()), **settings}))
+    hosts = yaml.safe_load((folder / "hosts.yml").read_text())
+    hosts["all"]["hosts"]["localhost"]["provisioner_shared_address"] = shared
+    (folder / "hosts.yml").write_text(yaml.safe_dump(hosts))
+    return folder
+
+
+def test_a_pool_outside_its_reverse_zones_is_refused(tmp_path: Path) -> None:
+    folder = _inventory_copy(tmp_path, {"provisioner_reverse_zones": ["0.19.198.in-addr.arpa"]})
+    with pytest.raises(InvalidInput) as info:
+        load_inventory(folder)
+    assert [e.path for e in info.value.errors] == ["group_vars/all.provisioner_reverse_zones"]
+    assert "no zone holds the PTR of 198.19.1.254" in info.value.errors[0].message
+
+
+@pytest.mark.parametrize("shared", ["198.19.0.20", "198.20.0.5", "not-an-address"])
+def test_a_shared_address_in_the_auto_range_or_outside_the_pool_is_refused(tmp_path: Path, shared: str) -> None:
+    with pytest.raises(InvalidInput) as info:
+        load_inventory(_inventory_copy(tmp_path, {}, shared=shared))
+    assert [e.path for e in info.value.errors] == ["host_vars/localhost.provisioner_shared_address"]
+
+
+def test_the_local_lab_pool_fits_the_fleet_bench() -> None:
+    inventory = load_inventory(TOPOLOGIES["local"])
+    assert len(inventory.pool_addresses()) >= 500
+    assert inventory.shared_address() == "198.19.0.5"

@@ -87,7 +87,8 @@ def test_an_exhausted_pool_is_a_conflict() -> None:
     assert "no free address left" in conflicts[0].message
 
 
-@pytest.mark.parametrize("address", ["198.19.0.0", "198.19.0.255", "198.19.0.1", "198.19.1.10", "10.0.0.5"])
+@pytest.mark.parametrize("address", ["198.19.0.0", "198.19.0.1", "198.19.0.9", "198.19.1.255", "198.19.2.10",
+                                     "10.0.0.5"])
 def test_an_address_outside_the_pool_range_is_invalid(address: str) -> None:
     errors = placement.check_against_inventory(_case("ppid", public_ip=address), INV)
     assert errors[0].path == "hosting.public_ip"
@@ -143,3 +144,63 @@ def test_auto_skips_an_address_bound_by_someone_else() -> None:
     assert placement.place([_case("ppid")], INV, live)[0] == {"2026-011": "198.19.0.11"}
     _, conflicts = placement.place([_case("ppid", public_ip="198.19.0.10")], INV, live)
     assert "held by an address bound on the web host" in conflicts[0].message
+
+
+# --- a pool larger than a /24, and the shared address ---------------------------------------
+
+def test_the_pool_spans_two_reverse_zones() -> None:
+    assert INV.reverse_zone_for("198.19.0.200") == "0.19.198.in-addr.arpa"
+    assert INV.reverse_zone_for("198.19.1.20") == "1.19.198.in-addr.arpa"
+    v = site.build(_case("ppid"), "198.19.1.20", INV, password_file=None).vars
+    assert (v.reverse_zone, v.ptr_name) == ("1.19.198.in-addr.arpa", "20.1.19.198.in-addr.arpa.")
+
+
+def test_auto_goes_on_past_the_first_slash_24() -> None:
+    ptrs = {str(a): f"x{i}.tarakankota.go.id" for i, a in enumerate(INV.pool_addresses()) if a.packed[2] == 0}
+    chosen, conflicts = placement.place([_case("ppid")], INV, _live(ptrs=ptrs))
+    assert (chosen, conflicts) == ({"2026-011": "198.19.1.0"}, [])
+
+
+def test_shared_cases_share_the_web_host_address() -> None:
+    cases = [_case("ppid", public_ip="shared"), _case("sikesda", public_ip="shared")]
+    chosen, conflicts = placement.place(cases, INV, _live())
+    assert conflicts == []
+    assert chosen == {"2026-011": "198.19.0.5", "2026-014": "198.19.0.5"}
+    built = site.build(cases[0], chosen["2026-011"], INV, password_file=None).vars
+    assert built.shared is True
+    assert site.build(_case("ppid"), "198.19.0.10", INV, password_file=None).vars.shared is False
+
+
+def test_a_shared_case_beside_an_installed_shared_case_is_no_conflict() -> None:
+    registry = {"2026-011": {"case": "2026-011", "fqdn": "ppid.tarakankota.go.id", "ip": "198.19.0.5",
+                             "shared": True}}
+    chosen, conflicts = placement.place([_case("sikesda", public_ip="shared")], INV, _live(registry=registry))
+    assert (chosen, conflicts) == ({"2026-014": "198.19.0.5"}, [])
+
+
+def test_auto_never_hands_out_the_shared_address() -> None:
+    assert "198.19.0.5" not in {str(a) for a in INV.pool_addresses()}
+    chosen, _ = placement.place([_case("ppid")], INV, _live())
+    assert chosen["2026-011"] != "198.19.0.5"
+
+
+def test_the_shared_address_written_as_an_address_is_invalid() -> None:
+    errors = placement.check_against_inventory(_case("ppid", public_ip="198.19.0.5"), INV)
+    assert [e.path for e in errors] == ["hosting.public_ip"]
+    assert "write public_ip: shared" in errors[0].message
+
+
+def test_shared_without_a_shared_address_is_invalid() -> None:
+    without = load_inventory(LOCAL_INVENTORY)
+    without.hosts["localhost"].vars.pop("provisioner_shared_address")
+    errors = placement.check_against_inventory(_case("ppid", public_ip="shared"), without)
+    assert errors[0].path == "hosting.public_ip"
+    assert "has no shared address (provisioner_shared_address)" in errors[0].message
+
+
+@pytest.mark.parametrize(("installed", "wanted"), [("198.19.0.77", "shared"), ("198.19.0.5", "198.19.0.77")])
+def test_moving_between_own_and_shared_is_refused(installed: str, wanted: str) -> None:
+    registry = {"2026-011": {"case": "2026-011", "fqdn": "ppid.tarakankota.go.id", "ip": installed,
+                             "shared": installed == "198.19.0.5"}}
+    _, conflicts = placement.place([_case("ppid", public_ip=wanted)], INV, _live(registry=registry))
+    assert "moving it is not supported" in conflicts[0].message

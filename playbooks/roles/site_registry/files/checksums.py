@@ -1,0 +1,52 @@
+"""The SHA-256 of files on this host, for the ownership records and the fast path of `apply`.
+
+Run by the site_registry role (`python3 -c`, paths as a JSON list on stdin) and by provisioner's
+own read of the web host (`python3 -c ... --registry DIR`: every ownership record in DIR, and the
+current checksum of each file the records list). Prints JSON; reads nothing but what it is given.
+A path that is missing (or a link to nothing) has checksum null; a link is followed.
+"""
+import glob
+import hashlib
+import json
+import os
+import sys
+
+
+def checksum(path):
+    try:
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 16), b""):
+                digest.update(block)
+        return digest.hexdigest()
+    except OSError:
+        return None
+
+
+def registry(folder):
+    records, current = {}, {}
+    for path in sorted(glob.glob(os.path.join(folder, "*.yml"))):
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+        records[path] = text
+        body = "\n".join(line for line in text.splitlines() if not line.startswith("#"))
+        try:
+            data = json.loads(body)
+        except ValueError:
+            continue  # a record written before records carried checksums
+        for listed in (data.get("checksums") or {}) if isinstance(data, dict) else {}:
+            current[listed] = checksum(listed)
+    running = set()
+    for comm in glob.glob("/proc/[0-9]*/comm"):
+        try:
+            with open(comm, encoding="utf-8") as handle:
+                running.add(handle.read().strip())
+        except OSError:
+            pass
+    return {"records": records, "checksums": current, "processes": sorted(running)}
+
+
+if len(sys.argv) > 2 and sys.argv[1] == "--registry":
+    print(json.dumps(registry(sys.argv[2])))
+else:
+    print(json.dumps({path: checksum(path) for path in json.load(sys.stdin)}))

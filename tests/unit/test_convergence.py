@@ -1,0 +1,179 @@
+"""The fast path of apply: each thing it compares, changed alone, sends the case through Ansible."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from provisioner import convergence, placement, site
+from provisioner.case import load_case
+from provisioner.hosts import WebState
+from provisioner.inventory import load_inventory
+from tests.conftest import EXAMPLES, LOCAL_INVENTORY
+
+INV = load_inventory(LOCAL_INVENTORY)
+
+
+def _site(name: str = "sikesda", ip: str = "198.19.0.11", **changes: Any) -> site.Site:
+    case = load_case(next(EXAMPLES.glob(f"*{name}*.yml")))
+    case = case.__class__(**{**case.__dict__, **changes})
+    built = site.build(case, ip, INV, password_file=Path("/dev/null"))
+    built.vars.inputs_digest = convergence.inputs_digest(built, INV)
+    return built
+
+
+def _converged_live(s: site.Site) -> placement.LiveState:
+    """What the servers say right after a successful apply of ``s``."""
+    v = s.vars
+    sums = {path: f"sum-of-{path}" for path in v.checked_files}
+    record = {"case": s.id, "fqdn": s.fqdn, "ip": s.ip, "inputs_digest": v.inputs_digest, "checksums": dict(sums)}
+    live = placement.LiveState(ptrs={} if v.shared else {s.ip: s.fqdn}, names={s.fqdn: {"A": [s.ip]}},
+                               registry={s.id: record}, web=WebState({s.id: record}, dict(sums),
+                                                                     {"apache2", "php-fpm8.2"}))
+    live.bound = {s.ip}
+    if v.db:
+        live.databases = {v.db.engine: ({v.db.name}, {v.db.user})}
+        live.grants = {v.db.engine: {(v.db.name, v.db.user, v.db.client_address)}}
+    return live
+
+
+@pytest.mark.parametrize("name", ["sikesda", "ppid", "simpeg"])
+def test_a_site_as_applied_is_converged(name: str) -> None:
+    s = _site(name)
+    assert convergence.differences(s, INV, _converged_live(s)) == []
+
+
+def test_a_changed_input_is_a_difference() -> None:
+    before = _site()
+    live = _converged_live(before)
+    after = _site(app_title="Sistem Informasi Kesehatan Daerah, versi baru")
+    assert after.vars.inputs_digest != before.vars.inputs_digest
+    assert convergence.differences(after, INV, live) == [
+        "applied from other inputs (case, release, playbooks or inventory)"]
+
+
+def test_a_changed_release_archive_is_a_changed_input(tmp_path: Path) -> None:
+    archive = tmp_path / "rilis.tar.gz"
+    archive.write_bytes(b"versi 1")
+    first = _site(release=archive).vars.inputs_digest
+    archive.write_bytes(b"versi 2")
+    convergence._file_digest.cache_clear()
+    assert _site(release=archive).vars.inputs_digest != first
+
+
+def test_the_digest_ignores_whether_the_site_was_installed_before() -> None:
+    s = _site()
+    again = dataclasses.replace(s.vars, installed=False, recover=True)
+    assert convergence.inputs_digest(site.Site(s.case, s.ip, again), INV) == s.vars.inputs_digest
+
+
+@pytest.mark.parametrize("path_attr", ["vhost_file", "vhost_link", "pool_file", "env_file"])
+def test_a_changed_or_missing_live_file_is_a_difference(path_attr: str) -> None:
+    s = _site()
+    path = getattr(s.vars, path_attr)
+    for now in ("edited-by-hand", None):
+        live = _converged_live(s)
+        live.web.checksums[path] = now
+        assert convergence.differences(s, INV, live) == [f"{path} is missing or differs from what apply wrote"]
+
+
+def test_a_record_without_checksums_is_a_difference() -> None:
+    s = _site()
+    live = _converged_live(s)
+    live.web.records[s.id].pop("checksums")
+    assert len(convergence.differences(s, INV, live)) == len(s.vars.checked_files)
+
+
+@pytest.mark.parametrize("what", ["A", "PTR"])
+def test_a_deleted_dns_record_is_a_difference(what: str) -> None:
+    s = _site()
+    live = _converged_live(s)
+    if what == "A":
+        live.names[s.fqdn] = {}
+    else:
+        live.ptrs.clear()
+    assert convergence.differences(s, INV, live) == [
+        f"DNS: {s.fqdn} A is not only {s.ip}" if what == "A" else f"DNS: {s.ip} PTR is not {s.fqdn}"]
+
+
+def test_a_shared_site_needs_no_ptr_of_its_own() -> None:
+    s = _site(public_ip="shared", ip="198.19.0.5")
+    assert s.vars.shared
+    assert convergence.differences(s, INV, _converged_live(s)) == []
+
+
+def test_an_unbound_address_is_a_difference() -> None:
+    s = _site()
+    live = _converged_live(s)
+    live.bound = set()
+    assert convergence.differences(s, INV, live) == [f"{s.ip} is not bound on provpub0"]
+
+
+@pytest.mark.parametrize("name", ["sikesda", "simpeg"])
+def test_a_dropped_grant_is_a_difference(name: str) -> None:
+    s = _site(name)
+    assert s.vars.db is not None
+    live = _converged_live(s)
+    live.grants[s.vars.db.engine] = set()
+    assert convergence.differences(s, INV, live) == [
+        f"{s.vars.db.engine}: {s.vars.db.user} has no grant on {s.vars.db.name} from {s.vars.db.client_address}"]
+
+
+def test_a_dropped_database_is_a_difference() -> None:
+    s = _site()
+    live = _converged_live(s)
+    live.databases = {"mariadb": (set(), {"sikesda"})}
+    assert "database sikesda or user sikesda is missing" in convergence.differences(s, INV, live)[0]
+
+
+def test_a_stopped_service_is_a_difference() -> None:
+    s = _site()
+    live = _converged_live(s)
+    live.web.processes.discard("php-fpm8.2")
+    assert convergence.differences(s, INV, live) == ["not running: php-fpm8.2"]
+
+
+def test_a_case_not_installed_or_removed_is_a_difference() -> None:
+    s = _site()
+    live = _converged_live(s)
+    live.web.records[s.id]["removed"] = True
+    assert convergence.differences(s, INV, live) == ["not installed"]
+    assert convergence.differences(s, INV, placement.LiveState({}, {}, {})) == ["not installed"]
+
+
+def test_split_sends_everything_through_ansible_with_full() -> None:
+    s = _site()
+    live = _converged_live(s)
+    assert convergence.split([s], INV, live) == ([], [s])
+    assert convergence.split([s], INV, live, full=True) == ([s], [])
+
+
+def test_the_checksum_script_reads_records_and_the_files_they_list(tmp_path: Path) -> None:
+    import hashlib
+    import json
+    import subprocess
+
+    from provisioner.hosts import CHECKSUMS_SCRIPT
+
+    kept = tmp_path / "vhost.conf"
+    kept.write_text("<VirtualHost>\n")
+    link = tmp_path / "enabled.conf"
+    link.symlink_to(kept)
+    folder = tmp_path / "sites"
+    folder.mkdir()
+    listed = {str(kept): "x", str(link): "x", str(tmp_path / "gone.conf"): "x"}
+    (folder / "a.yml").write_text("# Managed by provisioner\n" + json.dumps({"case": "a", "checksums": listed}))
+    (folder / "old.yml").write_text("# written before checksums\ncase: old\nip: 198.19.0.9\n")
+    out = subprocess.run(["python3", "-c", CHECKSUMS_SCRIPT.read_text(), "--registry", str(folder)],
+                         capture_output=True, text=True, check=True)
+    found = json.loads(out.stdout)
+    want = hashlib.sha256(b"<VirtualHost>\n").hexdigest()
+    assert found["checksums"] == {str(kept): want, str(link): want, str(tmp_path / "gone.conf"): None}
+    assert set(found["records"]) == {str(folder / "a.yml"), str(folder / "old.yml")}
+    assert "python3" in found["processes"] or "pytest" in " ".join(found["processes"])
+    stdin = subprocess.run(["python3", "-c", CHECKSUMS_SCRIPT.read_text()], input=json.dumps([str(kept)]),
+                           capture_output=True, text=True, check=True)
+    assert json.loads(stdin.stdout) == {str(kept): want}
