@@ -1,115 +1,155 @@
-"""Benchmark of the install-and-trial on a lab inventory: prints a table of min and median seconds.
+"""Benchmark of provisioner on a lab inventory: prints a Markdown table of min and median seconds.
 
-Measured, each at least --rounds times, through the real command line:
-  - first apply of one case (PHP + MariaDB, trial and records included), from nothing installed;
-  - re-apply of the same case (must change nothing);
-  - verify of that case;
-  - one apply of 50 generated cases (static, PHP + MariaDB, proxy + PostgreSQL with TLS, in turn).
+Measured through the real command line, on the lab that is up (``-i``), or on each lab in turn
+(``--topology local,multi``):
+  - ``provisioner --help`` and ``check`` of one case (no inventory): startup cost;
+  - one case (PHP + MariaDB): first apply (trial and records included), re-apply (changed 0),
+    verify;
+  - the plain-playbook baseline (bench/plain/site.yml: address, vhost, MariaDB, PostgreSQL, DNS
+    A for one site, as an engineer would write it by hand), first run and re-run, measured in the
+    same bench run so the ratio to our re-apply is measured, not quoted;
+  - a fleet of ``--fleet`` generated cases (tests/fleet.py: static, PHP + MariaDB, proxy +
+    PostgreSQL + TLS in turn, every 4th on the shared address): one apply, re-apply unchanged,
+    verify --all, destroy, and the peak memory (RSS summed over the process tree) of the apply.
 Between rounds the cases are destroyed with their databases and files. Traffic goes only to the
 lab's addresses.
 
 Usage:
-  .venv/bin/python bench/run.py [-i inventories/local] [--rounds 3]     # one inventory, lab already up
-  .venv/bin/python bench/run.py --topology local,multi [--rounds 3]     # each lab in turn, side by side
-
-With --topology, each lab is brought up (the other one down first: they share the pool) and
-the table has a min/median pair per topology: local (every service on this machine) and multi
-(web1, db1, ns1, ns2 over SSH).
+  .venv/bin/python bench/run.py [-i inventories/local] [--rounds 3] [--fleet 500 --fleet-rounds 1]
+  .venv/bin/python bench/run.py --topology local,multi --fleet 0     # the one-case rows per lab
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from provisioner.inventory import TOPOLOGIES
-
 ROOT = Path(__file__).resolve().parent.parent
-RELEASE = ROOT / "examples" / "releases" / "sikesda-1.4.2.tar.gz"
+sys.path.insert(0, str(ROOT))
+
+from provisioner.inventory import TOPOLOGIES  # noqa: E402
+from tests import fleet  # noqa: E402
+from tests.process_tree import descendants  # noqa: E402
+
+PLAIN = ROOT / "bench" / "plain" / "site.yml"
 
 
-def provisioner(records: Path, *args: str) -> tuple[float, dict[str, Any]]:
-    command = [sys.executable, "-m", "provisioner", "--records", str(records), *args, "--json"]
+def _rss_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class PeakMemory:
+    """The largest RSS summed over a process and its descendants, sampled every 0.2 s."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.peak_kib = pid, 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._done.wait(0.2):
+            total = sum(_rss_kib(p) for p in {self.pid, *descendants(self.pid)})
+            self.peak_kib = max(self.peak_kib, total)
+
+    def stop(self) -> float:
+        self._done.set()
+        self._thread.join()
+        return self.peak_kib / 1024
+
+
+def timed(command: list[str], memory: bool = False) -> tuple[float, dict[str, Any], float]:
+    """(seconds, the --json output if any, peak MiB of the process tree if asked)."""
     start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak = PeakMemory(process.pid) if memory else None
+    stdout, stderr = process.communicate()
     elapsed = time.perf_counter() - start
-    out = json.loads(done.stdout) if done.stdout.strip() else {}
-    if done.returncode != 0:
-        raise SystemExit(f"{args[0]} failed ({done.returncode}): {out.get('message')}\n{done.stderr[-2000:]}")
-    return elapsed, out
+    mib = peak.stop() if peak else 0.0
+    out = json.loads(stdout) if stdout.strip().startswith("{") else {}
+    if process.returncode != 0:
+        raise SystemExit(f"{' '.join(command[:6])} failed ({process.returncode}): {out.get('message')}\n"
+                         f"{stderr[-2000:]}")
+    return elapsed, out, mib
 
 
-def case(index: int, kind: str) -> dict[str, Any]:
-    name = f"bench{kind[0]}{index:02d}"
-    data: dict[str, Any] = {
-        "id": f"bench-{index:03d}",
-        "opd": {"code": "BENCH", "name": "Uji Kinerja"},
-        "letter": {"number": f"000/{index}/BENCH/2026", "date": "2026-11-01"},
-        "approval": {"status": "approved", "by": "Kepala Bidang Aplikasi Informatika", "date": "2026-11-02"},
-        "application": {"name": name, "title": f"Aplikasi uji {index}", "category": "umum", "source": "inhouse",
-                        "runtime": "static"},
-        "hosting": {"subdomain": name, "zone": "tarakankota.go.id", "public_ip": "auto", "tls": "none",
-                    "database": {"engine": "none"}},
-        "contact": {"name": "Penguji", "email": "uji@example.go.id"},
-    }
-    if kind == "php":
-        data["application"].update(runtime="php", release=str(RELEASE),
-                                   trial=[{"path": "/", "status": 200, "contains": "database: ok"}])
-        data["hosting"]["database"] = {"engine": "mariadb"}
-    elif kind == "proxy":
-        data["application"].update(runtime="proxy", upstream="http://127.0.0.1:8081")
-        data["hosting"].update(tls="self-signed", database={"engine": "postgresql"})
-    return data
+def provisioner(records: Path, *args: str, memory: bool = False) -> tuple[float, dict[str, Any], float]:
+    return timed([sys.executable, "-m", "provisioner", "--records", str(records), *args, "--json"], memory)
 
 
-def write_cases(folder: Path, cases: list[dict[str, Any]]) -> list[str]:
-    paths = []
-    for data in cases:
-        path = folder / f"{data['id']}.yml"
-        path.write_text(yaml.safe_dump(data, sort_keys=False))
-        paths.append(str(path))
-    return paths
+def plain(inv: str, *extra: str) -> float:
+    ansible = str(Path(sys.executable).parent / "ansible-playbook")
+    env_cfg = {"ANSIBLE_CONFIG": str(ROOT / "playbooks" / "ansible.cfg")}
+    os.environ.update(env_cfg)
+    seconds, _, _ = timed([ansible, "-i", inv, str(PLAIN), *extra])
+    return seconds
 
 
-ROWS = (("first", "first apply, 1 case (PHP + MariaDB), trial and records", 10),
-        ("again", "re-apply, same case (changed 0)", 6),
-        ("verify", "verify, same case", 2),
-        ("many", "one apply of {many} cases", 60))
+ROWS = (
+    ("help", "`provisioner --help`", "0.2"),
+    ("check", "`check` of one case, no inventory", "0.2"),
+    ("first", "one case (PHP + MariaDB): first apply, trial and records", "4"),
+    ("again", "one case: re-apply (changed 0)", "1"),
+    ("verify", "one case: verify", "0.5"),
+    ("plain_first", "plain playbook, one site: first run", "-"),
+    ("plain_again", "plain playbook, one site: re-run", "> one-case re-apply"),
+    ("fleet_apply", "{n} cases: one apply", "120"),
+    ("fleet_again", "{n} cases: re-apply unchanged", "10"),
+    ("fleet_verify", "{n} cases: verify --all", "15"),
+    ("fleet_destroy", "{n} cases: destroy", "60"),
+    ("fleet_mib", "{n} cases: peak memory of the apply (MiB)", "1024"),
+)
 
 
-def measure(inv: str, rounds: int, many_count: int) -> dict[str, list[float]]:
+def measure(inv: str, rounds: int, fleet_size: int, fleet_rounds: int) -> dict[str, list[float]]:
     work = Path(tempfile.mkdtemp(prefix="provisioner-bench-"))
     records = work / "records"
-    one = write_cases(work, [case(0, "php")])
-    kinds = ("static", "php", "proxy")
-    many = write_cases(work, [case(i + 1, kinds[i % 3]) for i in range(many_count)])
+    one = fleet.write(work / "one", 2, shared_every=0, prefix="bench")[1:]  # the PHP + MariaDB case
+    many = fleet.write(work / "fleet", fleet_size, prefix="benchfleet") if fleet_size else []
     gone = ("-i", inv, "--drop-database", "--remove-files", "--yes")
     provisioner(records, "destroy", *one, *many, *gone)
-
-    results: dict[str, list[float]] = {"first": [], "again": [], "verify": [], "many": []}
+    plain(inv, "--tags", "absent")
+    results: dict[str, list[float]] = {key: [] for key, _, _ in ROWS}
     for round_no in range(rounds):
-        seconds, out = provisioner(records, "apply", *one, "-i", inv)
-        results["first"].append(seconds)
-        seconds, out = provisioner(records, "apply", *one, "-i", inv)
-        assert out["cases"][0]["changed"] == 0, out["cases"][0]["changed"]
+        results["help"].append(timed([sys.executable, "-m", "provisioner", "--help"])[0])
+        results["check"].append(provisioner(records, "check", *one)[0])
+        results["first"].append(provisioner(records, "apply", *one, "-i", inv)[0])
+        seconds, out, _ = provisioner(records, "apply", *one, "-i", inv)
+        assert out["cases"][0]["changed"] == 0, out["cases"][0]
         results["again"].append(seconds)
-        seconds, _ = provisioner(records, "verify", *one, "-i", inv)
-        results["verify"].append(seconds)
+        results["verify"].append(provisioner(records, "verify", *one, "-i", inv)[0])
         provisioner(records, "destroy", *one, *gone)
-        seconds, out = provisioner(records, "apply", *many, "-i", inv)
-        results["many"].append(seconds)
-        provisioner(records, "destroy", *many, *gone)
-        print(f"{Path(inv).name} round {round_no + 1}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in results.items()),
-              file=sys.stderr)
+        results["plain_first"].append(plain(inv))
+        results["plain_again"].append(plain(inv))
+        plain(inv, "--tags", "absent")
+        print(f"{Path(inv).name} round {round_no + 1}: "
+              + ", ".join(f"{k} {v[-1]:.2f}" for k, v in results.items() if v), file=sys.stderr)
+    for round_no in range(fleet_rounds if many else 0):
+        seconds, out, mib = provisioner(records, "apply", *many, "-i", inv, memory=True)
+        results["fleet_apply"].append(seconds)
+        results["fleet_mib"].append(mib)
+        seconds, out, _ = provisioner(records, "apply", *many, "-i", inv)
+        assert {c.get("note") for c in out["cases"]} == {"unchanged"}, out["message"]
+        results["fleet_again"].append(seconds)
+        results["fleet_verify"].append(provisioner(records, "verify", "--all", "-i", inv)[0])
+        results["fleet_destroy"].append(provisioner(records, "destroy", *many, *gone)[0])
+        print(f"{Path(inv).name} fleet round {round_no + 1}: "
+              + ", ".join(f"{k} {v[-1]:.2f}" for k, v in results.items() if k.startswith("fleet")), file=sys.stderr)
     return results
 
 
@@ -118,28 +158,34 @@ def main() -> None:
     parser.add_argument("-i", "--inventory", default=str(ROOT / "inventories" / "local"))
     parser.add_argument("--topology", help="comma-separated labs to bring up and measure in turn: local,multi")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--many", type=int, default=50)
+    parser.add_argument("--fleet", type=int, default=500, help="cases in the fleet rows (0: none)")
+    parser.add_argument("--fleet-rounds", type=int, default=1)
     args = parser.parse_args()
-    labs = TOPOLOGIES
     scratch = Path(tempfile.mkdtemp(prefix="provisioner-bench-records-"))
     measured: dict[str, dict[str, list[float]]] = {}
     if args.topology:
         for topology in args.topology.split(","):
-            for other in labs:
+            for other in TOPOLOGIES:
                 if other != topology:
                     provisioner(scratch, "lab", "down", "--topology", other)
             provisioner(scratch, "lab", "up", "--topology", topology)
-            measured[topology] = measure(str(labs[topology]), args.rounds, args.many)
+            measured[topology] = measure(str(TOPOLOGIES[topology]), args.rounds, args.fleet, args.fleet_rounds)
     else:
-        measured[Path(args.inventory).name] = measure(args.inventory, args.rounds, args.many)
+        measured[Path(args.inventory).name] = measure(args.inventory, args.rounds, args.fleet, args.fleet_rounds)
 
     names = list(measured)
-    print("inventories: " + ", ".join(f"{n} ({labs[n].name if n in labs else n})" for n in names))
-    print("| measurement | runs | " + " | ".join(f"{n} min (s) | {n} median (s)" for n in names) + " | target (s) |")
+    print("| measurement | runs | " + " | ".join(f"{n} min | {n} median" for n in names) + " | target |")
     print("|---|---|" + "---|---|" * len(names) + "---|")
     for key, label, target in ROWS:
-        cells = " | ".join(f"{min(m[key]):.2f} | {statistics.median(m[key]):.2f}" for m in measured.values())
-        print(f"| {label.format(many=args.many)} | {len(measured[names[0]][key])} | {cells} | {target} (local) |")
+        if not measured[names[0]][key]:
+            continue
+        cells = " | ".join(f"{min(m[key]):.2f} | {statistics.median(m[key]):.2f}" if m[key] else "- | -"
+                           for m in measured.values())
+        print(f"| {label.format(n=args.fleet)} | {len(measured[names[0]][key])} | {cells} | {target} |")
+    for name, m in measured.items():
+        if m["again"] and m["plain_again"]:
+            ratio = statistics.median(m["again"]) / statistics.median(m["plain_again"])
+            print(f"\n{name}: one-case re-apply / plain playbook re-run = {ratio:.2f}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,54 @@
+"""Generated cases for the fleet test and the bench: many small cases of every kind.
+
+Kinds in turn: static; PHP with MariaDB (the example release, a trial on its page); proxy with
+PostgreSQL and self-signed TLS. Every ``shared_every``-th case is on the web host's shared
+address, the others get their own from the pool.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+RELEASE = ROOT / "examples" / "releases" / "sikesda-1.4.2.tar.gz"
+KINDS = ("static", "php", "proxy")
+LETTERS = {"static": "s", "php": "p", "proxy": "x"}
+
+
+def case(index: int, kind: str, shared: bool = False, prefix: str = "fleet") -> dict[str, Any]:
+    name = f"{prefix[:4]}{LETTERS[kind]}{index:03d}"
+    data: dict[str, Any] = {
+        "id": f"{prefix}-{index:03d}",
+        "opd": {"code": "UJI", "name": "Uji Armada"},
+        "letter": {"number": f"000/{index}/UJI/2026", "date": "2026-11-01"},
+        "approval": {"status": "approved", "by": "Kepala Bidang Aplikasi Informatika", "date": "2026-11-02"},
+        "application": {"name": name, "title": f"Aplikasi uji {index}", "category": "umum", "source": "inhouse",
+                        "runtime": "static"},
+        "hosting": {"subdomain": name, "zone": "tarakankota.go.id", "public_ip": "shared" if shared else "auto",
+                    "tls": "none", "database": {"engine": "none"}},
+        "contact": {"name": "Penguji", "email": "uji@example.go.id"},
+    }
+    if kind == "php":
+        data["application"].update(runtime="php", release=str(RELEASE),
+                                   trial=[{"path": "/", "status": 200, "contains": "database: ok"}])
+        data["hosting"]["database"] = {"engine": "mariadb"}
+    elif kind == "proxy":
+        data["application"].update(runtime="proxy", upstream="http://127.0.0.1:8081")
+        data["hosting"].update(tls="self-signed", database={"engine": "postgresql"})
+    return data
+
+
+def write(folder: Path, count: int, shared_every: int = 4, prefix: str = "fleet") -> list[str]:
+    """``count`` case files in ``folder``; their paths, in order."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index in range(count):
+        data = case(index, KINDS[index % len(KINDS)], shared=shared_every > 0 and index % shared_every == 0,
+                    prefix=prefix)
+        path = folder / f"{data['id']}.yml"
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        paths.append(str(path))
+    return paths

@@ -1,0 +1,49 @@
+"""The batched DNS module of the dns_record role: which records need an update, and what is refused."""
+
+from __future__ import annotations
+
+import importlib.util
+from types import ModuleType
+
+from tests.conftest import ROOT
+
+PATH = ROOT / "playbooks/roles/dns_record/library/provisioner_dns_records.py"
+
+
+def _module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("provisioner_dns_records", PATH)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+M = _module()
+SITE = {"zone": "tarakankota.go.id", "fqdn": "ppid.tarakankota.go.id", "ip": "198.19.0.10",
+        "reverse_zone": "0.19.198.in-addr.arpa", "ptr_name": "10.0.19.198.in-addr.arpa."}
+
+
+def test_records_are_derived_from_the_site() -> None:
+    assert M._record(SITE, "A") == {"zone": "tarakankota.go.id", "name": "ppid.tarakankota.go.id.", "type": "A",
+                                    "value": "198.19.0.10", "site": SITE}
+    ptr = M._record(SITE, "PTR")
+    assert (ptr["zone"], ptr["name"], ptr["value"]) == ("0.19.198.in-addr.arpa", "10.0.19.198.in-addr.arpa.",
+                                                        "ppid.tarakankota.go.id.")
+
+
+def test_only_records_that_differ_are_sent() -> None:
+    record = M._record(SITE, "A")
+    key = ("ppid.tarakankota.go.id.", "A")
+    assert M._wanted_change(record, {key: {"198.19.0.10"}}, "present") is False
+    assert M._wanted_change(record, {}, "present") is True
+    assert M._wanted_change(record, {key: {"198.19.0.10", "198.19.0.99"}}, "present") is True
+    assert M._wanted_change(record, {key: {"198.19.0.10"}}, "absent") is True
+    assert M._wanted_change(record, {}, "absent") is False
+
+
+def test_other_data_at_the_name_is_named() -> None:
+    record = M._record(SITE, "A")
+    current = {("ppid.tarakankota.go.id.", "A"): {"203.0.113.9", "198.19.0.10"},
+               ("ppid.tarakankota.go.id.", "CNAME"): {"elsewhere.example."}}
+    assert M._other_data(record, current) == ["203.0.113.9", "CNAME elsewhere.example."]
+    assert M._other_data(record, {("ppid.tarakankota.go.id.", "A"): {"198.19.0.10"}}) == []
