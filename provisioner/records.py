@@ -7,8 +7,10 @@ The documents for people are rendered from this data by provisioner/documents.py
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import hashlib
 import json
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -102,6 +104,83 @@ def _case_copy(site: Site) -> str:
             + yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
 
 
+TRIAL_REPORT = "uji-coba.json"
+TRIAL_HISTORY = "uji-coba-riwayat.jsonl"
+
+
+def _trial_payload(site: Site, inventory: Inventory, checks: list[Check], tested_at: str) -> dict[str, Any]:
+    return {"case": site.id, "fqdn": site.fqdn, "public_ip": site.ip, "inventory": inventory.name,
+            "tested_at": tested_at, "passed": all(c.ok for c in checks), "checks": [c.as_dict() for c in checks]}
+
+
+def newly_failed(previous: dict[str, Any] | None, passed: bool) -> bool:
+    """Whether a trial that did not pass is a new failure, worth an incident record: the case's
+    previous trial (``Records.last_trial``, read before this one is recorded) passed, or there
+    is none. A case failing again is the same incident."""
+    return not passed and (previous is None or bool(previous.get("passed")))
+
+
+def append_line(path: Path, line: str) -> Path:
+    """Append ``line`` to ``path`` in one ``write`` on an O_APPEND descriptor, under a lock: lines
+    of writers at the same time do not mix, and a line is whole or (after a crash) torn at the
+    end, where ``last_json_line`` passes over it."""
+    data = line.rstrip("\n").encode("utf-8") + b"\n"
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            data = b"\n" + data  # the last writer died mid-line: start a line of our own
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+    return path
+
+
+def last_json_line(path: Path, block: int = 8192) -> dict[str, Any] | None:
+    """The last line of a JSON-lines file that is a whole JSON object, read from the end: the
+    file grows by a line per trial and is never read whole."""
+    try:
+        handle = path.open("rb")
+    except FileNotFoundError:
+        return None
+    with handle:
+        position = handle.seek(0, os.SEEK_END)
+        head = b""  # the start of a line whose beginning is not read yet
+        while position > 0:
+            step = min(block, position)
+            position -= step
+            handle.seek(position)
+            lines = (handle.read(step) + head).split(b"\n")
+            head = lines.pop(0) if position > 0 else b""
+            for raw in reversed(lines):
+                try:
+                    found = json.loads(raw) if raw.strip() else None
+                except ValueError:
+                    continue  # a line torn by a crash
+                if isinstance(found, dict):
+                    return found
+            block *= 2
+    return None
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None
+
+
+def _when(value: Any) -> dt.datetime:
+    """A record's time; an unreadable one sorts first."""
+    try:
+        when = dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        return dt.datetime.min.replace(tzinfo=dt.UTC)
+    return when if when.tzinfo else when.replace(tzinfo=WITA)
+
+
 INCIDENT_TEXT = {
     "preflight": ("Tidak ada perubahan: sebuah server tidak dapat dibaca sebelum instalasi dimulai.",
                   "Nothing changed: a server could not be read before the installation started."),
@@ -150,11 +229,27 @@ class Records:
                             + yaml.safe_dump(data, sort_keys=False, allow_unicode=True))]
 
     def write_trial(self, site: Site, inventory: Inventory, checks: list[Check], tested_at: str) -> list[Path]:
-        payload = {"case": site.id, "fqdn": site.fqdn, "public_ip": site.ip, "inventory": inventory.name,
-                   "tested_at": tested_at, "passed": all(c.ok for c in checks),
-                   "checks": [c.as_dict() for c in checks]}
-        return [write_atomic(self.case_dir(site.id) / "uji-coba.json",
+        """The installation's trial report (``uji-coba.json``), written by apply; verify keeps it."""
+        payload = _trial_payload(site, inventory, checks, tested_at)
+        return [write_atomic(self.case_dir(site.id) / TRIAL_REPORT,
                             json.dumps(payload, indent=2, ensure_ascii=False) + "\n")]
+
+    def write_trial_history(self, site: Site, inventory: Inventory, checks: list[Check], command: str,
+                            tested_at: str) -> Path:
+        """One line per trial (``uji-coba-riwayat.jsonl``): the same data as the trial report, and
+        the command that ran it. Appended, never rewritten: a fleet verified every hour writes a
+        line per case, not a file and its documents."""
+        payload = {**_trial_payload(site, inventory, checks, tested_at), "command": command}
+        return append_line(self.case_dir(site.id) / TRIAL_HISTORY,
+                           json.dumps(payload, ensure_ascii=False, separators=(",", ":")))
+
+    def last_trial(self, case_id: str) -> dict[str, Any] | None:
+        """The case's latest trial: the last line of its history or its trial report, whichever was
+        tested later (an apply after a failing verify writes the report, not the history)."""
+        folder = self.root / case_id
+        found = [t for t in (last_json_line(folder / TRIAL_HISTORY), _read_json(folder / TRIAL_REPORT))
+                 if t is not None]
+        return max(found, key=lambda t: _when(t.get("tested_at")), default=None)
 
     def write_incident(self, case_id: str, fqdn: str, command: str, stage: str,
                        failures: Iterable[str], undone: Iterable[str]) -> Path:

@@ -1,35 +1,52 @@
 """The trial (uji coba): checks run from outside the servers after every apply and by ``verify``.
 
 Name servers are asked directly over DNS, the site over HTTP(S) on its public address from this
-machine, and the hosts are inspected with testinfra (services, users, files, permissions, the
-address, Apache's configtest, and a database login with the very settings the application got).
-Every check reports name, ok, detail and duration; none of them changes anything.
+machine, and the hosts are inspected (services, users, files, permissions, the address, Apache's
+configtest, and a database login with the very settings the application got). Every check
+reports name, ok, detail and duration; none of them changes anything.
+
+A fleet is trialled as a batch (``run_trials``): the DNS and HTTP checks of all sites run in a
+bounded thread pool; each host is read once for all its sites (provisioner/host_facts.py: one
+command, a few for a huge batch), after the HTTP checks so that php-fpm has workers to inspect;
+Apache's configtest runs once per host, and whether a secondary name server is in step is asked
+once per set of zones. Each site's checks keep their names and their order.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import dataclasses
 import http.client
+import json
 import shlex
 import socket
 import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dns.exception
 import yaml
 from cryptography import x509
 
 from provisioner import dns as dnsq
-from provisioner.hosts import Hosts
+from provisioner.host_facts import FactsRequest, HostFacts
 from provisioner.inventory import Host, Inventory
 from provisioner.site import Site, php_version
+
+if TYPE_CHECKING:  # paramiko and testinfra: records.py imports Check from here and needs neither
+    from provisioner.hosts import Hosts
 
 HTTP_TIMEOUT = 5.0
 # How long a secondary name server may take to catch up with the primary (NOTIFY, then a zone
 # transfer: well under a second in the lab) before the trial says it did not.
 SECONDARY_SYNC_TIMEOUT = 15.0
+# DNS and HTTP checks of this many sites at a time (each waits on the network, not the CPU).
+WORKERS = 16
+PORTS = (80, 443)  # HTTP, HTTPS on the sites' public addresses
+CONFIGTEST = "apache2ctl configtest"
+_RC_MARK = "--provisioner-rc "
 
 
 @dataclass
@@ -68,14 +85,22 @@ def _in_step(primary: Host, secondary: Host, zones: list[str]) -> tuple[bool, st
         time.sleep(0.1)
 
 
-def _dns_checks(site: Site, inventory: Inventory) -> list[Check]:
-    checks = []
-    primary = inventory.dns_primary
-    for secondary in inventory.group("dns_secondary"):
-        def probe_sync(secondary: Host = secondary) -> tuple[bool, str]:
-            return _in_step(primary, secondary, [site.case.zone, inventory.reverse_zone])
+def _sync_zones(site: Site) -> tuple[str, ...]:
+    """The zones a secondary must serve in step for this site: its own and its reverse zone."""
+    return tuple(dict.fromkeys([site.case.zone, site.vars.reverse_zone]))
 
-        checks.append(timed(f"dns zones on {secondary.name} in step with {primary.name}", probe_sync))
+
+def _sync_name(secondary: Host, inventory: Inventory) -> str:
+    return f"dns zones on {secondary.name} in step with {inventory.dns_primary.name}"
+
+
+def _sync_check(primary: Host, secondary: Host, zones: tuple[str, ...], name: str) -> Check:
+    return timed(name, lambda: _in_step(primary, secondary, list(zones)))
+
+
+def _record_checks(site: Site, inventory: Inventory) -> list[Check]:
+    """A (and PTR, unless the site is served on a shared address) on every authoritative server."""
+    checks = []
     for server in inventory.dns_servers:
         def probe_a(server: Host = server) -> tuple[bool, str]:
             rcode, answers = dnsq.query(server.address, site.fqdn, "A")
@@ -88,7 +113,8 @@ def _dns_checks(site: Site, inventory: Inventory) -> list[Check]:
             return answers == [want], f"{name} PTR -> {', '.join(answers) or rcode} (want {want})"
 
         checks.append(timed(f"dns A on {server.name}", probe_a))
-        checks.append(timed(f"dns PTR on {server.name}", probe_ptr))
+        if not site.vars.shared:  # the shared address's PTR names the host, not each site on it
+            checks.append(timed(f"dns PTR on {server.name}", probe_ptr))
     return checks
 
 
@@ -105,14 +131,17 @@ class Response:
 class _NamedTLSConnection(http.client.HTTPSConnection):
     """HTTPS to an address, presenting the site's name in SNI as a browser would."""
 
-    def __init__(self, address: str, server_name: str, context: ssl.SSLContext) -> None:
-        super().__init__(address, 443, timeout=HTTP_TIMEOUT, context=context)
+    def __init__(self, address: str, port: int, server_name: str, context: ssl.SSLContext) -> None:
+        super().__init__(address, port, timeout=HTTP_TIMEOUT, context=context)
         self.server_name = server_name
         self.tls_context = context
+        self.cert_names: list[str] = []
 
     def connect(self) -> None:
         raw = socket.create_connection((self.host, self.port), self.timeout)
         self.sock = self.tls_context.wrap_socket(raw, server_hostname=self.server_name)
+        # Read now: a response that closes the connection (HTTP/1.0, Connection: close) takes the socket.
+        self.cert_names = _certificate_names(self.sock)
 
 
 def _certificate_names(sock: Any) -> list[str]:
@@ -126,52 +155,53 @@ def _certificate_names(sock: Any) -> list[str]:
     return list(san.value.get_values_for_type(x509.DNSName))
 
 
-def fetch(site: Site, path: str, tls: bool) -> Response:
+def fetch(site: Site, path: str, tls: bool, ports: tuple[int, int] = PORTS) -> Response:
     """GET ``path`` from the site's public address with its Host header; redirects not followed."""
     conn: http.client.HTTPConnection
     if tls:
         context = ssl.create_default_context()
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE  # self-signed is allowed; the names are checked instead
-        conn = _NamedTLSConnection(site.ip, site.fqdn, context)
+        conn = _NamedTLSConnection(site.ip, ports[1], site.fqdn, context)
     else:
-        conn = http.client.HTTPConnection(site.ip, 80, timeout=HTTP_TIMEOUT)
+        conn = http.client.HTTPConnection(site.ip, ports[0], timeout=HTTP_TIMEOUT)
     try:
         conn.request("GET", path, headers={"Host": site.fqdn, "User-Agent": "provisioner-trial"})
         resp = conn.getresponse()
         body = resp.read(256 * 1024).decode("utf-8", errors="replace")
-        names = _certificate_names(conn.sock) if tls else []
+        names = conn.cert_names if isinstance(conn, _NamedTLSConnection) else []
         return Response(resp.status, body, resp.getheader("Location", ""), names)
     finally:
         conn.close()
 
 
-def _http_checks(site: Site) -> list[Check]:
+def _http_checks(site: Site, ports: tuple[int, int] = PORTS) -> list[Check]:
+    """One site's HTTP checks, in order (a case's own trial requests may build on each other)."""
     tls = site.case.tls != "none"
     scheme = "https" if tls else "http"
     checks = []
     if tls:
         def probe_redirect() -> tuple[bool, str]:
-            resp = fetch(site, "/", tls=False)
+            resp = fetch(site, "/", tls=False, ports=ports)
             want = f"https://{site.fqdn}/"
             return (resp.status in (301, 308) and resp.location == want,
                     f"http://{site.ip}/ Host {site.fqdn} -> {resp.status} {resp.location} (want 301 {want})")
 
         def probe_cert() -> tuple[bool, str]:
-            resp = fetch(site, "/", tls=True)
+            resp = fetch(site, "/", tls=True, ports=ports)
             return site.fqdn in resp.cert_names, f"certificate names: {', '.join(resp.cert_names) or 'none'}"
 
         checks.append(timed("http redirects to https", probe_redirect))
         checks.append(timed("tls certificate names the site", probe_cert))
 
     def probe_site() -> tuple[bool, str]:
-        resp = fetch(site, "/", tls=tls)
+        resp = fetch(site, "/", tls=tls, ports=ports)
         return resp.status < 500, f"{scheme}://{site.ip}/ Host {site.fqdn} -> {resp.status}"
 
     checks.append(timed(f"{scheme} answers on {site.ip}", probe_site))
     for index, trial in enumerate(site.case.trial):
         def probe_trial(trial: Any = trial) -> tuple[bool, str]:
-            resp = fetch(site, trial.path, tls=tls)
+            resp = fetch(site, trial.path, tls=tls, ports=ports)
             problems = []
             if resp.status != trial.status:
                 problems.append(f"status {resp.status}, want {trial.status}")
@@ -184,7 +214,7 @@ def _http_checks(site: Site) -> list[Check]:
     return checks
 
 
-# --- hosts (testinfra) -----------------------------------------------------------------------
+# --- hosts -----------------------------------------------------------------------------------
 
 def _as_app_user(site: Site, command: str) -> str:
     """Run ``command`` as the application's user with the settings it was given (its env file)."""
@@ -201,44 +231,125 @@ def _db_commands(engine: str) -> tuple[str, str]:
     return f'{base} -d "$DB_NAME" -c "SELECT 1"', f'{base} -d postgres -c "SELECT 1"'
 
 
-def _host_checks(site: Site, inventory: Inventory, hosts: Hosts) -> list[Check]:
-    web = hosts.get(inventory.web)
+def _db_probe(engine: str) -> str:
+    """Both database logins in one shell as the application's user: each prints its output, then
+    a mark with its exit code."""
+    own, other = _db_commands(engine)
+    return f'{own} 2>&1; echo "{_RC_MARK}$?"; {other} 2>&1; echo "{_RC_MARK}$?"'
+
+
+def _db_results(stdout: str, stderr: str, rc: int) -> list[tuple[int, list[str]]]:
+    """(exit code, output lines) of each login ``_db_probe`` ran; a login that never ran (the
+    settings file or the user missing) gets the whole command's exit code and error."""
+    results: list[tuple[int, list[str]]] = []
+    lines: list[str] = []
+    for line in stdout.splitlines():
+        if line.startswith(_RC_MARK):
+            code = line[len(_RC_MARK):].strip()
+            results.append((int(code) if code.isdigit() else 1, lines))
+            lines = []
+        else:
+            lines.append(line)
+    missing = (rc or 1, lines + stderr.splitlines())
+    return [*results, missing, missing][:2]
+
+
+def _login_key(site: Site) -> str:
+    return f"database logins of {site.id}"
+
+
+def _web_host(site: Site, inventory: Inventory) -> Host:
+    """The host serving the site."""
+    return inventory.web
+
+
+def _ask(request: FactsRequest, site: Site, inventory: Inventory) -> None:
+    """Add to the web host's request what this site's host checks read."""
+    v = site.vars
+    request.interface(inventory.public_interface)
+    request.command("configtest", CONFIGTEST)
+    request.process_list()
+    request.file(v.vhost_link)
+    request.file(v.vhost_file, sha256=True, contains=(f"{site.ip}:",))
+    request.file(v.marker, content=True)
+    request.user(v.user)
+    request.file(v.docroot)
+    if site.case.runtime == "php":
+        request.file(v.pool_file)
+        request.file(v.pool_socket)
+    if site.case.database is not None:
+        request.file(v.env_file)
+        request.command(_login_key(site), _as_app_user(site, _db_probe(site.case.database.engine)))
+
+
+def _read_facts(hosts: Hosts, host: Host, request: FactsRequest) -> HostFacts | Exception:
+    """The host's answer, or why it could not be read: then each of its checks fails with that."""
+    try:
+        return hosts.facts(host, request)
+    except (OSError, RuntimeError) as exc:
+        return exc
+    except Exception as exc:  # an SSH failure of any kind (paramiko's own errors) fails the checks
+        return RuntimeError(f"{host.name}: {exc.__class__.__name__}: {exc}")
+
+
+def _ownership_record(text: str | None) -> dict[str, Any]:
+    """The ownership record (JSON, older ones YAML; comment lines first)."""
+    if text is None:
+        return {}
+    try:
+        record = json.loads("\n".join(line for line in text.splitlines() if not line.startswith("#")))
+    except ValueError:
+        try:
+            record = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise RuntimeError(f"the ownership record is not readable: {exc}") from None
+    return record if isinstance(record, dict) else {}
+
+
+def _host_checks(site: Site, inventory: Inventory, read: HostFacts | Exception) -> list[Check]:
     v = site.vars
     checks = []
 
+    def facts() -> HostFacts:
+        if isinstance(read, Exception):
+            raise read
+        return read
+
     def probe_address() -> tuple[bool, str]:
-        addresses = web.interface(inventory.public_interface).addresses
-        return site.ip in addresses, f"{inventory.public_interface} carries {', '.join(addresses) or 'nothing'}"
+        iface = facts().interface(inventory.public_interface)
+        if iface.addresses is None:
+            raise RuntimeError(f"{inventory.public_interface}: {iface.error}")
+        return site.ip in iface.addresses, f"{iface.name} carries {', '.join(iface.addresses) or 'nothing'}"
 
     def probe_configtest() -> tuple[bool, str]:
-        out = web.run("apache2ctl configtest")
-        return out.rc == 0, (out.stderr or out.stdout).strip().splitlines()[-1] if (out.stderr or out.stdout) else ""
+        out = facts().command("configtest")
+        text = out.stderr or out.stdout
+        return out.rc == 0, text.strip().splitlines()[-1] if text.strip() else ""
 
     def probe_apache() -> tuple[bool, str]:
-        running = web.process.filter(comm="apache2")
+        running = facts().users_running("apache2")
         return bool(running), f"{len(running)} apache2 processes"
 
     def probe_vhost() -> tuple[bool, str]:
-        link = web.file(v.vhost_link)
-        conf = web.file(v.vhost_file)
-        ok = link.is_symlink and conf.exists and conf.user == "root" and f"{site.ip}:" in conf.content_string
+        link, conf = facts().file(v.vhost_link), facts().file(v.vhost_file)
+        ok = link.is_symlink and conf.exists and conf.user == "root" and f"{site.ip}:" in conf.found
         problem = "" if ok else " missing, not enabled or not on the address"
         return ok, f"{v.vhost_link} -> {v.vhost_file}{problem}"
 
     def probe_vhost_unchanged() -> tuple[bool, str]:
-        record = yaml.safe_load(web.file(v.marker).content_string) if web.file(v.marker).exists else {}
-        want = (record or {}).get("vhost_sha256", "")
-        now = web.file(v.vhost_file).sha256sum if web.file(v.vhost_file).exists else "missing"
+        marker, conf = facts().file(v.marker), facts().file(v.vhost_file)
+        want = _ownership_record(marker.content if marker.exists else None).get("vhost_sha256", "")
+        now = conf.sha256 if conf.exists else "missing"
         return bool(want) and now == want, ("as applied" if now == want else
                                             f"{v.vhost_file} differs from what apply wrote (edited by hand?)")
 
     def probe_user() -> tuple[bool, str]:
-        user = web.user(v.user)
+        user = facts().user(v.user)
         ok = user.exists and user.shell in ("/usr/sbin/nologin", "/bin/false")
         return ok, f"user {v.user}: " + (f"shell {user.shell}" if user.exists else "missing")
 
     def probe_docroot() -> tuple[bool, str]:
-        docroot = web.file(v.docroot)
+        docroot = facts().file(v.docroot)
         ok = docroot.is_directory and docroot.user == v.user and docroot.mode & 0o002 == 0
         return ok, f"{v.docroot} owner {docroot.user if docroot.exists else '-'} mode " \
                    f"{oct(docroot.mode) if docroot.exists else '-'}"
@@ -253,8 +364,7 @@ def _host_checks(site: Site, inventory: Inventory, hosts: Hosts) -> list[Check]:
 
     if site.case.runtime == "php":
         def probe_pool() -> tuple[bool, str]:
-            pool = web.file(v.pool_file)
-            sock = web.file(v.pool_socket)
+            pool, sock = facts().file(v.pool_file), facts().file(v.pool_socket)
             ok = pool.exists and pool.user == "root" and pool.mode == 0o600 and sock.is_socket
             detail = f"{v.pool_file} mode {oct(pool.mode) if pool.exists else '-'}, socket " + \
                      ("present" if sock.is_socket else "missing")
@@ -262,8 +372,7 @@ def _host_checks(site: Site, inventory: Inventory, hosts: Hosts) -> list[Check]:
 
         def probe_workers() -> tuple[bool, str]:
             # ondemand pools start workers on request; the trial's HTTP checks have made some.
-            out = web.run(f"ps -o user= -C php-fpm{php_version(inventory)}")
-            users = {line.strip() for line in out.stdout.splitlines() if line.strip()}
+            users = set(facts().users_running(f"php-fpm{php_version(inventory)}"))
             return v.user in users, f"php-fpm workers run as: {', '.join(sorted(users)) or 'none'}"
 
         checks += [timed("php-fpm pool configured, root-only", probe_pool),
@@ -272,23 +381,26 @@ def _host_checks(site: Site, inventory: Inventory, hosts: Hosts) -> list[Check]:
     database = site.case.database
     if database is not None:
         def probe_env() -> tuple[bool, str]:
-            env = web.file(v.env_file)
+            env = facts().file(v.env_file)
             ok = env.exists and env.user == v.user and env.mode == 0o400
             return ok, f"{v.env_file} owner {env.user if env.exists else '-'} mode " \
                        f"{oct(env.mode) if env.exists else '-'}"
 
-        own, other = _db_commands(database.engine)
+        def logins() -> list[tuple[int, list[str]]]:
+            out = facts().command(_login_key(site))
+            return _db_results(out.stdout, out.stderr, out.rc)
 
         def probe_login() -> tuple[bool, str]:
-            out = web.run(_as_app_user(site, own))
-            return out.rc == 0 and out.stdout.strip() == "1", \
+            rc, lines = logins()[0]
+            said = [line.strip() for line in lines if line.strip()]
+            return rc == 0 and said[-1:] == ["1"], \
                 f"{database.user}@{v.db.address if v.db else '-'}/{database.name}: " + \
-                ("login ok" if out.rc == 0 else (out.stderr.strip().splitlines() or ["failed"])[-1])
+                ("login ok" if rc == 0 else (said or ["failed"])[-1])
 
         def probe_isolated() -> tuple[bool, str]:
-            out = web.run(_as_app_user(site, other))
+            rc, _ = logins()[1]
             target = "mysql" if database.engine == "mariadb" else "postgres"
-            return out.rc != 0, f"database {target}: " + ("refused" if out.rc != 0 else "reachable, must not be")
+            return rc != 0, f"database {target}: " + ("refused" if rc != 0 else "reachable, must not be")
 
         checks += [timed("database settings file readable by the application only", probe_env),
                    timed("database user logs in with the application's settings", probe_login),
@@ -296,16 +408,52 @@ def _host_checks(site: Site, inventory: Inventory, hosts: Hosts) -> list[Check]:
     return checks
 
 
+# --- the trial -------------------------------------------------------------------------------
+
+def run_trials(sites: list[Site], inventory: Inventory, hosts: Hosts, *, workers: int = WORKERS,
+               ports: tuple[int, int] = PORTS) -> dict[str, list[Check]]:
+    """Every check of every site, by case id: DNS and HTTP first, many sites at a time, then one
+    read per host (after the HTTP checks, so php-fpm has workers to inspect)."""
+    if not sites:
+        return {}
+    secondaries = inventory.group("dns_secondary")
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        http = {s.id: pool.submit(_http_checks, s, ports) for s in sites}
+        syncs = {}
+        for secondary in secondaries:
+            name = _sync_name(secondary, inventory)
+            for zones in dict.fromkeys(_sync_zones(s) for s in sites):
+                syncs[secondary.name, zones] = pool.submit(_sync_check, inventory.dns_primary, secondary, zones, name)
+        records = {s.id: pool.submit(_record_checks, s, inventory) for s in sites}
+        concurrent.futures.wait(http.values())
+        requests: dict[str, tuple[Host, FactsRequest]] = {}
+        for s in sites:
+            web = _web_host(s, inventory)
+            _ask(requests.setdefault(web.name, (web, FactsRequest()))[1], s, inventory)
+        # Each host on a thread of its own, beside the DNS checks still queued.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(requests)) as readers:
+            read = {name: readers.submit(_read_facts, hosts, host, request)
+                    for name, (host, request) in requests.items()}
+            facts = {name: future.result() for name, future in read.items()}
+        results = {}
+        for s in sites:
+            in_step = [dataclasses.replace(syncs[sec.name, _sync_zones(s)].result()) for sec in secondaries]
+            results[s.id] = (in_step + records[s.id].result() + http[s.id].result()
+                             + _host_checks(s, inventory, facts[_web_host(s, inventory).name]))
+    return results
+
+
 def run_trial(site: Site, inventory: Inventory, hosts: Hosts) -> list[Check]:
-    """Every check for one site, HTTP first so php-fpm has workers to inspect."""
-    return _dns_checks(site, inventory) + _http_checks(site) + _host_checks(site, inventory, hosts)
+    """Every check for one site (``run_trials`` of one)."""
+    return run_trials([site], inventory, hosts)[site.id]
 
 
 def software_versions(site: Site, inventory: Inventory, hosts: Hosts) -> dict[str, str]:
-    """Versions of the software serving the site, for the configuration record."""
-    probes: list[tuple[str, Host, str]] = [("apache", inventory.web, "apache2 -v | head -n1")]
+    """Versions of the software serving the site, for the configuration record; each host is
+    asked once per ``Hosts`` (a run), however many sites it serves."""
+    probes: list[tuple[str, Host, str]] = [("apache", _web_host(site, inventory), "apache2 -v | head -n1")]
     if site.case.runtime == "php":
-        probes.append(("php", inventory.web, "php -v | head -n1"))
+        probes.append(("php", _web_host(site, inventory), "php -v | head -n1"))
     if site.case.database is not None:
         db_host = inventory.database_host(site.case.database.engine)
         command = "mariadb --version" if site.case.database.engine == "mariadb" else "psql --version"
@@ -313,6 +461,6 @@ def software_versions(site: Site, inventory: Inventory, hosts: Hosts) -> dict[st
     probes.append(("bind", inventory.dns_primary, "named -v"))
     versions = {}
     for name, host, command in probes:
-        out = hosts.get(host).run(command)
-        versions[name] = out.stdout.strip() if out.rc == 0 else "unknown"
+        rc, stdout = hosts.output_once(host, command)
+        versions[name] = stdout.strip() if rc == 0 else "unknown"
     return versions

@@ -1,4 +1,10 @@
-"""``provisioner verify``: the trial again, against what is live; changes nothing on the servers."""
+"""``provisioner verify``: the trial again, against what is live; changes nothing on the servers.
+
+Its records stay light, so a fleet can be verified often: each case gets one line in its trial
+history (``uji-coba-riwayat.jsonl``); the trial report ``uji-coba.json`` is the installation's,
+written by apply, and stays as it is. A case that newly fails gets an incident record and its
+documents rendered again; a case failing again is the same incident. The register is refreshed.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +18,21 @@ from provisioner.commands.base import Context, load_cases, render_documents, rep
 from provisioner.errors import FieldError, InvalidInput, ProvisionerError
 from provisioner.hosts import Hosts
 from provisioner.report import CaseReport, Report
-from provisioner.trial import Check, run_trial
+from provisioner.trial import Check, run_trials
 
 
-def _installed_cases(ctx: Context, paths: list[Path], all_cases: bool, live_registry: dict[str, Any]) -> list[Case]:
+def _installed(hosts: Hosts) -> dict[str, dict[str, Any]]:
+    """The cases the web host records as installed (removed ones keep a record of what they kept)."""
+    try:
+        registry = hosts.registry()
+    except (OSError, RuntimeError) as exc:
+        raise placement.ServerDown(f"a server cannot be read: {exc}") from None
+    return {case_id: record for case_id, record in registry.items() if not record.get("removed")}
+
+
+def _installed_cases(ctx: Context, paths: list[Path], all_cases: bool, installed: dict[str, Any]) -> list[Case]:
     if all_cases:
-        found = [ctx.records_dir / case_id / "case.yml" for case_id in sorted(live_registry)]
+        found = [ctx.records_dir / case_id / "case.yml" for case_id in sorted(installed)]
         missing = [p for p in found if not p.exists()]
         if missing:
             raise InvalidInput("installed cases have no case file in the records",
@@ -32,33 +47,44 @@ def run(ctx: Context, paths: list[Path], all_cases: bool = False) -> Report:
     with reporting("verify") as report:
         inventory = ctx.inventory()
         hosts = Hosts(inventory)
-        registry = {k: r for k, r in hosts.registry().items() if not r.get("removed")} if all_cases else {}
-        cases = _installed_cases(ctx, paths, all_cases, registry)
+        installed = _installed(hosts)
+        cases = _installed_cases(ctx, paths, all_cases, installed)
         placement.validate_all(cases, inventory)
-        live = placement.read_live_state(cases, inventory, hosts)
         records = rec.Records(ctx.records_dir)
-        documents.preload()
-        failed = []
+        sites = []
+        items: dict[str, CaseReport] = {}
         for case in cases:
-            installed = live.installed.get(case.id)
-            item = CaseReport(case.id, case.fqdn)
+            item = items[case.id] = CaseReport(case.id, case.fqdn)
             report.cases.append(item)
-            if installed is None:
+            record = installed.get(case.id)
+            if record is None:
                 item.checks = [Check("case is installed", False,
                                      f"no record of case {case.id} on {inventory.web.name}", 0.0)]
-                failed.append(case)
                 continue
-            placed = site.build(case, str(installed["ip"]), inventory, password_file=None)
+            placed = site.build(case, str(record["ip"]), inventory, password_file=None)
             item.public_ip = placed.ip
-            item.checks = run_trial(placed, inventory, hosts)
-            item.records += [str(p) for p in records.write_trial(placed, inventory, item.checks,
-                                                                 rec.now().isoformat())]
-            if not item.passed:
-                failed.append(case)
+            sites.append(placed)
+        ctx.on_progress(f"running the trial of {len(sites)} case(s)")
+        trials = run_trials(sites, inventory, hosts)
+        tested_at = rec.now().isoformat()
+        new_incidents = []
+        for placed in sites:
+            item = items[placed.id]
+            item.checks = trials[placed.id]
+            previous = records.last_trial(placed.id)  # before this trial is recorded
+            item.records.append(str(records.write_trial_history(placed, inventory, item.checks, "verify",
+                                                                tested_at)))
+            if rec.newly_failed(previous, item.passed):
                 failures = [f"check '{c.name}': {c.detail}" for c in item.checks if not c.ok]
-                item.records.append(str(records.write_incident(case.id, case.fqdn, "verify", "verify", failures, [])))
-        render_documents(ctx, [item for item in report.cases if item.public_ip])
+                item.records.append(str(records.write_incident(placed.id, placed.fqdn, "verify", "verify",
+                                                               failures, [])))
+                new_incidents.append(item)
+        if new_incidents:
+            render_documents(ctx, new_incidents)  # their incident log, and the register
+        else:
+            documents.render_register(ctx.records_dir)
+        failed = [item.id for item in report.cases if not item.passed]
         if failed:
-            raise ProvisionerError(f"verify failed for {', '.join(c.id for c in failed)}")
+            raise ProvisionerError(f"verify failed for {', '.join(failed)}")
         report.message = f"{len(cases)} case(s) verified, every check passed"
     return report

@@ -1,0 +1,203 @@
+"""The trial's host reader (provisioner/host_facts.py) against this machine: real files, users,
+processes and interfaces, read through testinfra's local backend as the trial reads a local host."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pwd
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import testinfra
+
+from provisioner import host_facts
+from provisioner.host_facts import FactsRequest, HostFacts
+
+LOCAL = testinfra.get_host("local://")
+ME = pwd.getpwuid(os.getuid()).pw_name
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Iterator[dict[str, Path]]:
+    """A file, a folder, a link to each, a link to nothing and a unix socket."""
+    paths = {"file": tmp_path / "site.conf", "folder": tmp_path / "public", "link": tmp_path / "enabled.conf",
+             "folder_link": tmp_path / "public-link", "dangling": tmp_path / "gone.conf",
+             "socket": tmp_path / "pool.sock", "missing": tmp_path / "nothing-here"}
+    paths["file"].write_text("<VirtualHost 198.19.0.10:80>\n  ServerName ppid.example\n</VirtualHost>\n")
+    paths["file"].chmod(0o640)
+    paths["folder"].mkdir(mode=0o750)
+    paths["folder"].chmod(0o750)
+    paths["link"].symlink_to(paths["file"])
+    paths["folder_link"].symlink_to(paths["folder"])
+    paths["dangling"].symlink_to(tmp_path / "never-written")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(paths["socket"]))
+    yield paths
+    server.close()
+
+
+def _read(request: FactsRequest, **options: Any) -> HostFacts:
+    return host_facts.read(LOCAL, request, name="localhost", **options)
+
+
+def _ask_files(paths: dict[str, Path]) -> FactsRequest:
+    request = FactsRequest()
+    for path in paths.values():
+        request.file(str(path))
+    return request
+
+
+@pytest.mark.parametrize("name", ["file", "folder", "link", "folder_link", "dangling", "socket", "missing"])
+def test_a_path_reads_as_testinfra_reads_it(tree: dict[str, Path], name: str) -> None:
+    facts = _read(_ask_files(tree)).file(str(tree[name]))
+    expected = LOCAL.file(str(tree[name]))
+    assert (facts.exists, facts.is_symlink, facts.is_file, facts.is_directory, facts.is_socket) == (
+        expected.exists, expected.is_symlink, expected.is_file, expected.is_directory, expected.is_socket)
+    if expected.exists:
+        assert (facts.user, facts.mode) == (expected.user, expected.mode)
+
+
+def test_owner_and_mode_are_of_what_a_link_leads_to(tree: dict[str, Path]) -> None:
+    facts = _read(_ask_files(tree))
+    for name in ("file", "link"):
+        assert (facts.file(str(tree[name])).user, facts.file(str(tree[name])).mode) == (ME, 0o640)
+    assert facts.file(str(tree["folder_link"])).mode == 0o750
+    assert facts.file(str(tree["missing"])).kind == "missing"
+
+
+def test_checksum_content_and_texts_are_read_when_asked(tree: dict[str, Path]) -> None:
+    request = FactsRequest()
+    request.file(str(tree["link"]), sha256=True, contains=("198.19.0.10:", "198.19.0.99:"))
+    request.file(str(tree["file"]), content=True)
+    request.file(str(tree["folder"]), sha256=True)
+    facts = _read(request)
+    via_link = facts.file(str(tree["link"]))
+    assert via_link.sha256 == hashlib.sha256(tree["file"].read_bytes()).hexdigest()
+    assert via_link.found == {"198.19.0.10:"}
+    assert via_link.content is None
+    assert facts.file(str(tree["file"])).content == tree["file"].read_text()
+    assert facts.file(str(tree["folder"])).sha256 == ""
+
+
+@pytest.mark.parametrize("name", ["root", "nobody", "no-such-user-here"])
+def test_users_and_their_shells(name: str) -> None:
+    request = FactsRequest()
+    request.user(name)
+    user = _read(request).user(name)
+    expected = LOCAL.user(name)
+    assert user.exists == expected.exists
+    if expected.exists:
+        assert user.shell == expected.shell == pwd.getpwnam(name).pw_shell
+
+
+def test_the_process_list_names_this_process_and_its_user() -> None:
+    request = FactsRequest()
+    request.process_list()
+    facts = _read(request)
+    comm = Path("/proc/self/comm").read_text().strip()
+    assert ME in facts.users_running(comm)
+    assert len(facts.processes or []) >= len(LOCAL.process.filter(user=ME)) > 0
+
+
+def test_the_addresses_of_an_interface_and_a_missing_one() -> None:
+    request = FactsRequest()
+    request.interface("lo")
+    request.interface("nosuchif0")
+    facts = _read(request)
+    assert "127.0.0.1" in (facts.interface("lo").addresses or ())
+    assert facts.interface("nosuchif0").addresses is None
+    assert "nosuchif0" in facts.interface("nosuchif0").error
+
+
+def test_commands_report_exit_code_and_both_outputs() -> None:
+    request = FactsRequest()
+    request.command("fails", "echo said; echo complained >&2; exit 3")
+    request.command("passes", "printf 1")
+    facts = _read(request)
+    assert facts.command("fails") == host_facts.CommandResult(3, "said\n", "complained\n")
+    assert facts.command("passes").rc == 0 and facts.command("passes").stdout == "1"
+
+
+def test_commands_run_a_few_at_a_time() -> None:
+    request = FactsRequest()
+    for index in range(host_facts.PARALLEL):
+        request.command(f"wait {index}", "sleep 0.5")
+    start = time.monotonic()
+    _read(request)
+    assert time.monotonic() - start < 0.5 * host_facts.PARALLEL / 2
+
+
+def test_asking_twice_reads_once_with_every_wish() -> None:
+    request = FactsRequest()
+    request.file("/etc/passwd", sha256=True)
+    request.file("/etc/passwd", contains=("root:",))
+    request.command("k", "true")
+    request.command("k", "true")
+    lines = host_facts.command_lines(request)
+    assert len(lines) == 1
+    facts = _read(request).file("/etc/passwd")
+    assert facts.sha256 and facts.found == {"root:"}
+
+
+def test_a_host_that_cannot_run_the_reader_is_named() -> None:
+    with pytest.raises(RuntimeError, match="localhost: reading the host failed"):
+        _read(FactsRequest(), python="/nonexistent/python3")
+
+
+# --- chunking ------------------------------------------------------------------------------
+
+def _many(tmp_path: Path, count: int) -> FactsRequest:
+    """``count`` files with names that do not compress, a few users, commands, processes, lo."""
+    request = FactsRequest()
+    for index in range(count):
+        path = tmp_path / f"{hashlib.sha256(str(index).encode()).hexdigest()}.conf"
+        if index % 2:
+            path.write_text(f"site {index}\n")
+        request.file(str(path), sha256=bool(index % 3), contains=(f"site {index}",))
+    for name in ("root", "nobody", "no-such-user-here"):
+        request.user(name)
+    for index in range(5):
+        request.command(f"c{index}", f"echo {index}")
+    request.process_list()
+    request.interface("lo")
+    return request
+
+
+def test_a_large_request_is_split_into_commands_within_the_limit(tmp_path: Path) -> None:
+    request = _many(tmp_path, 600)
+    lines = host_facts.command_lines(request, limit=20_000)
+    assert len(lines) > 1
+    assert all(len(line) <= 20_000 for line in lines)
+    assert len(host_facts.command_lines(request)) == 1
+
+
+def test_split_or_not_the_answer_is_the_same(tmp_path: Path) -> None:
+    request = _many(tmp_path, 600)
+    whole = _read(request)
+    split = _read(request, limit=20_000)
+    assert split.files == whole.files and len(split.files) == 600
+    assert split.users == whole.users
+    assert split.commands == whole.commands
+    assert split.interfaces == whole.interfaces
+    assert split.processes is not None and whole.processes is not None
+
+
+def test_the_request_travels_compressed_500_sites_in_one_command() -> None:
+    """The paths of 500 sites (7 each, as the trial asks) fit one command line."""
+    request = FactsRequest()
+    for index in range(500):
+        fqdn = f"aplikasi{index:03d}.tarakankota.go.id"
+        root = f"/srv/www/{fqdn}"
+        for path in (f"/etc/apache2/sites-enabled/{fqdn}.conf", f"/etc/provisioner/sites/2026-{index:03d}.yml",
+                     f"{root}/public", f"{root}/app.env", f"/etc/php/8.2/fpm/pool.d/aplikasi{index:03d}.conf",
+                     f"/run/php/provisioner-aplikasi{index:03d}.sock"):
+            request.file(path)
+        request.file(f"/etc/apache2/sites-available/{fqdn}.conf", sha256=True, contains=(f"198.19.0.{index % 250}:",))
+        request.user(f"aplikasi{index:03d}")
+    lines = host_facts.command_lines(request)
+    assert len(lines) == 1 and len(lines[0]) < host_facts.COMMAND_LIMIT
