@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import datetime as dt
 import shutil
 import sys
 import tempfile
@@ -24,24 +23,19 @@ from typing import Any
 
 import yaml
 
-from provisioner import documents, trail
-from provisioner.case import load_case
-from provisioner.inventory import load_inventory
-from provisioner.records import Records
-from provisioner.site import build
-from provisioner.trial import Check
-
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from provisioner import documents  # noqa: E402
+from tests import fleet  # noqa: E402
+
 EXAMPLES = ROOT / "examples" / "cases"
-WITA = dt.timezone(dt.timedelta(hours=8))
 
 
 def generate(work: Path, count: int) -> Path:
     """``count`` cases in ``work/records``, made from the example cases in turn."""
     records, cases = work / "records", work / "cases"
     cases.mkdir(parents=True, exist_ok=True)
-    inventory = load_inventory(ROOT / "inventories" / "local")
-    store = Records(records)
     examples = [yaml.safe_load(p.read_text()) for p in sorted(EXAMPLES.glob("*.yml"))]
     for index in range(count):
         data: dict[str, Any] = copy.deepcopy(examples[index % len(examples)])
@@ -51,20 +45,7 @@ def generate(work: Path, count: int) -> Path:
             data["application"]["release"] = str((EXAMPLES / data["application"]["release"]).resolve())
         path = cases / f"{data['id']}.yml"
         path.write_text(yaml.safe_dump(data, sort_keys=False))
-        case = load_case(path)
-        ip = f"198.19.0.{10 + index % 240}"
-        site = build(case, ip, inventory, password_file=Path("/nonexistent"))
-        store.write_case(site)
-        store.write_configuration(site, inventory, {"apache": "Apache/2.4.71"}, "2026-11-27T10:00:00+08:00")
-        passed = index % 7 != 3
-        checks = [Check("dns A on ns1", True, f"-> {ip}", 0.001), Check("trial[0] GET /", passed, "200", 0.02)]
-        store.write_trial(site, inventory, checks, "2026-11-27T10:05:00+08:00")
-        if passed:
-            trail.record_install(records, case, dt.datetime(2026, 11, 27, 10, 0, tzinfo=WITA),
-                                 dt.datetime(2026, 11, 27, 10, 5, tzinfo=WITA), "penguji")
-        else:
-            store.write_incident(case.id, case.fqdn, "apply", "trial", ["check 'trial[0] GET /': 500"],
-                                 [f"{case.id}: database: database, user, grant"])
+        fleet.write_records(records, path, f"198.19.0.{10 + index % 240}", passed=index % 7 != 3)
     return records
 
 

@@ -52,3 +52,32 @@ def write(folder: Path, count: int, shared_every: int = 4, prefix: str = "fleet"
         path.write_text(yaml.safe_dump(data, sort_keys=False))
         paths.append(str(path))
     return paths
+
+
+def write_records(root: Path, case_file: Path, ip: str, passed: bool) -> None:
+    """A case's records as ``apply`` leaves them, without a lab: its copy, configuration, trial,
+    and the installation in its trail when the trial passed, an incident when it did not."""
+    import datetime as dt
+
+    from provisioner import trail
+    from provisioner.case import load_case
+    from provisioner.inventory import load_inventory
+    from provisioner.records import Records
+    from provisioner.site import build
+    from provisioner.trial import Check
+
+    wita = dt.timezone(dt.timedelta(hours=8))
+    inventory = load_inventory(ROOT / "inventories" / "local")
+    case = load_case(case_file)
+    site = build(case, ip, inventory, password_file=Path("/nonexistent"))
+    store = Records(root)
+    store.write_case(site)
+    store.write_configuration(site, inventory, {"apache": "Apache/2.4.71"}, "2026-11-27T10:00:00+08:00")
+    checks = [Check("dns A on ns1", True, f"-> {ip}", 0.001), Check("trial[0] GET /", passed, "200", 0.02)]
+    store.write_trial(site, inventory, checks, "2026-11-27T10:05:00+08:00")
+    if passed:
+        trail.record_install(root, case, dt.datetime(2026, 11, 27, 10, 0, tzinfo=wita),
+                             dt.datetime(2026, 11, 27, 10, 5, tzinfo=wita), "penguji")
+    else:
+        store.write_incident(case.id, case.fqdn, "apply", "trial", ["check 'trial[0] GET /': 500"],
+                             [f"{case.id}: database: database, user, grant"])

@@ -14,10 +14,10 @@ def run(ctx: Context, refs: list[str], all_cases: bool, langs: tuple[str, ...]) 
         ids = documents.case_ids(ctx.records_dir) if all_cases else [case_of(ctx, ref).id for ref in refs]
         if not ids:
             raise InvalidInput("no case to report on", [FieldError("CASE", f"no case in {ctx.records_dir}")])
-        for case_id in ids:
-            item = CaseReport(case_id)
-            item.records = [str(p) for p in documents.render_case(ctx.records_dir, case_id, langs)]
-            report.cases.append(item)
+        report.cases = [CaseReport(case_id) for case_id in ids]
+        # One batch, so that many cases' PDFs spread over several processes.
+        for path in documents.render_cases(ctx.records_dir, ids, langs=langs):
+            report.case(path.parent.parent.parent.name).records.append(str(path))
         register = documents.render_register(ctx.records_dir, with_sla=all_cases)
         report.message = f"documents of {len(ids)} case(s) written; register: {register[0]}"
     return report

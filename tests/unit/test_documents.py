@@ -1,22 +1,21 @@
-"""The documents: every template in both languages, escaping of case text, PDFs, the register."""
+"""The documents: every template in both languages, escaping of case text, PDFs, the register;
+documents and register rows made again only when what they are made from changed."""
 
 from __future__ import annotations
 
 import copy
 import datetime as dt
+import json
+import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 from pypdf import PdfReader
 
-from provisioner import documents, trail
-from provisioner.case import load_case
-from provisioner.inventory import load_inventory
-from provisioner.records import Records
-from provisioner.site import build
-from provisioner.trial import Check
-from tests.conftest import LOCAL_INVENTORY, example
+from provisioner import documents
+from tests import fleet
+from tests.conftest import example
 
 WITA = dt.timezone(dt.timedelta(hours=8))
 HOSTILE_TITLE = "Sistem <script>alert('x')</script> & | *tebal*"
@@ -26,25 +25,12 @@ HOSTILE_TITLE = "Sistem <script>alert('x')</script> & | *tebal*"
 def records(tmp_path: Path, write_case) -> Path:
     """A records folder as apply leaves it: one passed case, one case with an incident."""
     root = tmp_path / "records"
-    inventory = load_inventory(LOCAL_INVENTORY)
-    store = Records(root)
     for name, ip, passed in (("sikesda", "198.19.0.30", True), ("simpeg", "198.19.0.31", False)):
         data = copy.deepcopy(example(name))
         if name == "sikesda":
             data["application"]["title"] = HOSTILE_TITLE
             data["contact"]["name"] = "Budi <b>Santoso</b>"
-        case = load_case(write_case(data, f"{name}.yml"))
-        site = build(case, ip, inventory, password_file=Path("/nonexistent"))
-        store.write_case(site)
-        store.write_configuration(site, inventory, {"apache": "Apache/2.4.71"}, "2026-11-27T10:00:00+08:00")
-        checks = [Check("dns A on ns1", True, f"-> {ip}", 0.001), Check("trial[0] GET /", passed, "200", 0.02)]
-        store.write_trial(site, inventory, checks, "2026-11-27T10:05:00+08:00")
-        if passed:
-            trail.record_install(root, case, dt.datetime(2026, 11, 27, 10, 0, tzinfo=WITA),
-                                 dt.datetime(2026, 11, 27, 10, 5, tzinfo=WITA), "penguji")
-        else:
-            store.write_incident(case.id, case.fqdn, "apply", "trial", ["check 'trial[0] GET /': 500"],
-                                 [f"{case.id}: database: database, user, grant"])
+        fleet.write_records(root, write_case(data, f"{name}.yml"), ip, passed)
     return root
 
 
@@ -103,3 +89,110 @@ def test_sla_summary_counts_steps_over_the_standard(records: Path) -> None:
     cases = [documents.read_case(records, case_id) for case_id in documents.case_ids(records)]
     summary = {row["number"]: row for row in documents.sla_summary(cases)}
     assert summary[9]["count"] == 1 and summary[9]["median"] == "5.0 menit" and summary[9]["over"] == 0
+
+
+# --- made again only when what they are made from changed -----------------------------------
+
+def _stamps(folder: Path, ext: str) -> dict[str, tuple[int, int]]:
+    """Inode and mtime of each file: a file written again (through a rename) has a new inode."""
+    return {p.relative_to(folder).as_posix(): (p.stat().st_ino, p.stat().st_mtime_ns)
+            for p in sorted(folder.rglob(f"*.{ext}"))}
+
+
+def _written_again(folder: Path, ext: str, before: dict[str, tuple[int, int]]) -> set[str]:
+    return {name for name, stamp in _stamps(folder, ext).items() if before.get(name) != stamp}
+
+
+def test_rendering_again_writes_nothing_and_names_the_same_documents(records: Path) -> None:
+    first = documents.render_case(records, "2026-020")
+    folder = records / "2026-020" / "dokumen"
+    before = {ext: _stamps(folder, ext) for ext in ("md", "html", "pdf")}
+    assert documents.render_case(records, "2026-020") == first
+    assert {ext: _stamps(folder, ext) for ext in ("md", "html", "pdf")} == before
+
+
+def test_a_changed_trial_renders_its_report_again_and_only_it(records: Path) -> None:
+    documents.render_case(records, "2026-014", ("en",))
+    folder = records / "2026-014" / "dokumen"
+    before = _stamps(folder, "pdf")
+    trial = records / "2026-014" / "uji-coba.json"
+    trial.write_text(json.dumps({**json.loads(trial.read_text()), "tested_at": "2026-11-28T09:00:00+08:00"}))
+    documents.render_case(records, "2026-014", ("en",))
+    assert _written_again(folder, "pdf", before) == {"en/laporan.pdf"}
+
+
+def test_a_changed_heading_renders_every_pdf_again_with_it(records: Path) -> None:
+    """The heading is in the layout, not in the Markdown: the settings alone must make the PDFs again."""
+    documents.render_case(records, "2026-014", ("en",))
+    folder = records / "2026-014" / "dokumen"
+    before = _stamps(folder, "pdf")
+    (records / "documents.yml").write_text(yaml.safe_dump({"heading": "DINAS UJI COBA"}))
+    documents.render_case(records, "2026-014", ("en",))
+    assert _written_again(folder, "pdf", before) == set(before)
+    assert "DINAS UJI COBA" in PdfReader(folder / "en" / "konfigurasi.pdf").pages[0].extract_text()
+
+
+def test_a_changed_layout_renders_every_pdf_again(records: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    templates = tmp_path / "templates"
+    shutil.copytree(documents.TEMPLATES, templates)
+    monkeypatch.setattr(documents, "TEMPLATES", templates)
+    documents.render_case(records, "2026-014", ("en",))
+    folder = records / "2026-014" / "dokumen"
+    before = _stamps(folder, "pdf")
+    layout = templates / "layout.html.j2"
+    layout.write_text(layout.read_text().replace("font-size: 10.5pt", "font-size: 11pt"))
+    documents.render_case(records, "2026-014", ("en",))
+    assert _written_again(folder, "pdf", before) == set(before)
+
+
+def test_a_deleted_pdf_is_rendered_again_and_only_it(records: Path) -> None:
+    documents.render_case(records, "2026-014", ("en",))
+    folder = records / "2026-014" / "dokumen"
+    before = _stamps(folder, "pdf")
+    (folder / "en" / "konfigurasi.pdf").unlink()
+    documents.render_case(records, "2026-014", ("en",))
+    assert _written_again(folder, "pdf", before) == {"en/konfigurasi.pdf"}
+
+
+def test_documents_made_before_digests_were_recorded_are_kept(records: Path) -> None:
+    documents.render_case(records, "2026-014", ("en",))
+    folder = records / "2026-014" / "dokumen"
+    before = _stamps(folder, "pdf")
+    (folder / "en" / documents.RENDERED_FILE).unlink()
+    documents.render_case(records, "2026-014", ("en",))
+    assert _written_again(folder, "pdf", before) == set()
+
+
+def test_pdfs_written_by_worker_processes_are_the_same(records: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    other = tmp_path / "other"
+    shutil.copytree(records, other)
+    documents.render_case(records, "2026-014", ("en",))
+    monkeypatch.setattr(documents, "PARALLEL_FROM", 1)
+    documents.render_case(other, "2026-014", ("en",))
+    for doc in ("konfigurasi", "dokumentasi", "laporan"):
+        name = f"2026-014/dokumen/en/{doc}.pdf"
+        assert (other / name).read_bytes() == (records / name).read_bytes(), doc
+
+
+def _pass_the_trial(records: Path, case_id: str) -> None:
+    trial = records / case_id / "uji-coba.json"
+    trial.write_text(json.dumps({**json.loads(trial.read_text()), "passed": True}))
+
+
+def test_register_reads_again_only_the_cases_that_changed(records: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    documents.render_register(records)
+    read: list[str] = []
+    read_case = documents.read_case
+    monkeypatch.setattr(documents, "read_case", lambda root, case_id: read.append(case_id) or read_case(root, case_id))
+    _pass_the_trial(records, "2026-020")
+    documents.render_register(records)
+    assert read == ["2026-020"]
+
+
+def test_register_shows_a_case_changed_since_it_was_last_written(records: Path) -> None:
+    documents.render_register(records)
+    _pass_the_trial(records, "2026-020")
+    page = documents.render_register(records)[0].read_text()
+    assert '<tr class="case" data-case="2026-020">' in page
