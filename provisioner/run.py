@@ -25,7 +25,7 @@ from provisioner.hosts import Hosts
 from provisioner.inventory import Inventory
 from provisioner.lock import inventory_lock
 from provisioner.report import CaseReport, Report
-from provisioner.trial import run_trial, software_versions
+from provisioner.trial import run_trials, software_versions
 
 
 @dataclass
@@ -129,11 +129,12 @@ class Run:
     def _trial(self, started: dt.datetime, stop: interrupt.StopRequest) -> Failure:
         self.ctx.on_progress("running the trial")
         failure = Failure("trial")
+        if stop:
+            return failure
+        checks = run_trials(self.sites, self.inventory, self.hosts)
         for s in self.sites:
-            if stop:
-                break
             item = self.report.case(s.id)
-            item.checks = run_trial(s, self.inventory, self.hosts)
+            item.checks = checks[s.id]
             versions = software_versions(s, self.inventory, self.hosts)
             item.records += [str(p) for p in self.records.write_configuration(
                 s, self.inventory, versions, started.isoformat(), s in self.new_sites)]

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from provisioner.errors import FieldError, InvalidInput
+
+if TYPE_CHECKING:  # yaml is imported where a file is read: `provisioner --help` does not need it
+    import yaml
 
 
 def _duplicates(node: yaml.Node | None, path: str = "") -> list[FieldError]:
     """Every key written twice in a mapping, named by its full dotted path."""
+    import yaml
+
     found: list[FieldError] = []
     if isinstance(node, yaml.MappingNode):
         seen: dict[str, int] = {}
@@ -32,6 +35,8 @@ def _duplicates(node: yaml.Node | None, path: str = "") -> list[FieldError]:
 
 def load_mapping(path: Path, what: str = "file") -> dict[str, Any]:
     """Read ``path`` as a YAML mapping; raise InvalidInput naming the problem otherwise."""
+    import yaml
+
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -39,8 +44,10 @@ def load_mapping(path: Path, what: str = "file") -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"{what} cannot be read: {path}", [FieldError("", str(exc))]) from None
     try:
-        duplicates = _duplicates(yaml.compose(text, Loader=yaml.SafeLoader))
-        data = yaml.safe_load(text)
+        # libyaml when present: a batch of 500 case files is read in a second, not ten.
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        duplicates = _duplicates(yaml.compose(text, Loader=loader))
+        data = yaml.load(text, Loader=loader)  # a safe loader, C or Python
     except yaml.YAMLError as exc:
         raise InvalidInput(f"{what} is not valid YAML: {path}", [FieldError("", str(exc))]) from None
     if duplicates:

@@ -255,7 +255,7 @@ def _server_state() -> dict[str, str]:
         ({"hosting": {"subdomain": "Salah_Nama."}}, "hosting.subdomain"),
         ({"hosting": {"subdomain": "www"}}, "hosting.subdomain"),
         ({"hosting": {"zone": "example.org"}}, "hosting.zone"),
-        ({"hosting": {"public_ip": "198.19.0.255"}}, "hosting.public_ip"),
+        ({"hosting": {"public_ip": "198.19.1.255"}}, "hosting.public_ip"),
         ({"hosting": {"public_ip": "10.1.2.3"}}, "hosting.public_ip"),
         ({"application": {"name": "root"}}, "application.name"),
         ({"application": {"release": "/etc/hostname"}}, "application.release"),

@@ -124,11 +124,27 @@ def test_the_report_reads_exactly_the_results_the_role_registers(role: Path) -> 
     assert read == registered
 
 
+# Modules of our own that take the whole batch of sites and answer per site as a loop would.
+BATCH_MODULES = ("provisioner_dns_records", "provisioner_files")
+
+
 @pytest.mark.parametrize("role", SITE_ROLES, ids=lambda p: p.name)
 def test_every_registered_result_comes_from_a_loop_over_sites(role: Path) -> None:
     looped = [task["name"] for task in _tasks(role)
-              if str(task.get("register", "")).endswith("_result") and "loop" not in task]
+              if str(task.get("register", "")).endswith("_result") and "loop" not in task
+              and not any(m in task for m in BATCH_MODULES)]
     assert looped == []
+
+
+@pytest.mark.parametrize("role", SITE_ROLES, ids=lambda p: p.name)
+def test_a_batch_module_names_its_sites_as_a_loop_would(role: Path) -> None:
+    """Its results carry each site under the loop variable the report reads (``loop_var``)."""
+    for block in _tasks(role):
+        registered = [t for t in block.get("block") or [] if any(m in t for m in BATCH_MODULES) and "register" in t]
+        for task in registered:
+            module = next(m for m in BATCH_MODULES if m in task)
+            given = {**(block.get("module_defaults") or {}).get(module, {}), **task[module]}
+            assert str(given.get("loop_var", "")).startswith(role.name), task["name"]
 
 
 @pytest.mark.parametrize("role", SITE_ROLES, ids=lambda p: p.name)
