@@ -5,9 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-
 
 def check_certificate_pair(cert_path: Path, key_path: Path, fqdn: str | None) -> list[tuple[str, str]]:
     """A provided certificate must be one, match its key, name the site and be valid now.
@@ -16,6 +13,9 @@ def check_certificate_pair(cert_path: Path, key_path: Path, fqdn: str | None) ->
     take the running server down with it. So it is refused here, before anything changes. Each
     problem is (field path, message).
     """
+    from cryptography import x509  # imported here: only a provided certificate needs it
+    from cryptography.hazmat.primitives import serialization
+
     try:
         cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
     except ValueError:

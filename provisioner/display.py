@@ -7,14 +7,13 @@ goes to stderr, so scripts can read stdout alone.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
+if TYPE_CHECKING:  # rich is imported where something is printed with it: `--json` does not need it
+    from rich.console import Console
 
-from provisioner.commands.case import Trail
-from provisioner.report import Report
+    from provisioner.commands.case import Trail
+    from provisioner.report import Report
 
 
 class LiveDisplay:
@@ -24,9 +23,13 @@ class LiveDisplay:
         self.console = console
 
     def progress(self, message: str) -> None:
+        from rich.markup import escape
+
         self.console.print(f"[bold]»[/bold] {escape(message)}")
 
     def __call__(self, event: dict[str, Any]) -> None:
+        from rich.markup import escape
+
         kind = event.get("event", "")
         data = event.get("event_data", {})
         res = data.get("res") or {}
@@ -45,9 +48,13 @@ class LiveDisplay:
 
 
 def print_report(report: Report, console: Console) -> None:
+    from rich.markup import escape
+
     for case in report.cases:
         title = f"{case.id}  {case.fqdn or ''}  {case.public_ip or ''}".strip()
         if case.checks:
+            from rich.table import Table  # only a trial's checks are a table
+
             table = Table(title=title, title_justify="left", show_lines=False)
             table.add_column("check")
             table.add_column("result")
@@ -81,6 +88,9 @@ def print_json(report: Report) -> None:
 
 
 def print_trail(shown: Trail, lang: str, console: Console) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
     case = shown.case
     table = Table(title=f"{case.id}  {escape(case.app_title)}  ({escape(case.opd_code)})", title_justify="left")
     for column in (("langkah", "step"), ("nama", "name"), ("pelaksana", "actor"), ("selesai", "done"),
@@ -107,6 +117,9 @@ def print_trail(shown: Trail, lang: str, console: Console) -> None:
 
 
 def print_case_list(trails: list[Trail], console: Console) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
     table = Table(title="cases", title_justify="left")
     for column in ("case", "application", "OPD", "fqdn", "current step", "next step", "status"):
         table.add_column(column)

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from provisioner.errors import EXIT_OK, STATUS_BY_EXIT, FieldError, ProvisionerError
-from provisioner.trial import Check
+
+if TYPE_CHECKING:
+    from provisioner.trial import Check
 
 
 @dataclass(frozen=True)

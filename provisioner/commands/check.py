@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from provisioner.commands.base import Context, load_cases, placed, reporting, require_all_approved
-from provisioner.hosts import Hosts
 from provisioner.report import CaseReport, Report
 
 
@@ -15,6 +14,8 @@ def run(ctx: Context, paths: list[Path]) -> Report:
         report.cases = [CaseReport(c.id, c.fqdn) for c in cases]
         require_all_approved(cases)
         if ctx.inventory_path is not None:
+            from provisioner.hosts import Hosts  # paramiko and testinfra: only with an inventory
+
             inventory = ctx.inventory()
             chosen, live = placed(cases, inventory, Hosts(inventory))
             for item in report.cases:

@@ -92,3 +92,27 @@ def test_help_does_not_load_ansible_testinfra_or_the_pdf_renderer() -> None:
             "print('heavy:', heavy)\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "heavy: []" in done.stdout, done.stdout
+
+
+# Libraries only a run against servers or a rendering needs: Ansible, SSH, testinfra, DNS, X.509, templates, PDF.
+SERVER_LIBRARIES = ("ansible_runner", "testinfra", "paramiko", "weasyprint", "cryptography", "dns", "jinja2",
+                    "markdown")
+
+
+@pytest.mark.parametrize(("args", "heavy"), [
+    (["check", str(EXAMPLES / "2026-014-sikesda-php.yml")], SERVER_LIBRARIES),
+    (["check", str(EXAMPLES / "2026-014-sikesda-php.yml"), "--json"], (*SERVER_LIBRARIES, "rich")),
+], ids=["text", "json"])
+def test_check_without_inventory_loads_no_server_library(args: list[str], heavy: tuple[str, ...]) -> None:
+    """`check CASE` reads and validates files only; a top-level import of one of these makes it slow again.
+
+    The case validates (exit 0, its release archive inspected), so the check really ran; with --json
+    nothing is printed through rich, so rich is not loaded either.
+    """
+    code = ("import sys\nfrom provisioner.cli import main\n"
+            f"sys.argv = ['provisioner', *{args!r}]\n"
+            "try:\n    main()\nexcept SystemExit as exc:\n    print('exit:', exc.code)\n"
+            f"heavy = [m for m in {heavy!r} if m in sys.modules]\n"
+            "print('heavy:', heavy)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "exit: 0" in done.stdout and "heavy: []" in done.stdout, done.stdout + done.stderr
