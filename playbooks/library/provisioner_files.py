@@ -12,6 +12,7 @@ from __future__ import annotations
 import grp
 import os
 import pwd
+import shutil
 import stat
 import tempfile
 
@@ -22,13 +23,14 @@ module: provisioner_files
 short_description: Ensure many directories, files and symbolic links at once
 description:
   - Each item is a directory, a file with the given content, or a link to a target, with owner,
-    group and mode. Only what differs is changed; files are replaced atomically. Check mode
-    reports what would change; with --diff, the content changes of files are returned.
+    group and mode; or a path that must be absent (a directory goes with everything in it). Only
+    what differs is changed; files are replaced atomically. Check mode reports what would change;
+    with --diff, the content changes of files are returned.
 options:
   loop_var: {description: Name under which each result carries its site., type: str, default: item}
   items:
     description: >-
-      Each has site (passed back), path, state (directory, file or link), content (file), src
+      Each has site (passed back), path, state (directory, file, link or absent), content (file), src
       (link target), owner, group and mode (octal string).
     type: list
     elements: dict
@@ -124,6 +126,18 @@ def _link(item, check_mode):
     return True, None
 
 
+def _absent(item, check_mode):
+    path = item["path"]
+    if not os.path.lexists(path):
+        return False, None
+    if not check_mode:
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.unlink(path)
+    return True, None
+
+
 def main():
     module = AnsibleModule(
         argument_spec={"loop_var": {"type": "str", "default": "item"},
@@ -140,6 +154,8 @@ def main():
                 changed, diff = _file(item, module.check_mode, module._diff)
             elif item["state"] == "link":
                 changed, diff = _link(item, module.check_mode)
+            elif item["state"] == "absent":
+                changed, diff = _absent(item, module.check_mode)
             else:
                 raise Problem(f"{item.get('path')}: unknown state {item.get('state')!r}")
         except (Problem, OSError) as exc:

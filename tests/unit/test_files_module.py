@@ -81,3 +81,17 @@ def test_a_missing_account_fails_for_real_and_is_a_change_in_check_mode(tmp_path
     assert M._file(item, check_mode=True, want_diff=False)[0] is True
     with pytest.raises(M.Problem, match="no such account no-such-user-here"):
         M._file(item, check_mode=False, want_diff=False)
+
+
+def test_absent_removes_a_file_a_link_or_a_whole_tree_once(tmp_path: Path) -> None:
+    (tmp_path / "root" / "public").mkdir(parents=True)
+    (tmp_path / "root" / "public" / "index.php").write_text("<?php\n")
+    (tmp_path / "app.env").write_text("DB_NAME=x\n")
+    (tmp_path / "enabled.conf").symlink_to(tmp_path / "missing.conf")  # a dangling link counts too
+    for name in ("root", "app.env", "enabled.conf"):
+        item = {"path": str(tmp_path / name), "state": "absent"}
+        assert M._absent(item, check_mode=True) == (True, None)
+        assert os.path.lexists(tmp_path / name)
+        assert M._absent(item, check_mode=False) == (True, None)
+        assert not os.path.lexists(tmp_path / name)
+        assert M._absent(item, check_mode=False) == (False, None)

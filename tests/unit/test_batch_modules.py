@@ -1,0 +1,158 @@
+"""The batched user and address modules (playbooks/library) and the filters that feed the batches
+(playbooks/filter_plugins), without touching the machine: the commands they would run are read."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import pwd
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT
+
+
+def _load(path: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(Path(path).stem, ROOT / path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+USERS = _load("playbooks/library/provisioner_users.py")
+ADDRESSES = _load("playbooks/library/provisioner_addresses.py")
+RENDER = _load("playbooks/filter_plugins/provisioner_render.py")
+BATCH = _load("playbooks/filter_plugins/provisioner_batch.py")
+TEMPLATES = ROOT / "playbooks" / "roles" / "apache_vhost" / "templates"
+
+
+def test_a_missing_user_is_added_as_a_system_account_with_its_own_group() -> None:
+    changed, command = USERS._present({"name": "nosuchuser-prov", "home": "/srv/www/x", "comment": "provisioner case 1"})
+    assert changed
+    assert command[:2] == ["useradd", "--system"] and command[-1] == "nosuchuser-prov"
+    assert "--user-group" in command and command[command.index("--home-dir") + 1] == "/srv/www/x"
+    assert command[command.index("--shell") + 1] == "/usr/sbin/nologin"
+
+
+def test_an_existing_user_changes_only_where_it_differs() -> None:
+    root = pwd.getpwnam("root")
+    same = {"name": "root", "home": root.pw_dir, "shell": root.pw_shell, "comment": root.pw_gecos}
+    assert USERS._present(same) == (False, None)
+    changed, command = USERS._present({**same, "shell": "/usr/sbin/nologin-other"})
+    assert changed and command == ["usermod", "--shell", "/usr/sbin/nologin-other", "root"]
+
+
+def test_an_absent_user_is_deleted_only_if_it_exists() -> None:
+    assert USERS._absent({"name": "nosuchuser-prov"}) == (False, None)
+    assert USERS._absent({"name": "root"}) == (True, ["userdel", "root"])
+
+
+class FakeModule:
+    """What provisioner_addresses asks of AnsibleModule: parameters, run_command, exit and fail."""
+
+    def __init__(self, items: list[dict[str, Any]], bound: list[str], batch_rc: int = 0,
+                 check_mode: bool = False) -> None:
+        self.params = {"interface": "provpub0", "loop_var": "site", "items": items}
+        self.check_mode = check_mode
+        self.bound = list(bound)
+        self.batch_rc = batch_rc
+        self.batches: list[str] = []
+        self.exit: dict[str, Any] = {}
+
+    def run_command(self, argv: list[str], data: str | None = None) -> tuple[int, str, str]:
+        if argv[:2] == ["ip", "-j"]:
+            return 0, json.dumps([{"addr_info": [{"local": ip} for ip in self.bound]}]), ""
+        assert argv == ["ip", "-batch", "-"] and data is not None
+        self.batches.append(data)
+        if self.batch_rc:
+            first = data.splitlines()[0].split()[2].split("/")[0]  # ip did the first line, then failed
+            self.bound.append(first)
+            return self.batch_rc, "", "RTNETLINK answers: File exists"
+        for line in data.splitlines():
+            verb, ip = line.split()[1], line.split()[2].split("/")[0]
+            self.bound = [*self.bound, ip] if verb == "add" else [b for b in self.bound if b != ip]
+        return 0, "", ""
+
+    def exit_json(self, **kwargs: Any) -> None:
+        self.exit = kwargs
+        raise SystemExit(0)
+
+    def fail_json(self, **kwargs: Any) -> None:
+        self.exit = {**kwargs, "failed": True}
+        raise SystemExit(1)
+
+
+def _run(fake: FakeModule, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    monkeypatch.setattr(ADDRESSES, "AnsibleModule", lambda **_: fake)
+    with pytest.raises(SystemExit):
+        ADDRESSES.main()
+    return fake.exit
+
+
+def test_addresses_change_in_one_batch_and_report_per_site(monkeypatch: pytest.MonkeyPatch) -> None:
+    items = [{"site": {"id": "a"}, "ip": "198.19.0.10", "state": "present"},
+             {"site": {"id": "b"}, "ip": "198.19.0.11", "state": "present"},
+             {"site": {"id": "c"}, "ip": "198.19.0.12", "state": "absent"}]
+    fake = FakeModule(items, bound=["198.19.0.1", "198.19.0.11", "198.19.0.12"])
+    result = _run(fake, monkeypatch)
+    assert fake.batches == ["addr add 198.19.0.10/32 dev provpub0\naddr del 198.19.0.12/32 dev provpub0\n"]
+    assert [(r["site"]["id"], r["changed"]) for r in result["results"]] == [("a", True), ("b", False), ("c", True)]
+    assert result["changed"] and not result.get("failed")
+    assert all(r["ansible_loop_var"] == "site" for r in result["results"])
+    again = FakeModule(items, bound=fake.bound)
+    assert _run(again, monkeypatch)["changed"] is False and again.batches == []
+
+
+def test_check_mode_runs_no_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeModule([{"site": {"id": "a"}, "ip": "198.19.0.10"}], bound=[], check_mode=True)
+    assert _run(fake, monkeypatch)["changed"] is True and fake.batches == []
+
+
+def test_a_failed_batch_reports_only_what_really_changed(monkeypatch: pytest.MonkeyPatch) -> None:
+    items = [{"site": {"id": "a"}, "ip": "198.19.0.10"}, {"site": {"id": "b"}, "ip": "198.19.0.11"}]
+    result = _run(FakeModule(items, bound=[], batch_rc=2), monkeypatch)
+    assert result["failed"] and "File exists" in result["msg"]
+    assert [(r["site"]["id"], r["changed"]) for r in result["results"]] == [("a", True), ("b", False)]
+
+
+def _site(**extra: Any) -> dict[str, Any]:
+    return {"id": "2026-001", "fqdn": "simpeg.tarakankota.go.id", "ip": "198.19.0.10", "app": "simpeg",
+            "user": "simpeg", "root": "/srv/www/simpeg", "docroot": "/srv/www/simpeg/public",
+            "logdir": "/srv/www/simpeg/logs", "pool_socket": "/run/php/simpeg.sock", "runtime": "php",
+            "tls": "none", "db": None, **extra}
+
+
+def test_the_vhost_renders_from_the_site_alone() -> None:
+    text = RENDER.render(_site(), str(TEMPLATES / "vhost.conf.j2"))
+    assert text.startswith("# Managed by provisioner for case 2026-001")
+    assert "<VirtualHost 198.19.0.10:80>" in text and "proxy:unix:/run/php/simpeg.sock|fcgi://simpeg" in text
+    proxy = RENDER.render(_site(runtime="proxy", upstream="http://127.0.0.1:8081/"), str(TEMPLATES / "vhost.conf.j2"))
+    assert "ProxyPass / http://127.0.0.1:8081/\n" in proxy
+
+
+def test_the_password_is_read_from_the_site_password_file(tmp_path: Path) -> None:
+    secret = tmp_path / "password"
+    secret.write_text("s3cret-for-test\n")
+    db = {"engine": "mariadb", "address": "127.0.0.1", "port": 3306, "name": "simpeg", "user": "simpeg",
+          "password_file": str(secret)}
+    text = RENDER.render(_site(db=db), str(TEMPLATES / "app.env.j2"))
+    assert "DB_PASSWORD=s3cret-for-test\n" in text and "DB_NAME=simpeg\n" in text
+
+
+def test_a_render_error_names_the_template_and_site_never_a_value(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"vhost.conf.j2 for site 2026-001: UndefinedError"):
+        RENDER.render({"id": "2026-001", "tls": "none"}, str(TEMPLATES / "vhost.conf.j2"))
+    db = {"password_file": str(tmp_path / "missing")}
+    with pytest.raises(ValueError, match="app.env.j2 for site 2026-001: FileNotFoundError"):
+        RENDER.render(_site(db=db), str(TEMPLATES / "app.env.j2"))
+
+
+def test_absent_items_carry_their_site() -> None:
+    sites = [{"id": "a", "files": ["/x", "/y"], "root": "/srv/a"}, {"id": "b", "files": [], "root": "/srv/b"}]
+    assert [(i["site"]["id"], i["path"]) for i in BATCH.absent(sites, "files")] == [("a", "/x"), ("a", "/y")]
+    assert [i["path"] for i in BATCH.absent(sites, "root")] == ["/srv/a", "/srv/b"]
+    assert all(i["state"] == "absent" for i in BATCH.absent(sites, "root"))
