@@ -105,7 +105,8 @@ def processes(names: dict[int, str]) -> list[list[str]]:
     return found
 
 
-def run(command: str, timeout: float) -> dict[str, Any]:
+def run(command: str, timeout: float, tail: int | None = OUTPUT_TAIL) -> dict[str, Any]:
+    """The command's exit code and the ``tail`` of its output (all of it when None)."""
     try:
         done = subprocess.run(command, shell=True, capture_output=True, stdin=subprocess.DEVNULL,
                               timeout=timeout, check=False)
@@ -113,12 +114,14 @@ def run(command: str, timeout: float) -> dict[str, Any]:
         return {"rc": 124, "stdout": "", "stderr": f"timed out after {timeout:.0f} s"}
     except OSError as exc:
         return {"rc": 127, "stdout": "", "stderr": str(exc)}
-    return {"rc": done.returncode, "stdout": done.stdout[-OUTPUT_TAIL:].decode("utf-8", "replace"),
-            "stderr": done.stderr[-OUTPUT_TAIL:].decode("utf-8", "replace")}
+    keep = slice(-tail, None) if tail else slice(None)
+    return {"rc": done.returncode, "stdout": done.stdout[keep].decode("utf-8", "replace"),
+            "stderr": done.stderr[keep].decode("utf-8", "replace")}
 
 
 def addresses(interface: str, timeout: float) -> dict[str, Any]:
-    out = run(f"ip -j -4 addr show dev {shlex.quote(interface)}", timeout)
+    # All of it: a web host with hundreds of site addresses prints far more than a tail.
+    out = run(f"ip -j -4 addr show dev {shlex.quote(interface)}", timeout, tail=None)
     if out["rc"] != 0:
         return {"addresses": None, "error": (out["stderr"] or out["stdout"]).strip() or f"ip: rc {out['rc']}"}
     try:

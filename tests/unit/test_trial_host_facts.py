@@ -201,3 +201,28 @@ def test_the_request_travels_compressed_500_sites_in_one_command() -> None:
         request.user(f"aplikasi{index:03d}")
     lines = host_facts.command_lines(request)
     assert len(lines) == 1 and len(lines[0]) < host_facts.COMMAND_LIMIT
+
+
+
+def test_the_addresses_of_a_host_with_hundreds_of_sites_are_read_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`ip -j` on a web host with 500 site addresses prints ~60 KiB: more than a command's tail."""
+    import json
+
+    from provisioner import host_facts_probe
+
+    big = host_facts_probe.run("head -c 40000 /dev/zero | tr '\\0' x", 5.0, tail=None)
+    assert len(big["stdout"]) == 40000
+    assert len(host_facts_probe.run("head -c 40000 /dev/zero | tr '\\0' x", 5.0)["stdout"]) == \
+        host_facts_probe.OUTPUT_TAIL
+    many = [{"ifname": "provpub0", "addr_info": [{"local": f"198.19.{i // 250}.{i % 250 + 1}", "prefixlen": 32}
+                                                for i in range(500)]}]
+    text = json.dumps(many)
+    real_run = host_facts_probe.run
+
+    def ip(command: str, timeout: float, tail: int | None = host_facts_probe.OUTPUT_TAIL) -> dict[str, Any]:
+        assert command.startswith("ip -j")
+        return {**real_run("true", timeout), "stdout": text[-tail:] if tail else text}
+
+    monkeypatch.setattr(host_facts_probe, "run", ip)
+    found = host_facts_probe.addresses("provpub0", 5.0)
+    assert found["error"] == "" and len(found["addresses"]) == 500
