@@ -133,6 +133,17 @@ def verify_cmd(cases: tuple[Path, ...], all_cases: bool, inventory: Path, as_jso
     _run(lambda ctx: verify.run(ctx, list(cases), all_cases), inventory, as_json)
 
 
+@cli.command("rollback")
+@click.argument("cases", nargs=-1, required=True)
+@inventory_option(required=True)
+@JSON
+def rollback_cmd(cases: tuple[str, ...], inventory: Path, as_json: bool) -> None:
+    """Apply again the case file each case (file or id) was applied from before its current one."""
+    from provisioner.commands import rollback
+
+    _run(lambda ctx: rollback.run(ctx, list(cases)), inventory, as_json)
+
+
 @cli.command("destroy")
 @CASES
 @inventory_option(required=True)

@@ -104,6 +104,15 @@ def _case_copy(site: Site) -> str:
             + yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
 
 
+APPLIED_DIR = "riwayat-kasus"
+APPLIED_KEPT = 10
+
+
+def _same_case(one: str, other: str) -> bool:
+    """Two copies of a case file say the same (their comment headers aside)."""
+    return bool(yaml.safe_load(one) == yaml.safe_load(other))
+
+
 TRIAL_REPORT = "uji-coba.json"
 TRIAL_HISTORY = "uji-coba-riwayat.jsonl"
 
@@ -194,6 +203,18 @@ INCIDENT_TEXT = {
                 "The run was stopped by a signal before it finished; what it changed was undone."),
     "removal": ("Penghapusan belum selesai; sebagian komponen mungkin masih ada.",
                 "The removal did not finish; some parts may remain."),
+    "unexpected": ("Proses gagal karena kesalahan tak terduga pada provisioner; perubahan yang dibuat proses ini "
+                   "dibatalkan.",
+                   "The run failed on an unexpected error in provisioner; what this run changed was undone."),
+    # A failed change to a case that was live before the run (whatever the stage).
+    "restored": ("Perubahan pada aplikasi yang sudah berjalan gagal; aplikasi dikembalikan seperti sebelum "
+                 "proses ini dan diuji coba ulang (lihat di bawah).",
+                 "The change to the live application failed; it was put back as it was before this run "
+                 "and trialled again (see below)."),
+    "not_restored": ("Perubahan pada aplikasi yang sudah berjalan gagal dan aplikasi TIDAK dapat dikembalikan "
+                     "seperti sebelumnya; periksa secara manual.",
+                     "The change to the live application failed and it could NOT be put back as it was; "
+                     "check it by hand."),
 }
 FOLLOW_UP = ("Perbaiki penyebab di atas, lalu jalankan perintah yang sama lagi; proses ulang aman dijalankan.",
              "Fix the cause above, then run the same command again; running it again is safe.")
@@ -216,6 +237,44 @@ class Records:
         if site.case.source is None or site.case.source.resolve() == target.resolve():
             return None
         return write_atomic(target, _case_copy(site))
+
+    def case_copy(self, case_id: str) -> str | None:
+        """The text of the case file as last applied (``case.yml``), None if the records have none."""
+        path = self.root / case_id / "case.yml"
+        return path.read_text(encoding="utf-8") if path.is_file() else None
+
+    def put_back_case(self, case_id: str, text: str) -> Path:
+        """``case.yml`` as it was before a run whose change to an installed case was undone."""
+        return write_atomic(self.case_dir(case_id) / "case.yml", text)
+
+    def remember_applied(self, case_id: str) -> Path | None:
+        """Keep the case as just applied in its history (``riwayat-kasus/``), for ``rollback``;
+        nothing when it is the same as the last one kept. The last APPLIED_KEPT are kept."""
+        text = self.case_copy(case_id)
+        if text is None:
+            return None
+        history = self.applied_history(case_id)
+        if history and _same_case(history[-1].read_text(encoding="utf-8"), text):
+            return None
+        folder = self.case_dir(case_id) / APPLIED_DIR
+        folder.mkdir(exist_ok=True)
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+        path = write_atomic(folder / f"{stamp}.yml", text)
+        for old in self.applied_history(case_id)[:-APPLIED_KEPT]:
+            old.unlink()
+        return path
+
+    def applied_history(self, case_id: str) -> list[Path]:
+        """The case files applied, oldest first."""
+        return sorted((self.root / case_id / APPLIED_DIR).glob("*.yml"))
+
+    def previous_applied(self, case_id: str) -> Path | None:
+        """The latest applied case file that differs from the one applied now (``rollback``)."""
+        now = self.case_copy(case_id)
+        for path in reversed(self.applied_history(case_id)):
+            if now is None or not _same_case(path.read_text(encoding="utf-8"), now):
+                return path
+        return None
 
     def write_configuration(self, site: Site, inventory: Inventory, versions: dict[str, str],
                             applied_at: str, first: bool = True) -> list[Path]:
@@ -252,12 +311,13 @@ class Records:
         return max(found, key=lambda t: _when(t.get("tested_at")), default=None)
 
     def write_incident(self, case_id: str, fqdn: str, command: str, stage: str,
-                       failures: Iterable[str], undone: Iterable[str]) -> Path:
-        """One incident as data (``insiden/<time>.yml``); the running log is rendered from all of them."""
+                       failures: Iterable[str], undone: Iterable[str], impact_of: str | None = None) -> Path:
+        """One incident as data (``insiden/<time>.yml``); the running log is rendered from all of them.
+        The impact said is the stage's, or ``impact_of``'s (a key of INCIDENT_TEXT) when given."""
         when = now()
         folder = self.case_dir(case_id) / "insiden"
         folder.mkdir(exist_ok=True)
-        impact = INCIDENT_TEXT.get(stage, INCIDENT_TEXT["provisioning"])
+        impact = INCIDENT_TEXT.get(impact_of or stage, INCIDENT_TEXT["provisioning"])
         data = {"case": case_id, "fqdn": fqdn, "when": when.isoformat(), "command": command, "stage": stage,
                 "failures": list(failures), "undone": list(undone),
                 "impact_id": impact[0], "impact_en": impact[1],

@@ -4,7 +4,9 @@ Order follows the design's principles: refuse on any conflict before changing an
 provision every case in one ansible-runner run, trial each case from outside, and, if anything
 fails or a signal stops the run, undo what this run created (as the roles reported it), write an
 incident record per failed case and exit 1. A case that was installed before the run is never
-removed by an undo.
+removed by an undo: it is put back as it was applied before (its case file as the records kept
+it; its previous release is still on the web host), trialled again, and the incident says how
+that went.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-from provisioner import convergence, documents, interrupt, journal, placement, secrets, site, sop, trail
+from provisioner import convergence, documents, failpoints, interrupt, journal, placement, secrets, site, sop, trail
 from provisioner import records as rec
 from provisioner.ansible import PlaybookResult, run_playbook
 from provisioner.case import Case
@@ -52,6 +54,7 @@ class Run:
         self.unchanged: list[site.Site] = []  # converged: no Ansible, no trial (provisioner/convergence.py)
         self.new_sites: list[site.Site] = []
         self.leftovers: set[str] = set()
+        self.previous: dict[str, str] = {}  # case id -> its case file as applied before, if installed
         self._lock = contextlib.ExitStack()
 
     def __enter__(self) -> Run:
@@ -76,17 +79,26 @@ class Run:
             return
         started = rec.now()
         documents.preload()
+        result = PlaybookResult("provision.yml", -1, "not started")
         with interrupt.watch() as stop:
-            self.ctx.on_progress(f"provisioning {len(self.sites)} case(s) on inventory {self.inventory.name}")
-            result = run_playbook("provision.yml", self.inventory.path, self.state_dir,
-                                  {"provisioner_sites": [s.vars.as_vars() for s in self.sites]},
-                                  on_event=self.ctx.on_event, cancel=stop)
-            for s in self.sites:
-                self.report.case(s.id).changed = result.changed_for(s.id)
-                if s in self.new_sites:
-                    journal.note(self.state_dir, s.id, sorted(result.created_for(s.id)))
-            failure = (Failure("provisioning", {s.id: [str(f) for f in result.failures] for s in self.sites})
-                       if not result.ok else self._trial(started, stop))
+            try:
+                self.ctx.on_progress(f"provisioning {len(self.sites)} case(s) on inventory {self.inventory.name}")
+                result = run_playbook("provision.yml", self.inventory.path, self.state_dir,
+                                      {"provisioner_sites": [s.vars.as_vars() for s in self.sites]},
+                                      on_event=self.ctx.on_event, cancel=stop)
+                failpoints.hit("apply-after-provisioning")
+                for s in self.sites:
+                    self.report.case(s.id).changed = result.changed_for(s.id)
+                    if s in self.new_sites:
+                        journal.note(self.state_dir, s.id, sorted(result.created_for(s.id)))
+                failure = (Failure("provisioning", {s.id: [str(f) for f in result.failures] for s in self.sites})
+                           if not result.ok else self._trial(started, stop))
+            except Exception as exc:  # a bug: the same undo, incident and message as any failure
+                message = (f"unexpected error {type(exc).__name__}: {exc}; this is a fault of provisioner: "
+                           "report it with the output of the same command run with --debug")
+                failure = Failure("unexpected", {s.id: [message] for s in self.sites})
+                # What the roles reported is not known: everything of a new case goes, as after a crash.
+                self.leftovers |= {s.id for s in self.new_sites}
             if stop:
                 # A task cut short reports nothing: everything of a new case goes, as after a crash.
                 message = f"the run was stopped by {stop.signal_name} before it finished"
@@ -122,6 +134,9 @@ class Run:
         for s in self.new_sites:
             s.vars.recover = s.id in self.leftovers
         for s in self.sites:
+            text = self.records.case_copy(s.id) if s.vars.installed else None
+            if text is not None:
+                self.previous[s.id] = text
             self.records.write_case(s)
         for s in self.new_sites:
             journal.begin(self.state_dir, s.id, s.fqdn, s.ip)
@@ -177,23 +192,83 @@ class Run:
                 journal.end(self.state_dir, removal["id"])
         return undone
 
+    def _restore(self, failed: set[str]) -> dict[str, list[str]]:
+        """Put each installed case that failed back as it was applied before this run; say how, per case.
+
+        Its earlier case file goes back into the records and through the same playbook: its
+        release folder is still on the web host (only the link moves back), its files are written
+        as they were, and php-fpm reloads. Then it is trialled and its records rewritten.
+        """
+        from provisioner.case import load_case
+
+        said: dict[str, list[str]] = {}
+        back: list[site.Site] = []
+        for s in self.sites:
+            if s.id not in failed or not s.vars.installed:
+                continue
+            text = self.previous.get(s.id)
+            if text is None:
+                said[s.id] = [f"{s.id}: NOT RESTORED, the records ({self.records.root}) hold no earlier "
+                              "case file of it"]
+                continue
+            path = self.records.put_back_case(s.id, text)
+            try:
+                case = load_case(path)
+            except ProvisionerError as exc:
+                said[s.id] = [f"{s.id}: NOT RESTORED, its earlier case file no longer loads: {exc.message}"]
+                continue
+            pw = secrets.ensure_password(self.state_dir, case.id) if case.database else None
+            back.append(site.build(case, s.ip, self.inventory, password_file=pw, installed=True))
+        if not back:
+            return said
+        self.ctx.on_progress(f"restoring {len(back)} installed case(s) as they were before this run")
+        result = run_playbook("provision.yml", self.inventory.path, self.state_dir,
+                              {"provisioner_sites": [b.vars.as_vars() for b in back]}, on_event=self.ctx.on_event)
+        checks = run_trials(back, self.inventory, self.hosts) if result.ok else {}
+        now = rec.now().isoformat()
+        for b in back:
+            release = f" (release {b.vars.release_id})" if b.vars.release_id else ""
+            if not result.ok:
+                said[b.id] = [f"{b.id}: RESTORE FAILED, check by hand: "
+                              + "; ".join(str(f) for f in result.failures)]
+                continue
+            versions = software_versions(b, self.inventory, self.hosts)
+            self.records.write_configuration(b, self.inventory, versions, now, first=False)
+            self.records.write_trial(b, self.inventory, checks[b.id], now)
+            failed_checks = [f"{c.name}: {c.detail}" for c in checks[b.id] if not c.ok]
+            said[b.id] = [f"{b.id}: restored to the case as applied before this run{release}; "
+                          + ("its trial passes again" if not failed_checks
+                             else "ITS TRIAL STILL FAILS: " + "; ".join(failed_checks))]
+        return said
+
     def _fail(self, failure: Failure, result: PlaybookResult) -> None:
         undone = self._undo(set(failure.reasons), result)
+        restored = self._restore(set(failure.reasons))
         for s in self.sites:
             if s.id not in failure.reasons:
                 continue
-            mine = [u for u in undone if u.startswith(f"{s.id}:") or "UNDO" in u]
-            path = self.records.write_incident(s.id, s.fqdn, "apply", failure.stage, failure.reasons[s.id], mine)
+            mine = [u for u in undone if u.startswith(f"{s.id}:") or "UNDO" in u] + restored.get(s.id, [])
+            impact = None
+            if s.id in restored:
+                impact = "restored" if ": restored to the case" in restored[s.id][0] else "not_restored"
+            path = self.records.write_incident(s.id, s.fqdn, "apply", failure.stage, failure.reasons[s.id], mine,
+                                               impact_of=impact)
             self.report.case(s.id).records.append(str(path))
         render_documents(self.ctx, self._applied_reports())
+        back = [case_id for case_id, lines in restored.items() if ": restored to the case" in lines[0]]
+        put_back = f" ({', '.join(back)} put back as before)" if back else ""
         if failure.stage == "trial":
-            raise ProvisionerError(f"the trial failed for {', '.join(failure.reasons)}")
-        raise ProvisionerError(f"{failure.stage} failed: " + "; ".join(next(iter(failure.reasons.values()))))
+            raise ProvisionerError(f"the trial failed for {', '.join(failure.reasons)}{put_back}")
+        first = "; ".join(next(iter(failure.reasons.values())))
+        if failure.stage == "unexpected":
+            raise ProvisionerError(f"the run was undone{put_back}: {first}")
+        raise ProvisionerError(f"{failure.stage} failed{put_back}: {first}")
 
     def _finish(self, started: dt.datetime, result: PlaybookResult) -> None:
         ended = rec.now()
         for s in self.sites:
             journal.end(self.state_dir, s.id)
+            self.records.remember_applied(s.id)
             # The trail keeps the installation: a re-apply of a live case does not rewrite step 9.
             if s in self.new_sites or sop.INSTALL_STEP not in trail.load(self.ctx.records_dir, s.case):
                 trail.record_install(self.ctx.records_dir, s.case, started, ended, operator())

@@ -23,6 +23,7 @@ from provisioner import dns as dnsq
 from provisioner import secrets
 from provisioner.case import Case
 from provisioner.inventory import Inventory
+from provisioner.release import release_id
 
 # The layout on the servers, in one place (roles receive these paths inside each site).
 WWW_ROOT = "/srv/www"
@@ -84,10 +85,11 @@ class SiteVars:
     tls_cert: Annotated[str, "Certificate path on the web host; empty without TLS."]
     tls_key: Annotated[str, "Private key path on the web host; empty without TLS."]
     tls_csr: Annotated[str, "self-signed: certificate request path on the web host; empty otherwise."]
-    release: Annotated[str, "Release archive on the controller, unpacked into the document root; may be empty."]
+    release: Annotated[str, "Release archive on the controller; may be empty."]
+    release_id: Annotated[str, "Its folder's name under releases/ (name and content digest); empty without a release."]
     user: Annotated[str, "The application's system user."]
     root: Annotated[str, "The site's folder on the web host."]
-    docroot: Annotated[str, "The document root, inside root."]
+    docroot: Annotated[str, "The document root, inside root: the current link with a release, public/ without."]
     logdir: Annotated[str, "The site's log folder, inside root."]
     dirs: Annotated[list[SiteDir], "Directories to create, in order."]
     vhost_file: Annotated[str, "The virtual host file in sites-available."]
@@ -173,8 +175,13 @@ def build(case: Case, ip: str, inventory: Inventory, *, password_file: Path | No
         tls=typing.cast(TlsMode, case.tls),
         tls_source_cert=str(case.tls_cert or ""), tls_source_key=str(case.tls_key or ""),
         tls_cert=paths["tls_cert"], tls_key=paths["tls_key"], tls_csr=paths["tls_csr"],
-        release=str(case.release or ""), user=user, root=root, docroot=f"{root}/public", logdir=f"{root}/logs",
-        dirs=[SiteDir(root, "root", "root", "0755"), SiteDir(f"{root}/public", user, user, "0755"),
+        release=str(case.release or ""), release_id=release_id(case.release) if case.release else "",
+        user=user, root=root, docroot=f"{root}/current" if case.release else f"{root}/public",
+        logdir=f"{root}/logs",
+        # A release is unpacked into releases/<release_id>, which the current link points at.
+        dirs=[SiteDir(root, "root", "root", "0755"),
+              SiteDir(f"{root}/releases", "root", "root", "0755") if case.release
+              else SiteDir(f"{root}/public", user, user, "0755"),
               SiteDir(f"{root}/logs", "root", "adm", "0750")],
         vhost_file=paths["vhost_file"], vhost_link=f"/etc/apache2/sites-enabled/{case.fqdn}.conf",
         pool_file=paths["pool_file"], pool_socket=f"/run/php/provisioner-{case.app_name}.sock" if php else "",
@@ -182,7 +189,8 @@ def build(case: Case, ip: str, inventory: Inventory, *, password_file: Path | No
         files=[paths[k] for k in ("vhost_file", "pool_file", "env_file", "tls_cert", "tls_key", "tls_csr")
                if paths[k]],
         checked_files=[paths["vhost_file"], f"/etc/apache2/sites-enabled/{case.fqdn}.conf",
-                       *[paths[k] for k in ("pool_file", "env_file", "tls_cert", "tls_key") if paths[k]]],
+                       *[paths[k] for k in ("pool_file", "env_file", "tls_cert", "tls_key") if paths[k]],
+                       *([f"{root}/current"] if case.release else [])],
         db_engine=db.engine if db else "none", db=db, installed=installed)
     return Site(case, ip, site_vars)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import pwd
 from pathlib import Path
 from types import ModuleType
@@ -31,7 +32,8 @@ TEMPLATES = ROOT / "playbooks" / "roles" / "apache_vhost" / "templates"
 
 
 def test_a_missing_user_is_added_as_a_system_account_with_its_own_group() -> None:
-    changed, command = USERS._present({"name": "nosuchuser-prov", "home": "/srv/www/x", "comment": "provisioner case 1"})
+    wanted = {"name": "nosuchuser-prov", "home": "/srv/www/x", "comment": "provisioner case 1"}
+    changed, command = USERS._present(wanted)
     assert changed
     assert command[:2] == ["useradd", "--system"] and command[-1] == "nosuchuser-prov"
     assert "--user-group" in command and command[command.index("--home-dir") + 1] == "/srv/www/x"
@@ -144,10 +146,10 @@ def test_the_password_is_read_from_the_site_password_file(tmp_path: Path) -> Non
 
 
 def test_a_render_error_names_the_template_and_site_never_a_value(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"vhost.conf.j2 for site 2026-001: UndefinedError"):
+    with pytest.raises(ValueError, match=r"vhost\.conf\.j2 for site 2026-001: UndefinedError"):
         RENDER.render({"id": "2026-001", "tls": "none"}, str(TEMPLATES / "vhost.conf.j2"))
     db = {"password_file": str(tmp_path / "missing")}
-    with pytest.raises(ValueError, match="app.env.j2 for site 2026-001: FileNotFoundError"):
+    with pytest.raises(ValueError, match=r"app\.env\.j2 for site 2026-001: FileNotFoundError"):
         RENDER.render(_site(db=db), str(TEMPLATES / "app.env.j2"))
 
 
@@ -156,3 +158,68 @@ def test_absent_items_carry_their_site() -> None:
     assert [(i["site"]["id"], i["path"]) for i in BATCH.absent(sites, "files")] == [("a", "/x"), ("a", "/y")]
     assert [i["path"] for i in BATCH.absent(sites, "root")] == ["/srv/a", "/srv/b"]
     assert all(i["state"] == "absent" for i in BATCH.absent(sites, "root"))
+
+
+RELEASES = _load("playbooks/library/provisioner_releases.py")
+
+
+@pytest.fixture
+def release_item(tmp_path: Path) -> dict[str, Any]:
+    import grp
+
+    return {"site": {"id": "a"}, "root": str(tmp_path), "release_id": "app-1.0-aaaaaaaaaaaa",
+            "owner": pwd.getpwuid(os.getuid()).pw_name, "group": grp.getgrgid(os.getgid()).gr_name}
+
+
+def _unpack(item: dict[str, Any], text: str) -> None:
+    """What the unarchive loop does between prepare and switch."""
+    (Path(item["root"]) / "releases" / item["release_id"] / "index.php").write_text(text)
+
+
+def test_a_release_is_unpacked_once_and_current_moves_atomically(release_item: dict[str, Any]) -> None:
+    root = Path(release_item["root"])
+    assert RELEASES.prepare(release_item, check_mode=True) is True
+    assert not (root / "releases").exists()
+    assert RELEASES.prepare(release_item, check_mode=False) is True
+    _unpack(release_item, "v1")
+    assert RELEASES.switch(release_item, 3, check_mode=False) is True
+    assert os.readlink(root / "current") == "releases/app-1.0-aaaaaaaaaaaa"
+    assert (root / "current" / "index.php").read_text() == "v1"
+    # Unpacked and current: nothing to do, and the marker is not inside the served folder.
+    assert RELEASES.prepare(release_item, check_mode=False) is False
+    assert RELEASES.switch(release_item, 3, check_mode=False) is False
+    assert sorted(p.name for p in (root / "releases" / "app-1.0-aaaaaaaaaaaa").iterdir()) == ["index.php"]
+
+
+def test_a_folder_left_half_unpacked_is_emptied_and_unpacked_again(release_item: dict[str, Any]) -> None:
+    RELEASES.prepare(release_item, check_mode=False)
+    _unpack(release_item, "half")  # the run died here: no switch, no marker
+    assert RELEASES.prepare(release_item, check_mode=False) is True
+    assert list((Path(release_item["root"]) / "releases" / release_item["release_id"]).iterdir()) == []
+
+
+def test_older_releases_beyond_keep_go_but_never_the_current(release_item: dict[str, Any]) -> None:
+    root = Path(release_item["root"])
+    for version in ("1", "2", "3", "4"):
+        item = {**release_item, "release_id": f"app-{version}"}
+        RELEASES.prepare(item, check_mode=False)
+        _unpack(item, version)
+        RELEASES.switch(item, 3, check_mode=False)
+    assert sorted(p.name for p in (root / "releases").iterdir() if not p.name.startswith(".")) == \
+        ["app-2", "app-3", "app-4"]
+    assert not (root / "releases" / ".app-1.complete").exists()
+    # Back to a kept older release (an undo or a rollback): no unpacking, the link moves back.
+    back = {**release_item, "release_id": "app-2"}
+    assert RELEASES.prepare(back, check_mode=False) is False
+    assert RELEASES.switch(back, 3, check_mode=False) is True
+    assert (root / "current" / "index.php").read_text() == "2"
+    assert (root / "releases" / ".history").read_text().split() == ["app-3", "app-4", "app-2"]
+
+
+def test_a_current_folder_that_is_not_a_link_is_left_alone(release_item: dict[str, Any]) -> None:
+    root = Path(release_item["root"])
+    RELEASES.prepare(release_item, check_mode=False)
+    (root / "current").mkdir()
+    with pytest.raises(OSError, match="is a directory, not a link"):
+        RELEASES.switch(release_item, 3, check_mode=False)
+

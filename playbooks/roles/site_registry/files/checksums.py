@@ -3,7 +3,8 @@
 Run by the site_registry role (`python3 -c`, paths as a JSON list on stdin) and by provisioner's
 own read of the web host (`python3 -c ... --registry DIR`: every ownership record in DIR, and the
 current checksum of each file the records list). Prints JSON; reads nothing but what it is given.
-A path that is missing (or a link to nothing) has checksum null; a link is followed.
+A path that is missing (or a link to nothing) has checksum null; a link to a file is followed, a
+link to a folder (a site's current release) has the checksum of where it points.
 """
 import glob
 import hashlib
@@ -13,6 +14,9 @@ import sys
 
 
 def checksum(path):
+    if os.path.isdir(path):
+        where = os.readlink(path) if os.path.islink(path) else ""
+        return hashlib.sha256(("folder " + where).encode()).hexdigest() if where else None
     try:
         digest = hashlib.sha256()
         with open(path, "rb") as handle:

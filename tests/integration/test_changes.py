@@ -1,0 +1,139 @@
+"""Changes to an installed case are transactions (issue: live changes).
+
+A new release that fails its trial puts the case back as it was; releases whose files carry the
+same modification time are still served as they are on disk; `rollback` goes back to the case
+file applied before. Against the real local lab, through the real command line.
+"""
+
+from __future__ import annotations
+
+import http.client
+import io
+import tarfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import Cli, example
+
+# Reproducible builds set every file to one date: opcache's timestamp check cannot tell them apart.
+BUILD_TIME = 1_700_000_000
+
+
+def release(folder: Path, name: str, php: str) -> Path:
+    """A release archive whose one file, index.php, has ``php`` as its code."""
+    path = folder / f"{name}.tar.gz"
+    data = php.encode()
+    with tarfile.open(path, "w:gz") as archive:
+        info = tarfile.TarInfo("index.php")
+        info.size, info.mtime, info.mode = len(data), BUILD_TIME, 0o644
+        archive.addfile(info, io.BytesIO(data))
+    return path
+
+
+def page(ip: str, fqdn: str) -> tuple[int, str]:
+    connection = http.client.HTTPConnection(ip, 80, timeout=10)
+    try:
+        connection.request("GET", "/", headers={"Host": fqdn})
+        response = connection.getresponse()
+        return response.status, response.read().decode(errors="replace")
+    finally:
+        connection.close()
+
+
+@pytest.fixture
+def live_case(tmp_path: Path, write_case: Callable[..., Path]) -> Callable[..., Path]:
+    """A PHP case without a database on a release, written for each version in turn."""
+    data: dict[str, Any] = example("sikesda")
+    data["application"].update(title="Uji perubahan", trial=[{"path": "/", "status": 200, "contains": "versi-"}])
+    data["hosting"].update(database={"engine": "none"})
+
+    def write(version: str, archive: Path, number: int = 1) -> Path:
+        data.update(id=f"uji-ubah-{number:03d}")
+        data["application"].update(name=f"ujiubah{number}", release=str(archive))
+        data["hosting"].update(subdomain=f"ujiubah{number}")
+        return write_case(data, f"ujiubah{number}-{version}.yml")
+
+    return write
+
+
+def test_a_failed_upgrade_is_put_back_and_same_mtime_releases_are_served_as_on_disk(
+        cli: Cli, lab: Path, tmp_path: Path, live_case: Callable[..., Path]) -> None:
+    good = live_case("1", release(tmp_path, "ujiubah-1", '<?php echo "versi-1";'))
+    broken = live_case("2", release(tmp_path, "ujiubah-2", '<?php http_response_code(500); echo "rusak";'))
+    same_mtime = live_case("3", release(tmp_path, "ujiubah-3", '<?php echo "versi-3";'))
+    gone = ("-i", str(lab), "--drop-database", "--remove-files", "--yes")
+    try:
+        first = cli("apply", str(good), "-i", str(lab))
+        assert first.rc == 0, first.out
+        ip, fqdn = first.out["cases"][0]["public_ip"], first.out["cases"][0]["fqdn"]
+        assert page(ip, fqdn) == (200, "versi-1")
+
+        failed = cli("apply", str(broken), "-i", str(lab))
+        assert failed.rc == 1, failed.out
+        assert "put back as before" in failed.out["message"]
+        assert page(ip, fqdn) == (200, "versi-1")
+        incident = next(p for p in failed.out["cases"][0]["records"] if "insiden" in p and p.endswith(".yml"))
+        said = yaml.safe_load(Path(incident).read_text())
+        assert "restored to the case as applied before this run" in str(said), said
+        assert "its trial passes again" in str(said), said
+        kept = yaml.safe_load((cli.records / "uji-ubah-001" / "case.yml").read_text())
+        assert kept["application"]["release"].endswith("ujiubah-1.tar.gz")
+        assert cli("verify", "uji-ubah-001", "-i", str(lab)).rc == 0
+
+        # Same size, same modification time, other code: served once applied, and the trial saw it.
+        third = cli("apply", str(same_mtime), "-i", str(lab))
+        assert third.rc == 0, third.out
+        assert page(ip, fqdn) == (200, "versi-3")
+
+        back = cli("rollback", "uji-ubah-001", "-i", str(lab))
+        assert back.rc == 0, back.out
+        assert page(ip, fqdn) == (200, "versi-1")
+        assert yaml.safe_load((cli.records / "uji-ubah-001" / "case.yml").read_text())["application"][
+            "release"].endswith("ujiubah-1.tar.gz")
+        again = cli("rollback", "uji-ubah-001", "-i", str(lab))  # back again to versi-3
+        assert again.rc == 0, again.out
+        assert page(ip, fqdn) == (200, "versi-3")
+    finally:
+        cli("destroy", str(same_mtime), *gone)
+
+
+def test_rollback_without_an_earlier_case_file_changes_nothing(cli: Cli, lab: Path, tmp_path: Path,
+                                                                live_case: Callable[..., Path]) -> None:
+    only = live_case("1", release(tmp_path, "ujiubah-1", '<?php echo "versi-1";'), number=2)
+    try:
+        assert cli("apply", str(only), "-i", str(lab)).rc == 0
+        refused = cli("rollback", "uji-ubah-002", "-i", str(lab))
+        assert refused.rc == 2, refused.out
+        assert any("no earlier applied case file" in e["message"] for e in refused.out["errors"]), refused.out
+    finally:
+        cli("destroy", str(only), "-i", str(lab), "--drop-database", "--remove-files", "--yes")
+
+
+def test_an_unexpected_error_takes_the_path_of_any_failure(cli: Cli, lab: Path, tmp_path: Path,
+                                                           live_case: Callable[..., Path]) -> None:
+    """A bug after Ansible ran (injected: PROVISIONER_FAILPOINT) undoes a new case and puts an
+    installed one back, with an incident and a message saying what to do; never a bare traceback."""
+    first = live_case("1", release(tmp_path, "ujiubah-1", '<?php echo "versi-1";'), number=3)
+    second = live_case("2", release(tmp_path, "ujiubah-2", '<?php echo "versi-2";'), number=3)
+    bug = {"PROVISIONER_FAILPOINT": "apply-after-provisioning"}
+    gone = ("-i", str(lab), "--drop-database", "--remove-files", "--yes")
+    try:
+        new = cli("apply", str(first), "-i", str(lab), env=bug)
+        assert new.rc == 1, new.out
+        assert "unexpected error FailpointHit" in new.out["message"] and "--debug" in new.out["message"]
+        assert any("insiden" in p for p in new.out["cases"][0]["records"]), new.out
+        nothing = cli("destroy", str(first), *gone)
+        assert nothing.rc == 0 and "nothing to do" in nothing.out["message"], nothing.out  # undone whole
+
+        applied = cli("apply", str(first), "-i", str(lab))
+        assert applied.rc == 0, applied.out
+        ip, fqdn = applied.out["cases"][0]["public_ip"], applied.out["cases"][0]["fqdn"]
+        changed = cli("apply", str(second), "-i", str(lab), env=bug)
+        assert changed.rc == 1 and "put back as before" in changed.out["message"], changed.out
+        assert page(ip, fqdn) == (200, "versi-1")
+    finally:
+        cli("destroy", str(first), *gone)
