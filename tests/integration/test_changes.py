@@ -82,7 +82,7 @@ def test_a_failed_upgrade_is_put_back_and_same_mtime_releases_are_served_as_on_d
         assert "its trial passes again" in str(said), said
         kept = yaml.safe_load((cli.records / "uji-ubah-001" / "case.yml").read_text())
         assert kept["application"]["release"].endswith("ujiubah-1.tar.gz")
-        assert cli("verify", "uji-ubah-001", "-i", str(lab)).rc == 0
+        assert cli("verify", str(cli.records / "uji-ubah-001" / "case.yml"), "-i", str(lab)).rc == 0
 
         # Same size, same modification time, other code: served once applied, and the trial saw it.
         third = cli("apply", str(same_mtime), "-i", str(lab))
