@@ -210,11 +210,10 @@ class Soak:
             self.violations.append(f"round {number}: verify --all failed")
 
     def record_ip(self, case_id: str) -> str | None:
-        """The address an ownership record names (``ip``, or ``ip_was`` for what a removal kept)."""
+        """The address an installed case's ownership record names (none for a removed one's)."""
         try:
-            text = (Path("/etc/provisioner/sites") / f"{case_id}.yml").read_text()
-            data = yaml.safe_load(text)
-            return str(data.get("ip") or data.get("ip_was"))
+            data = yaml.safe_load((Path("/etc/provisioner/sites") / f"{case_id}.yml").read_text())
+            return str(data["ip"]) if data.get("ip") and not data.get("removed") else None
         except (OSError, yaml.YAMLError, AttributeError):
             return None
 

@@ -159,6 +159,41 @@ def _ownership_conflicts(case: Case, live: LiveState) -> list[FieldError]:
     return conflicts
 
 
+def _changes_in_place(case: Case, live: LiveState) -> list[FieldError]:
+    """What an installed case cannot change in place: its name, application, database engine,
+    database name or user (each would leave the old one behind or the site without its data)."""
+    record = live.installed.get(case.id)
+    if record is None:
+        return []
+    refused = []
+    if record.get("fqdn") != case.fqdn:
+        refused.append(FieldError(f"{case.id}: hosting.subdomain",
+                                  f"case {case.id} is installed as {record.get('fqdn')}; renaming it to {case.fqdn} "
+                                  "is not done in place: put the old name back, or destroy the case and apply it "
+                                  "under the new name"))
+    if record.get("application") not in (None, case.app_name):
+        refused.append(FieldError(f"{case.id}: application.name",
+                                  f"case {case.id} is installed as application {record.get('application')}; "
+                                  "its name (and system user) cannot change in place: put it back, or destroy "
+                                  "the case and apply it again"))
+    theirs = record.get("database") or {}
+    if theirs.get("engine"):
+        engine = case.database.engine if case.database else "none"
+        if engine != theirs["engine"]:
+            refused.append(FieldError(f"{case.id}: hosting.database.engine",
+                                      f"case {case.id} keeps its data in {theirs['engine']}; moving it to {engine} "
+                                      "is not done in place: export the data, destroy the case (--drop-database "
+                                      "dumps it first), apply it with the new engine and import the data"))
+        elif case.database:
+            for key in ("name", "user"):
+                if theirs.get(key) not in (None, getattr(case.database, key)):
+                    refused.append(FieldError(f"{case.id}: hosting.database.{key}",
+                                              f"case {case.id} uses {engine} {key} {theirs[key]}; it cannot "
+                                              "change in place: put it back, or destroy the case and apply it "
+                                              "again"))
+    return refused
+
+
 def place(cases: list[Case], inventory: Inventory, live: LiveState) -> tuple[dict[str, str], list[FieldError]]:
     """Choose each case's address; list the conflicts with what is live (exit 3).
 
@@ -180,6 +215,10 @@ def place(cases: list[Case], inventory: Inventory, live: LiveState) -> tuple[dic
     for address in live.bound:
         taken.setdefault(address, "an address bound on the web host")
     for case in cases:
+        changes = _changes_in_place(case, live)
+        if changes:  # the other checks would name the case's own old name as someone else's
+            conflicts += changes
+            continue
         problems = _ownership_conflicts(case, live) + _existing_conflicts(case, live)
         installed = (live.installed.get(case.id) or live.unfinished.get(case.id) or {}).get("ip")
         held = live.names.get(case.fqdn, {})

@@ -109,6 +109,15 @@ def test_rollback_without_an_earlier_case_file_changes_nothing(cli: Cli, lab: Pa
         refused = cli("rollback", "uji-ubah-002", "-i", str(lab))
         assert refused.rc == 2, refused.out
         assert any("no earlier applied case file" in e["message"] for e in refused.out["errors"]), refused.out
+        # A rename is refused naming the case's own old name, not "someone else".
+        data = yaml.safe_load(only.read_text())
+        data["hosting"]["subdomain"] = "ujiubah2-baru"
+        renamed = tmp_path / "renamed.yml"
+        renamed.write_text(yaml.safe_dump(data, sort_keys=False))
+        refused = cli("apply", str(renamed), "-i", str(lab))
+        assert refused.rc == 3, refused.out
+        assert [e["path"] for e in refused.out["errors"]] == ["uji-ubah-002: hosting.subdomain"], refused.out
+        assert "is installed as ujiubah2.tarakankota.go.id" in refused.out["errors"][0]["message"]
     finally:
         cli("destroy", str(only), "-i", str(lab), "--drop-database", "--remove-files", "--yes")
 

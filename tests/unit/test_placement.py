@@ -204,3 +204,39 @@ def test_moving_between_own_and_shared_is_refused(installed: str, wanted: str) -
                              "shared": installed == "198.19.0.5"}}
     _, conflicts = placement.place([_case("ppid", public_ip=wanted)], INV, _live(registry=registry))
     assert "moving it is not supported" in conflicts[0].message
+
+
+def _installed_sikesda(**record: Any) -> dict[str, Any]:
+    base = {"case": "2026-014", "fqdn": "sikesda.tarakankota.go.id", "ip": "198.19.0.12", "application": "sikesda",
+            "system_user": "sikesda", "database": {"engine": "mariadb", "name": "sikesda", "user": "sikesda"}}
+    return {"2026-014": {**base, **record}}
+
+
+def test_a_renamed_installed_case_is_told_its_own_old_name_once() -> None:
+    case = _case("sikesda", subdomain="sikesda-baru")
+    names = {"sikesda.tarakankota.go.id": {"A": ["198.19.0.12"]}}
+    chosen, conflicts = placement.place([case], INV, _live(names=names, registry=_installed_sikesda()))
+    assert chosen == {}
+    assert [c.path for c in conflicts] == ["2026-014: hosting.subdomain"]
+    assert "installed as sikesda.tarakankota.go.id" in conflicts[0].message
+    assert "held by" not in conflicts[0].message
+
+
+def test_the_database_engine_of_an_installed_case_cannot_change_in_place() -> None:
+    sikesda = _case("sikesda")
+    assert sikesda.database is not None
+    moved = _case("sikesda", database=sikesda.database.__class__(
+        **{**sikesda.database.__dict__, "engine": "postgresql"}))
+    _, conflicts = placement.place([moved], INV, _live(registry=_installed_sikesda()))
+    assert [c.path for c in conflicts] == ["2026-014: hosting.database.engine"]
+    assert "keeps its data in mariadb; moving it to postgresql is not done in place" in conflicts[0].message
+    _, dropped = placement.place([_case("sikesda", database=None)], INV, _live(registry=_installed_sikesda()))
+    assert "moving it to none" in dropped[0].message
+
+
+def test_an_unchanged_installed_case_passes_and_a_new_database_may_be_added() -> None:
+    chosen, conflicts = placement.place([_case("sikesda")], INV, _live(registry=_installed_sikesda()))
+    assert (chosen, conflicts) == ({"2026-014": "198.19.0.12"}, [])
+    without = _installed_sikesda(database=None)
+    chosen, conflicts = placement.place([_case("sikesda")], INV, _live(registry=without))
+    assert conflicts == []
