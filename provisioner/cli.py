@@ -322,10 +322,16 @@ def main() -> None:
         else:
             exc.show()
         sys.exit(EXIT_INVALID)
-    except Exception:
+    except Exception as exc:
+        # apply and destroy undo and record their own; this is what any other command says of a bug.
         if "--debug" in sys.argv:
             raise
-        kind, value, _ = sys.exc_info()
-        click.echo(f"internal error: {kind.__name__ if kind else 'error'}: {value} (run with --debug for the "
-                   "traceback)", err=True)
+        message = (f"unexpected error {type(exc).__name__}: {exc}; this is a fault of provisioner: report it with "
+                   "the output of the same command run with --debug")
+        if "--json" in sys.argv:
+            print(json.dumps({"command": sys.argv[1] if len(sys.argv) > 1 else "", "status": "failed",
+                              "exit_code": 1, "message": message, "cases": [],
+                              "errors": [{"path": "", "message": message}], "duration_s": 0.0}))
+        else:
+            click.echo(f"failed {message}", err=True)
         sys.exit(1)

@@ -144,5 +144,37 @@ def test_an_unexpected_error_takes_the_path_of_any_failure(cli: Cli, lab: Path, 
         changed = cli("apply", str(second), "-i", str(lab), env=bug)
         assert changed.rc == 1 and "put back as before" in changed.out["message"], changed.out
         assert page(ip, fqdn) == (200, "versi-1")
+        broken = cli("destroy", str(first), *gone, env={"PROVISIONER_FAILPOINT": "destroy-after-removal"})
+        assert broken.rc == 1 and "unexpected error FailpointHit" in broken.out["message"], broken.out
+        assert any("insiden" in p for p in broken.out["cases"][0]["records"]), broken.out
     finally:
         cli("destroy", str(first), *gone)
+
+
+def test_what_a_destroy_kept_a_later_destroy_removes(cli: Cli, lab: Path, write_case: Callable[..., Path]) -> None:
+    data: dict[str, Any] = example("sikesda")
+    data.update(id="uji-simpan-001")
+    data["application"].update(name="ujisimpan")
+    data["hosting"].update(subdomain="ujisimpan")
+    path = write_case(data, "ujisimpan.yml")
+    root = Path("/srv/www/ujisimpan.tarakankota.go.id")
+    try:
+        assert cli("apply", str(path), "-i", str(lab)).rc == 0
+        kept = cli("destroy", str(path), "-i", str(lab), "--yes")
+        assert kept.rc == 0 and "kept: databases, files" in kept.out["message"], kept.out
+        assert root.is_dir() and "ujisimpan" in _mariadb("SHOW DATABASES")
+        again = cli("destroy", str(path), "-i", str(lab), "--yes")
+        assert again.rc == 0 and "nothing to do" in again.out["message"], again.out  # nothing more asked
+        gone = cli("destroy", str(path), "-i", str(lab), "--drop-database", "--remove-files", "--yes")
+        assert gone.rc == 0 and gone.out["message"] == "1 case(s) removed", gone.out
+        assert not root.exists() and "ujisimpan" not in _mariadb("SHOW DATABASES")
+        assert not Path("/etc/provisioner/sites/uji-simpan-001.yml").exists()
+        assert list(Path("/var/backups/provisioner/mariadb").glob("ujisimpan-*.sql.gz")), "dumped first"
+    finally:
+        cli("destroy", str(path), "-i", str(lab), "--drop-database", "--remove-files", "--yes")
+
+
+def _mariadb(sql: str) -> list[str]:
+    import subprocess
+
+    return subprocess.run(["mysql", "-N", "-e", sql], capture_output=True, text=True, check=True).stdout.split()

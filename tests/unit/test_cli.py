@@ -116,3 +116,26 @@ def test_check_without_inventory_loads_no_server_library(args: list[str], heavy:
             "print('heavy:', heavy)\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "exit: 0" in done.stdout and "heavy: []" in done.stdout, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("as_json", [True, False])
+def test_an_unexpected_error_says_what_to_do_and_exits_1(monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str], as_json: bool) -> None:
+    """Never a bare traceback or a broken --json: a bug in any command is reported like a failure."""
+    import provisioner.cli as entry
+    from provisioner.commands import check
+
+    def broken(*_: object, **__: object) -> None:
+        raise OSError(7, "Argument list too long")
+
+    monkeypatch.setattr(check, "run", broken)
+    monkeypatch.setattr(sys, "argv", ["provisioner", "check", str(next(EXAMPLES.glob("*.yml"))),
+                                      *(["--json"] if as_json else [])])
+    with pytest.raises(SystemExit) as exited:
+        entry.main()
+    assert exited.value.code == 1
+    out, err = capsys.readouterr()
+    said = json.loads(out)["message"] if as_json else err
+    assert "unexpected error OSError" in said and "--debug" in said
+    if as_json:
+        assert json.loads(out)["status"] == "failed"
