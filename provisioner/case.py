@@ -62,6 +62,9 @@ from provisioner.errors import FieldError, InvalidInput, Refused
 from provisioner.release import archive_problems
 from provisioner.yamlfile import load_mapping
 
+# A case file is a page of fields: anything larger, or with YAML anchors, is refused before it is parsed.
+MAX_CASE_BYTES = 1024 * 1024
+
 T = TypeVar("T")
 
 
@@ -486,7 +489,8 @@ def _validated(value: T | None) -> T:
 
 def load_case(path: Path) -> Case:
     """Read and validate one case file."""
-    return parse_case(load_mapping(path, "case file"), path.resolve().parent, source=path)
+    data = load_mapping(path, "case file", max_bytes=MAX_CASE_BYTES, anchors=False)
+    return parse_case(data, path.resolve().parent, source=path)
 
 
 def require_approved(case: Case) -> None:

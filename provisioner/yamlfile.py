@@ -33,11 +33,36 @@ def _duplicates(node: yaml.Node | None, path: str = "") -> list[FieldError]:
     return found
 
 
-def load_mapping(path: Path, what: str = "file") -> dict[str, Any]:
-    """Read ``path`` as a YAML mapping; raise InvalidInput naming the problem otherwise."""
+def _anchors(text: str, loader: Any) -> list[FieldError]:
+    """Every anchor (``&a``) and alias (``*a``), found in the event stream before anything is built:
+    a few hundred bytes of nested aliases ("billion laughs") expand to billions of nodes."""
+    import yaml
+
+    found = []
+    for event in yaml.parse(text, Loader=loader):
+        name = getattr(event, "anchor", None)
+        if name:
+            kind = "alias" if isinstance(event, yaml.AliasEvent) else "anchor"
+            line = event.start_mark.line + 1 if event.start_mark else 0
+            found.append(FieldError("", f"YAML {kind} '{name}' at line {line}: anchors and aliases are not "
+                                        "allowed; write each value out"))
+            if len(found) >= 3:
+                break
+    return found
+
+
+def load_mapping(path: Path, what: str = "file", *, max_bytes: int | None = None,
+                 anchors: bool = True) -> dict[str, Any]:
+    """Read ``path`` as a YAML mapping; raise InvalidInput naming the problem otherwise.
+
+    ``max_bytes``: a larger file is refused unread; ``anchors=False``: anchors and aliases are refused.
+    """
     import yaml
 
     try:
+        if max_bytes is not None and path.stat().st_size > max_bytes:
+            raise InvalidInput(f"{what} is too large: {path}",
+                               [FieldError("", f"{path.stat().st_size} bytes; at most {max_bytes} are allowed")])
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise InvalidInput(f"{what} not found: {path}", [FieldError("", f"no such file: {path}")]) from None
@@ -46,6 +71,9 @@ def load_mapping(path: Path, what: str = "file") -> dict[str, Any]:
     try:
         # libyaml when present: a batch of 500 case files is read in a second, not ten.
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        refused = [] if anchors else _anchors(text, loader)
+        if refused:
+            raise InvalidInput(f"{what} uses YAML anchors or aliases: {path}", refused)
         duplicates = _duplicates(yaml.compose(text, Loader=loader))
         data = yaml.load(text, Loader=loader)  # a safe loader, C or Python
     except yaml.YAMLError as exc:
