@@ -251,11 +251,15 @@ def _validate_trial(col: _Collector, app: dict[str, Any]) -> tuple[TrialCheck, .
     return tuple(checks)
 
 
-def _validate_release(col: _Collector, app: dict[str, Any], base: Path) -> Path | None:
+def _validate_release(col: _Collector, app: dict[str, Any], base: Path, needed: bool = True) -> Path | None:
+    """The release archive, checked; when it is not ``needed`` (destroy, verify), a missing one is
+    taken as named: removing or trialling a site never needs its release."""
     release = col.text(app, "release", "application.release", required=False)
     if release is None:
         return None
     path = (base / release).resolve()
+    if not needed and not path.is_file():
+        return path
     if not path.is_file():
         col.error("application.release", f"'{release}' does not exist (looked for {path})")
         return None
@@ -419,7 +423,8 @@ def _validate_sop(col: _Collector, data: dict[str, Any]) -> tuple[tuple[int, dt.
     return tuple(steps)
 
 
-def parse_case(data: dict[str, Any], base: Path, source: Path | None = None) -> Case:
+def parse_case(data: dict[str, Any], base: Path, source: Path | None = None,
+               release_needed: bool = True) -> Case:
     """Validate a mapping as a case; raise InvalidInput listing every problem."""
     col = _Collector()
     col.unknown_keys(data, "")
@@ -451,7 +456,7 @@ def parse_case(data: dict[str, Any], base: Path, source: Path | None = None) -> 
     vendor = col.text(app, "vendor", "application.vendor", required=source_kind == VENDOR_SOURCE)
     runtime = col.choice(app, "runtime", "application.runtime", RUNTIMES)
     upstream = _validate_upstream(col, app, runtime)
-    release = _validate_release(col, app, base)
+    release = _validate_release(col, app, base, release_needed)
     trial = _validate_trial(col, app)
 
     hosting = _validate_hosting(col, data, base)
@@ -487,10 +492,10 @@ def _validated(value: T | None) -> T:
     return value
 
 
-def load_case(path: Path) -> Case:
+def load_case(path: Path, release_needed: bool = True) -> Case:
     """Read and validate one case file."""
     data = load_mapping(path, "case file", max_bytes=MAX_CASE_BYTES, anchors=False)
-    return parse_case(data, path.resolve().parent, source=path)
+    return parse_case(data, path.resolve().parent, source=path, release_needed=release_needed)
 
 
 def require_approved(case: Case) -> None:

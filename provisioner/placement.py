@@ -122,8 +122,12 @@ def _existing_conflicts(case: Case, live: LiveState) -> list[FieldError]:
     """What exists on the servers for a case not installed: a user, database or database user."""
     if case.id in live.registry or case.id in live.unfinished:
         return []
+    # What another case's record claims is reported once, by _ownership_conflicts, as that case's.
+    claimed_users = {str(r.get(k)) for r in live.registry.values() for k in ("system_user", "application")}
+    claimed_db = {(str(db.get("engine")), key, str(db.get(key))) for r in live.registry.values()
+                  for db in [r.get("database") or {}] for key in ("name", "user")}
     conflicts = []
-    if case.system_user in live.users:
+    if case.system_user in live.users and case.system_user not in claimed_users:
         conflicts.append(FieldError(f"{case.id}: application.name",
                                     f"system user {case.system_user} exists on the web host and belongs to no "
                                     "installed case of this inventory"))
@@ -131,7 +135,7 @@ def _existing_conflicts(case: Case, live: LiveState) -> list[FieldError]:
         names, users = live.databases.get(case.database.engine, (set(), set()))
         for key, existing in (("name", names), ("user", users)):
             value = getattr(case.database, key)
-            if value in existing:
+            if value in existing and (case.database.engine, key, value) not in claimed_db:
                 what = "database" if key == "name" else "database user"
                 conflicts.append(FieldError(f"{case.id}: hosting.database.{key}",
                                             f"{case.database.engine} {what} {value} exists and belongs to no "

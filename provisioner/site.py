@@ -175,7 +175,9 @@ def build(case: Case, ip: str, inventory: Inventory, *, password_file: Path | No
         tls=typing.cast(TlsMode, case.tls),
         tls_source_cert=str(case.tls_cert or ""), tls_source_key=str(case.tls_key or ""),
         tls_cert=paths["tls_cert"], tls_key=paths["tls_key"], tls_csr=paths["tls_csr"],
-        release=str(case.release or ""), release_id=release_id(case.release) if case.release else "",
+        # A removal or a trial does not need the archive (it may have moved since): no id then.
+        release=str(case.release or ""),
+        release_id=release_id(case.release) if case.release and case.release.is_file() else "",
         user=user, root=root, docroot=f"{root}/current" if case.release else f"{root}/public",
         logdir=f"{root}/logs",
         # A release is unpacked into releases/<release_id>, which the current link points at.

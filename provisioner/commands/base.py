@@ -51,13 +51,14 @@ def reporting(command: str) -> Iterator[Report]:
         report.fail(exc)
 
 
-def load_cases(paths: list[Path]) -> list[Case]:
-    """Load every file, then report every problem of every file at once."""
+def load_cases(paths: list[Path], release_needed: bool = True) -> list[Case]:
+    """Load every file, then report every problem of every file at once (``release_needed``: see
+    ``case.load_case``)."""
     cases, errors = [], []
     message = ""
     for path in paths:
         try:
-            cases.append(load_case(path))
+            cases.append(load_case(path, release_needed))
         except InvalidInput as exc:
             prefix = f"{path}: " if len(paths) > 1 else ""
             errors += [FieldError(f"{prefix}{e.path}", e.message) for e in exc.errors]
@@ -102,15 +103,20 @@ def placed(cases: list[Case], inventory: Inventory, hosts: Hosts,
     return chosen, live
 
 
-def case_of(ctx: Context, ref: str) -> Case:
-    """A case named by its file, or by its id in the records."""
+def case_file(ctx: Context, ref: str | Path) -> Path:
+    """The file of a case named by its file, or by its id in the records (its ``case.yml``)."""
     path = Path(ref)
     if not path.is_file():
-        path = ctx.records_dir / ref / "case.yml"
+        path = ctx.records_dir / str(ref) / "case.yml"
         if not path.exists():
             raise InvalidInput(f"no case {ref}",
-                               [FieldError("CASE", f"neither a case file nor a case id in {ctx.records_dir}")])
-    return load_cases([path])[0]
+                               [FieldError("CASE", f"{ref} is neither a case file nor a case id in {ctx.records_dir}")])
+    return path
+
+
+def case_of(ctx: Context, ref: str) -> Case:
+    """A case named by its file, or by its id in the records."""
+    return load_cases([case_file(ctx, ref)])[0]
 
 
 def operator() -> str:

@@ -12,7 +12,7 @@ from typing import Any
 from provisioner import failpoints, placement, secrets, site
 from provisioner import records as rec
 from provisioner.ansible import run_playbook
-from provisioner.commands.base import Context, load_cases, reporting
+from provisioner.commands.base import Context, case_file, load_cases, reporting
 from provisioner.errors import ProvisionerError
 from provisioner.hosts import Hosts
 from provisioner.lock import inventory_lock
@@ -31,7 +31,8 @@ def _kept(record: dict[str, Any] | None, drop_database: bool, remove_files: bool
 def run(ctx: Context, paths: list[Path], drop_database: bool = False, remove_files: bool = False) -> Report:
     with reporting("destroy") as report:
         inventory = ctx.inventory()
-        cases = load_cases(paths)
+        # Case files or ids in the records; a release that has moved since does not matter here.
+        cases = load_cases([case_file(ctx, p) for p in paths], release_needed=False)
         with inventory_lock(inventory.state_dir, "destroy"):
             live = placement.read_live_state(cases, inventory, Hosts(inventory))
             gone: list[dict[str, Any]] = []

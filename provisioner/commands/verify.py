@@ -14,7 +14,7 @@ from typing import Any
 from provisioner import documents, placement, site
 from provisioner import records as rec
 from provisioner.case import Case
-from provisioner.commands.base import Context, load_cases, render_documents, reporting
+from provisioner.commands.base import Context, case_file, load_cases, render_documents, reporting
 from provisioner.errors import FieldError, InvalidInput, ProvisionerError
 from provisioner.hosts import Hosts
 from provisioner.report import CaseReport, Report
@@ -40,7 +40,7 @@ def _installed_cases(ctx: Context, paths: list[Path], all_cases: bool, installed
         paths = found
     if not paths:
         raise InvalidInput("no case given", [FieldError("CASE", "name case files, or --all")])
-    return load_cases(paths)
+    return load_cases([case_file(ctx, p) for p in paths], release_needed=False)
 
 
 def run(ctx: Context, paths: list[Path], all_cases: bool = False) -> Report:

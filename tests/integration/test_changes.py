@@ -151,7 +151,9 @@ def test_an_unexpected_error_takes_the_path_of_any_failure(cli: Cli, lab: Path, 
         cli("destroy", str(first), *gone)
 
 
-def test_what_a_destroy_kept_a_later_destroy_removes(cli: Cli, lab: Path, write_case: Callable[..., Path]) -> None:
+def test_what_a_destroy_kept_a_later_destroy_removes(cli: Cli, lab: Path, tmp_path: Path,
+                                                      write_case: Callable[..., Path]) -> None:
+    """Also: destroy takes a case id, and never needs the release archive (moved away here)."""
     data: dict[str, Any] = example("sikesda")
     data.update(id="uji-simpan-001")
     data["application"].update(name="ujisimpan")
@@ -165,7 +167,9 @@ def test_what_a_destroy_kept_a_later_destroy_removes(cli: Cli, lab: Path, write_
         assert root.is_dir() and "ujisimpan" in _mariadb("SHOW DATABASES")
         again = cli("destroy", str(path), "-i", str(lab), "--yes")
         assert again.rc == 0 and "nothing to do" in again.out["message"], again.out  # nothing more asked
-        gone = cli("destroy", str(path), "-i", str(lab), "--drop-database", "--remove-files", "--yes")
+        for archive in (tmp_path / "releases").glob("*"):
+            archive.rename(archive.with_suffix(".moved"))
+        gone = cli("destroy", "uji-simpan-001", "-i", str(lab), "--drop-database", "--remove-files", "--yes")
         assert gone.rc == 0 and gone.out["message"] == "1 case(s) removed", gone.out
         assert not root.exists() and "ujisimpan" not in _mariadb("SHOW DATABASES")
         assert not Path("/etc/provisioner/sites/uji-simpan-001.yml").exists()

@@ -60,3 +60,25 @@ def test_verify_all_with_nothing_installed_is_not_an_error(monkeypatch: pytest.M
     report = verify.run(Context(inventory_path=LOCAL_INVENTORY, records_dir=tmp_path), [], all_cases=True)
     assert report.exit_code == 0 and report.cases == []
     assert report.message.startswith("0 cases installed")
+
+
+def test_destroy_and_verify_take_case_ids_and_need_no_release(tmp_path: Path) -> None:
+    from provisioner.commands.base import Context, case_file
+
+    records = tmp_path / "records"
+    (records / "2026-031").mkdir(parents=True)
+    text = next(EXAMPLES.glob("*sikesda*.yml")).read_text()
+    release = "/nonexistent/moved/sikesda-1.4.2.tar.gz"
+    text = "\n".join(f"  release: {release}" if line.strip().startswith("release:") else line
+                     for line in text.splitlines())
+    (records / "2026-031" / "case.yml").write_text(text)
+    ctx = Context(inventory_path=None, records_dir=records)
+    path = case_file(ctx, "2026-031")
+    assert path == records / "2026-031" / "case.yml"
+    with pytest.raises(InvalidInput) as needed:
+        load_case(path)  # apply needs it
+    assert "does not exist" in needed.value.errors[0].message
+    assert str(load_case(path, release_needed=False).release) == release
+    with pytest.raises(InvalidInput) as unknown:
+        case_file(ctx, "2026-999")
+    assert "neither a case file nor a case id" in unknown.value.errors[0].message

@@ -240,3 +240,18 @@ def test_an_unchanged_installed_case_passes_and_a_new_database_may_be_added() ->
     without = _installed_sikesda(database=None)
     chosen, conflicts = placement.place([_case("sikesda")], INV, _live(registry=without))
     assert conflicts == []
+
+
+def test_a_user_and_database_of_another_case_get_one_reason_each() -> None:
+    """Not also "exists and belongs to no installed case": the record says whose it is."""
+    other = _installed_sikesda()
+    other["2026-099"] = other.pop("2026-014")
+    live = _live(registry=other)
+    live.users = {"sikesda"}
+    live.databases = {"mariadb": ({"sikesda"}, {"sikesda"})}
+    _, conflicts = placement.place([_case("sikesda", subdomain="sikesda2")], INV, live)
+    messages = [c.message for c in conflicts]
+    assert "system user sikesda belongs to case 2026-099" in messages
+    assert not any("belongs to no installed case" in m for m in messages), messages
+    assert sorted(c.path for c in conflicts) == ["2026-014: application.name", "2026-014: hosting.database.name",
+                                                 "2026-014: hosting.database.user"]
