@@ -17,6 +17,7 @@ import stat
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.provisioner_batch import ARGUMENTS, Batch
 
 DOCUMENTATION = r"""
 module: provisioner_files
@@ -139,13 +140,8 @@ def _absent(item, check_mode):
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec={"loop_var": {"type": "str", "default": "item"},
-                       "items": {"type": "list", "elements": "dict", "required": True}},
-        supports_check_mode=True,
-    )
-    loop_var = module.params["loop_var"]
-    results, diffs, problems = [], [], []
+    module = AnsibleModule(argument_spec=ARGUMENTS, supports_check_mode=True)
+    batch, diffs = Batch(module), []
     for item in module.params["items"]:
         try:
             if item["state"] == "directory":
@@ -159,18 +155,12 @@ def main():
             else:
                 raise Problem(f"{item.get('path')}: unknown state {item.get('state')!r}")
         except (Problem, OSError) as exc:
-            problems.append(str(exc))
-            results.append({"changed": False, "failed": True, "msg": str(exc), "path": item.get("path"),
-                            "ansible_loop_var": loop_var, loop_var: item.get("site")})
+            batch.failed(item, str(exc), path=item.get("path"))
             continue
         if diff:
             diffs.append(diff)
-        results.append({"changed": changed, "path": item["path"], "ansible_loop_var": loop_var,
-                        loop_var: item.get("site")})
-    changed = any(r["changed"] for r in results)
-    if problems:
-        module.fail_json(msg="; ".join(problems), results=results, changed=changed)
-    module.exit_json(changed=changed, results=results, diff=diffs)
+        batch.done(item, changed, path=item["path"])
+    batch.finish(diff=diffs)
 
 
 if __name__ == "__main__":

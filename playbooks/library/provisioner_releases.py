@@ -22,6 +22,7 @@ import pwd
 import shutil
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.provisioner_batch import ARGUMENTS, Batch
 
 DOCUMENTATION = r"""
 module: provisioner_releases
@@ -116,31 +117,22 @@ def switch(item, keep, check_mode):
 
 def main():
     module = AnsibleModule(
-        argument_spec={"step": {"type": "str", "required": True, "choices": ["prepare", "switch"]},
-                       "keep": {"type": "int", "default": 3},
-                       "loop_var": {"type": "str", "default": "item"},
-                       "items": {"type": "list", "elements": "dict", "required": True}},
+        argument_spec={**ARGUMENTS, "step": {"type": "str", "required": True, "choices": ["prepare", "switch"]},
+                       "keep": {"type": "int", "default": 3}},
         supports_check_mode=True,
     )
-    step, keep, loop_var = module.params["step"], max(2, module.params["keep"]), module.params["loop_var"]
-    results, problems = [], []
+    step, keep = module.params["step"], max(2, module.params["keep"])
+    batch = Batch(module)
     for item in module.params["items"]:
-        result = {"release_id": item.get("release_id"), "ansible_loop_var": loop_var, loop_var: item.get("site")}
         try:
             if step == "prepare":
                 changed = prepare(item, module.check_mode)
-                result["missing"] = changed
+                batch.done(item, changed, release_id=item.get("release_id"), missing=changed)
             else:
-                changed = switch(item, keep, module.check_mode)
+                batch.done(item, switch(item, keep, module.check_mode), release_id=item.get("release_id"))
         except (OSError, KeyError) as exc:
-            problems.append(f"{item.get('root')}: {exc}")
-            results.append({**result, "changed": False, "failed": True, "msg": problems[-1]})
-            continue
-        results.append({**result, "changed": changed})
-    changed = any(r["changed"] for r in results)
-    if problems:
-        module.fail_json(msg="; ".join(problems), results=results, changed=changed)
-    module.exit_json(changed=changed, results=results)
+            batch.failed(item, f"{item.get('root')}: {exc}", release_id=item.get("release_id"))
+    batch.finish()
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import grp
 import pwd
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.provisioner_batch import ARGUMENTS, Batch
 
 DOCUMENTATION = r"""
 module: provisioner_users
@@ -68,32 +69,21 @@ def _absent(item):
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec={"loop_var": {"type": "str", "default": "item"},
-                       "items": {"type": "list", "elements": "dict", "required": True}},
-        supports_check_mode=True,
-    )
-    loop_var = module.params["loop_var"]
-    results, problems = [], []
+    module = AnsibleModule(argument_spec=ARGUMENTS, supports_check_mode=True)
+    batch = Batch(module)
     for item in module.params["items"]:
-        result = {"name": item.get("name"), "ansible_loop_var": loop_var, loop_var: item.get("site")}
         state = item.get("state", "present")
         if state not in ("present", "absent") or not item.get("name"):
-            problems.append(f"{item.get('name')}: needs a name and state present or absent")
-            results.append({**result, "changed": False, "failed": True, "msg": problems[-1]})
+            batch.failed(item, f"{item.get('name')}: needs a name and state present or absent", name=item.get("name"))
             continue
         changed, command = _present(item) if state == "present" else _absent(item)
         if command and not module.check_mode:
             rc, _out, err = module.run_command(command)
             if rc != 0:
-                problems.append(f"{item['name']}: {command[0]} failed ({rc}): {err.strip()}")
-                results.append({**result, "changed": False, "failed": True, "msg": problems[-1]})
+                batch.failed(item, f"{item['name']}: {command[0]} failed ({rc}): {err.strip()}", name=item["name"])
                 continue
-        results.append({**result, "changed": changed})
-    changed = any(r["changed"] for r in results)
-    if problems:
-        module.fail_json(msg="; ".join(problems), results=results, changed=changed)
-    module.exit_json(changed=changed, results=results)
+        batch.done(item, changed, name=item["name"])
+    batch.finish()
 
 
 if __name__ == "__main__":

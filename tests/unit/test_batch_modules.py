@@ -3,31 +3,21 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import pwd
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
 from tests.conftest import ROOT
+from tests.playbook_code import load
 
-
-def _load(path: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(Path(path).stem, ROOT / path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-USERS = _load("playbooks/library/provisioner_users.py")
-ADDRESSES = _load("playbooks/library/provisioner_addresses.py")
-RENDER = _load("playbooks/filter_plugins/provisioner_render.py")
-BATCH = _load("playbooks/filter_plugins/provisioner_batch.py")
+USERS = load("library/provisioner_users.py")
+ADDRESSES = load("library/provisioner_addresses.py")
+RENDER = load("filter_plugins/provisioner_render.py")
+BATCH = load("filter_plugins/provisioner_batch.py")
 TEMPLATES = ROOT / "playbooks" / "roles" / "apache_vhost" / "templates"
 
 
@@ -160,7 +150,7 @@ def test_absent_items_carry_their_site() -> None:
     assert all(i["state"] == "absent" for i in BATCH.absent(sites, "root"))
 
 
-RELEASES = _load("playbooks/library/provisioner_releases.py")
+RELEASES = load("library/provisioner_releases.py")
 
 
 @pytest.fixture

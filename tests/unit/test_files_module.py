@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.playbook_code import load
+
+M = load("library/provisioner_files.py")
 
 
-def _module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("provisioner_files", ROOT / "playbooks/library/provisioner_files.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-M = _module()
 @pytest.fixture
 def me() -> dict[str, str]:
     import grp
