@@ -95,7 +95,7 @@ def read_live_state(cases: list[Case], inventory: Inventory, hosts: Hosts, grant
 
     ``grants``: also which database users hold their grants (for the fast path of apply)."""
     primary = inventory.dns_primary.address
-    key = dnsq.inventory_key(inventory)
+    key = dnsq.read_tsig_key(inventory.tsig_key_file)
     try:
         ptrs: dict[str, str] = {}
         for zone in inventory.reverse_zones:
