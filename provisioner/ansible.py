@@ -2,7 +2,9 @@
 
 A run gets its own private data directory under the inventory's state directory (artifacts for
 the auditor); extravars hold no secret (roles read secrets from owner-only files on the
-controller), and ``suppress_env_files`` keeps the environment off disk anyway. Events stream to a
+controller), and ``suppress_env_files`` keeps the environment off disk anyway. The command's vault
+identities reach every run as paths on its command line (``--vault-id``, ``--vault-password-file``);
+a password typed at a prompt only as ansible-runner's answer to ansible-playbook's prompt. Events stream to a
 callback for the live display and are folded into a PlaybookResult: changes per case, failures
 with task and host.
 """
@@ -13,6 +15,7 @@ import datetime as dt
 import importlib.util
 import json
 import os
+import shlex
 import shutil
 import sys
 from collections.abc import Callable
@@ -21,6 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import ansible_runner
+
+from provisioner.inventory import Inventory
+from provisioner.vault import VaultIdentities
 
 PLAYBOOK_DIR = Path(__file__).resolve().parent.parent / "playbooks"
 KEEP_RUNS = 50
@@ -171,9 +177,17 @@ def _prune_runs(runs_dir: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def _source_and_vault(inventory: Inventory | Path) -> tuple[Path, VaultIdentities]:
+    """What Ansible reads and the vault identities it was read with; for a bare path, those of the
+    environment (ANSIBLE_VAULT_IDENTITY_LIST, ANSIBLE_VAULT_PASSWORD_FILE)."""
+    if isinstance(inventory, Inventory):
+        return inventory.ansible_source, inventory.vault
+    return inventory.resolve(), VaultIdentities.from_options()
+
+
 def run_playbook(
     playbook: str,
-    inventory: Path,
+    inventory: Inventory | Path,
     state_dir: Path,
     extravars: dict[str, Any],
     *,
@@ -182,7 +196,9 @@ def run_playbook(
     limit: str | None = None,
     cancel: Callable[[], bool] | None = None,
 ) -> PlaybookResult:
-    """Run ``playbooks/<playbook>`` against ``inventory``; never raises for a failed play."""
+    """Run ``playbooks/<playbook>`` against ``inventory`` (give the Inventory: its source and vault
+    identities; a bare path gets the environment's identities only); never raises for a failed play."""
+    source, vault = _source_and_vault(inventory)
     runs_dir = state_dir / "runs"
     runs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
@@ -197,14 +213,15 @@ def run_playbook(
         json.dump(extravars, handle)
     result = PlaybookResult(playbook=playbook, rc=-1, status="unstarted")
     collector = _Collector(result, on_event)
-    cmdline = "--check --diff" if check else ""
+    arguments = (["--check", "--diff"] if check else []) + vault.run_arguments()
     runner = ansible_runner.run(
         private_data_dir=str(private),
         project_dir=str(PLAYBOOK_DIR),
         playbook=playbook,
-        inventory=str(inventory.resolve()),
-        envvars=_environment(),
-        cmdline=cmdline or None,
+        inventory=str(source),
+        envvars={**_environment(), **vault.run_environment()},
+        cmdline=shlex.join(arguments) or None,
+        passwords=vault.run_prompt_answers() or None,
         limit=limit,
         suppress_env_files=True,
         quiet=True,

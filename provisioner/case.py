@@ -62,8 +62,11 @@ from provisioner.errors import FieldError, InvalidInput, Refused
 from provisioner.release import archive_problems
 from provisioner.yamlfile import load_mapping
 
-# A case file is a page of fields: anything larger, or with YAML anchors, is refused before it is parsed.
+# A case file is a page of fields, four levels deep at most: anything larger, nested deeper or with
+# YAML anchors is refused before the YAML is built.
 MAX_CASE_BYTES = 1024 * 1024
+MAX_CASE_DEPTH = 16
+MAX_UNKNOWN_LISTED = 20  # unknown fields named (with "did you mean") in one mapping; the rest are counted
 
 T = TypeVar("T")
 
@@ -146,13 +149,14 @@ class _Collector:
 
     def unknown_keys(self, value: dict[str, Any], path: str) -> None:
         allowed = SCHEMA_KEYS[path]
-        for key in value:
-            if key in allowed:
-                continue
+        unknown = [key for key in value if key not in allowed]
+        for key in unknown[:MAX_UNKNOWN_LISTED]:
             full = f"{path}.{key}" if path else str(key)
             hint = difflib.get_close_matches(str(key), allowed, n=1)
             suggestion = f"; did you mean '{hint[0]}'?" if hint else f"; allowed: {', '.join(allowed)}"
             self.error(full, f"unknown field{suggestion}")
+        if len(unknown) > MAX_UNKNOWN_LISTED:  # a file of junk: the first ones named, the rest counted
+            self.error(path, f"{len(unknown) - MAX_UNKNOWN_LISTED} more unknown fields; allowed: {', '.join(allowed)}")
 
     def text(self, data: dict[str, Any], key: str, path: str, required: bool = True) -> str | None:
         value = data.get(key)
@@ -494,7 +498,7 @@ def _validated(value: T | None) -> T:
 
 def load_case(path: Path, release_needed: bool = True) -> Case:
     """Read and validate one case file."""
-    data = load_mapping(path, "case file", max_bytes=MAX_CASE_BYTES, anchors=False)
+    data = load_mapping(path, "case file", max_bytes=MAX_CASE_BYTES, anchors=False, max_depth=MAX_CASE_DEPTH)
     return parse_case(data, path.resolve().parent, source=path, release_needed=release_needed)
 
 

@@ -13,7 +13,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from provisioner.commands.base import Context
     from provisioner.report import Report
+    from provisioner.vault import VaultIdentities
 
 CASES = click.argument("cases", nargs=-1, type=click.Path(path_type=Path, dir_okay=False))
 JSON = click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object on stdout.")
@@ -40,9 +41,9 @@ def console(stderr: bool = False) -> Console:
 
 
 def inventory_option(required: bool) -> Callable:
-    return click.option("-i", "--inventory", "inventory", type=click.Path(path_type=Path, file_okay=False),
+    return click.option("-i", "--inventory", "inventory", type=click.Path(path_type=Path),
                         envvar="PROVISIONER_INVENTORY", required=required,
-                        help="Inventory directory (inventories/local, inventories/lab, a site's own).")
+                        help="Inventory directory or file, read by Ansible (inventories/local, a site's hosts.ini).")
 
 
 def _run(command: Callable[[Context], Report], inventory: Path | None, as_json: bool) -> None:
@@ -58,7 +59,7 @@ def _run(command: Callable[[Context], Report], inventory: Path | None, as_json: 
             shown.append(LiveDisplay(console(stderr=True)))
         return shown[0]
 
-    ctx = Context(inventory_path=inventory, records_dir=params["records"],
+    ctx = Context(inventory_path=inventory, records=params["records"], vault=_vault(params),
                   on_event=lambda event: live()(event), on_progress=lambda message: live().progress(message))
     report = command(ctx)
     if as_json:
@@ -68,18 +69,32 @@ def _run(command: Callable[[Context], Report], inventory: Path | None, as_json: 
     sys.exit(report.exit_code)
 
 
+def _vault(params: dict[str, Any]) -> VaultIdentities:
+    """The root options' vault identities, after those of the environment as Ansible orders them."""
+    from provisioner.vault import VaultIdentities
+
+    return VaultIdentities.from_options(params["vault_ids"], params["vault_password_files"])
+
+
 def _records_context() -> Context:
     from provisioner.commands.base import Context
 
-    return Context(inventory_path=None, records_dir=click.get_current_context().find_root().params["records"])
+    return Context(inventory_path=None, records=click.get_current_context().find_root().params["records"])
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--records", type=click.Path(path_type=Path, file_okay=False), default=Path("records"),
-              envvar="PROVISIONER_RECORDS", show_default=True, help="Where the records of each case are written.")
+@click.option("--records", type=click.Path(path_type=Path, file_okay=False), default=None,
+              envvar="PROVISIONER_RECORDS",
+              help="Where the records of each case are written. Default: the inventory's provisioner_records_dir, "
+                   "else <provisioner_state_dir>/records; without an inventory, ./records.")
+@click.option("--vault-id", "vault_ids", multiple=True, metavar="[LABEL@]SOURCE",
+              help="A vault password: a file, a script printing it, or 'prompt' (repeatable; after "
+                   "ANSIBLE_VAULT_IDENTITY_LIST).")
+@click.option("--vault-password-file", "vault_password_files", multiple=True, metavar="FILE",
+              help="A vault password file or script (repeatable; ANSIBLE_VAULT_PASSWORD_FILE is also read).")
 @click.option("--debug", is_flag=True, help="Show tracebacks of unexpected errors.")
 @click.version_option(__version__)
-def cli(records: Path, debug: bool) -> None:
+def cli(records: Path | None, vault_ids: tuple[str, ...], vault_password_files: tuple[str, ...], debug: bool) -> None:
     """Install, trial and record approved application cases (SOP step 9)."""
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dns.exception
 import dns.flags
@@ -25,6 +26,9 @@ import dns.xfr
 import dns.zone
 
 from provisioner.errors import FieldError, InvalidInput
+
+if TYPE_CHECKING:
+    from provisioner.inventory import Inventory
 
 TIMEOUT = 2.0
 _KEY = re.compile(r'key\s+"?([^"\s]+)"?\s*\{(.*?)\}\s*;', re.S)
@@ -44,6 +48,19 @@ class TsigKey:
 
     def __repr__(self) -> str:  # never show the secret
         return f"TsigKey(name={self.name!r}, algorithm={self.algorithm!r})"
+
+
+def inventory_key(inventory: Inventory) -> TsigKey:
+    """The inventory's TSIG key: the key itself (``provisioner_tsig_name``, ``_algorithm`` and the
+    usually vaulted ``provisioner_tsig_secret``), or BIND's key file (``provisioner_tsig_key_file``)."""
+    inline = inventory.tsig_inline
+    if inline is not None:
+        return TsigKey(*inline)
+    path = inventory.tsig_key_file
+    if path is None:  # load_inventory refuses an inventory with neither
+        raise InvalidInput(f"inventory {inventory.name} has no TSIG key",
+                           [FieldError("group_vars/all.provisioner_tsig_key_file", "is required")])
+    return read_tsig_key(path)
 
 
 def read_tsig_key(path: Path) -> TsigKey:

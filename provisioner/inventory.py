@@ -1,19 +1,26 @@
-"""Reads an inventory directory: the hosts by group and the settings the tool needs itself.
+"""An inventory as provisioner uses it: the hosts by group and the settings the tool needs itself.
 
-Ansible reads the same files; this reader covers the YAML inventory format
-(``hosts.yml`` with ``children``/``hosts``/``vars``) plus ``group_vars/`` and ``host_vars/``, which
-is what ``inventories/*`` use. Values are taken as written (no Jinja templating).
+Ansible reads it (``provisioner/ansible_inventory.py``), in-process and as every run does: a
+directory or a file, YAML or INI, ``group_vars``/``host_vars`` files and folders, inventory
+plugins, vaulted files and values (opened with the command's vault identities). Values are taken
+as written (no Jinja templating). A static inventory without vaulted data is cached
+(``provisioner/inventory_cache.py``).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from provisioner.errors import FieldError, InvalidInput
-from provisioner.yamlfile import load_mapping
+from provisioner.vault import VaultIdentities
+
+if TYPE_CHECKING:
+    from provisioner.ansible_inventory import InventoryData
 
 INVENTORIES = Path(__file__).resolve().parent.parent / "inventories"
 # The project's own labs (`provisioner lab --topology`): local, every service on this machine;
@@ -22,15 +29,18 @@ TOPOLOGIES = {"local": INVENTORIES / "local", "multi": INVENTORIES / "lab"}
 GROUPS = ("web", "db_mariadb", "db_postgresql", "dns_primary", "dns_secondary")
 REQUIRED_SETTINGS = (
     "provisioner_zones", "provisioner_pool", "provisioner_pool_first", "provisioner_pool_last",
-    "provisioner_reverse_zones", "provisioner_public_interface", "provisioner_tsig_key_file",
-    "provisioner_state_dir",
+    "provisioner_reverse_zones", "provisioner_public_interface", "provisioner_state_dir",
 )
+# The TSIG key: BIND's key file, or the key itself in the inventory (its secret vaulted), one of them.
+TSIG_SETTINGS = ("provisioner_tsig_key_file", "provisioner_tsig_secret")
+TSIG_ALGORITHMS = ("hmac-sha256", "hmac-sha512", "hmac-sha384", "hmac-sha224", "hmac-sha1", "hmac-md5")
+RECORDS_SUBDIR = "records"
 
 
 @dataclass(frozen=True)
 class Host:
     name: str
-    vars: dict[str, Any]
+    vars: dict[str, Any] = field(repr=False)  # may hold decrypted vault values: never in a repr
 
     @property
     def address(self) -> str:
@@ -44,14 +54,24 @@ class Host:
 
 @dataclass
 class Inventory:
+    """``path`` is the inventory's directory (the folder of an inventory file): relative settings,
+    the name and the inventory's digest start there. ``source`` is what Ansible reads (``-i``)."""
+
     path: Path
     groups: dict[str, list[str]]
     hosts: dict[str, Host]
-    settings: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict, repr=False)  # may hold decrypted vault values
+    source: Path | None = None  # None: the directory itself
+    vault: VaultIdentities = field(default_factory=VaultIdentities)
 
     @property
     def name(self) -> str:
         return self.path.name
+
+    @property
+    def ansible_source(self) -> Path:
+        """What Ansible reads: the file or directory ``-i`` named."""
+        return self.source or self.path
 
     def group(self, group: str) -> list[Host]:
         return [self.hosts[name] for name in self.groups.get(group, [])]
@@ -115,12 +135,32 @@ class Inventory:
         return str(self.settings["provisioner_public_interface"])
 
     @property
-    def tsig_key_file(self) -> Path:
+    def tsig_key_file(self) -> Path | None:
+        """BIND's key file, unless the inventory holds the key itself (``provisioner_tsig_secret``)."""
+        if "provisioner_tsig_key_file" not in self.settings:
+            return None
         return self._path_setting("provisioner_tsig_key_file")
+
+    @property
+    def tsig_inline(self) -> tuple[str, str, str] | None:
+        """(name, algorithm, secret) of a key held in the inventory (the secret usually vaulted)."""
+        secret = self.settings.get("provisioner_tsig_secret")
+        if secret is None:
+            return None
+        return (str(self.settings.get("provisioner_tsig_name", "")),
+                str(self.settings.get("provisioner_tsig_algorithm", TSIG_ALGORITHMS[0])), str(secret))
 
     @property
     def state_dir(self) -> Path:
         return self._path_setting("provisioner_state_dir")
+
+    @property
+    def records_dir(self) -> Path:
+        """Where this inventory's records go: ``provisioner_records_dir`` (relative to the inventory's
+        directory), else ``<state_dir>/records``; ``--records`` overrides both."""
+        if self.settings.get("provisioner_records_dir"):
+            return self._path_setting("provisioner_records_dir")
+        return self.state_dir / RECORDS_SUBDIR
 
     @property
     def lab_not_up(self) -> str | None:
@@ -140,73 +180,78 @@ class Inventory:
         return path if path.is_absolute() else (self.path / path).resolve()
 
 
-def _walk_group(name: str, body: dict[str, Any] | None, groups: dict[str, list[str]],
-                host_vars: dict[str, dict[str, Any]], group_vars: dict[str, dict[str, Any]],
-                parents: dict[str, list[str]]) -> None:
-    body = body or {}
-    groups.setdefault(name, [])
-    group_vars.setdefault(name, {}).update(body.get("vars") or {})
-    for host, hvars in (body.get("hosts") or {}).items():
-        if host not in groups[name]:
-            groups[name].append(host)
-        host_vars.setdefault(host, {}).update(hvars or {})
-    for child, child_body in (body.get("children") or {}).items():
-        parents.setdefault(child, []).append(name)
-        _walk_group(child, child_body, groups, host_vars, group_vars, parents)
+def _read(source: Path, vault: VaultIdentities) -> InventoryData:
+    """Ansible's reading of ``source``, or the cache's copy of it when nothing it depends on changed."""
+    from provisioner import ansible_inventory, inventory_cache
+
+    cache_key = inventory_cache.key(source)
+    cached = inventory_cache.load(source, cache_key) if cache_key else None
+    if cached is not None:
+        return cached
+    data = ansible_inventory.read(source, vault)
+    if cache_key and inventory_cache.key(source) == cache_key:  # unchanged while Ansible read it
+        inventory_cache.store(source, cache_key, data)
+    return data
 
 
-def _vars_dir(directory: Path, name: str) -> dict[str, Any]:
-    merged: dict[str, Any] = {}
-    for candidate in (directory / f"{name}.yml", directory / f"{name}.yaml"):
-        if candidate.is_file():
-            merged.update(load_mapping(candidate, "inventory variables"))
-    folder = directory / name
-    if folder.is_dir():
-        for item in sorted(folder.glob("*.y*ml")):
-            merged.update(load_mapping(item, "inventory variables"))
-    return merged
-
-
-def load_inventory(path: Path) -> Inventory:
-    """Read an inventory directory; raise InvalidInput naming what is missing."""
-    path = path.resolve()
-    hosts_file = next((p for p in (path / "hosts.yml", path / "hosts.yaml") if p.is_file()), None)
-    if not path.is_dir() or hosts_file is None:
-        raise InvalidInput(f"no inventory at {path}",
-                           [FieldError("-i", f"{path} must be a directory holding hosts.yml")])
-    raw = load_mapping(hosts_file, "inventory")
-    groups: dict[str, list[str]] = {}
-    host_vars: dict[str, dict[str, Any]] = {}
-    group_vars: dict[str, dict[str, Any]] = {}
-    parents: dict[str, list[str]] = {}
-    for name, body in raw.items():
-        _walk_group(name, body, groups, host_vars, group_vars, parents)
-    # A group's hosts include its children's hosts.
-    for child in sorted(parents, key=lambda g: -len(parents[g])):
-        for parent in parents[child]:
-            for host in groups.get(child, []):
-                if host not in groups[parent]:
-                    groups[parent].append(host)
-
-    settings = {**group_vars.get("all", {}), **_vars_dir(path / "group_vars", "all")}
-    hosts: dict[str, Host] = {}
-    for host in host_vars:
-        merged = dict(settings)
-        for group, members in groups.items():
-            if group != "all" and host in members:
-                merged.update(group_vars.get(group, {}))
-                merged.update(_vars_dir(path / "group_vars", group))
-        merged.update(host_vars[host])
-        merged.update(_vars_dir(path / "host_vars", host))
-        hosts[host] = Host(host, merged)
-
-    missing = [key for key in REQUIRED_SETTINGS if key not in settings]
+def load_inventory(path: Path, vault: VaultIdentities | None = None) -> Inventory:
+    """Read an inventory, a directory or a file (``hosts.ini``), through Ansible; raise InvalidInput
+    naming what is missing or cannot be decrypted."""
+    source = path.expanduser().resolve()
+    vault = vault if vault is not None else VaultIdentities()
+    if not source.exists():
+        raise InvalidInput(f"no inventory at {source}",
+                           [FieldError("-i", f"{source} must be an inventory directory or file")])
+    vault.check()
+    if vault.prompts:  # ask now, not in the middle of a run (a cached read needs no password)
+        vault.secrets()
+    data = _read(source, vault)
+    hosts = {name: Host(name, variables) for name, variables in data.hosts.items()}
+    inventory = Inventory(path=source if source.is_dir() else source.parent, groups=data.groups, hosts=hosts,
+                          settings=data.settings, source=source, vault=vault)
+    missing = [key for key in REQUIRED_SETTINGS if key not in data.settings]
+    if not any(key in data.settings for key in TSIG_SETTINGS):
+        missing.append(" or ".join(TSIG_SETTINGS))
     if missing:
-        raise InvalidInput(f"inventory {path} lacks settings",
+        raise InvalidInput(f"inventory {source} lacks settings",
                            [FieldError(f"group_vars/all.{key}", "is required") for key in missing])
-    inventory = Inventory(path=path, groups=groups, hosts=hosts, settings=settings)
+    _check_tsig(inventory)
+    _check_records_dir(inventory)
     _check_addresses(inventory)
     return inventory
+
+
+def _check_records_dir(inventory: Inventory) -> None:
+    """Records inside the inventory's folder would be read by Ansible as inventory sources and would
+    change the inventory's digest at every apply."""
+    if inventory.records_dir.is_relative_to(inventory.path):
+        raise InvalidInput(f"inventory {inventory.name}: the records would be written inside it",
+                           [FieldError("group_vars/all.provisioner_records_dir",
+                                       f"{inventory.records_dir} must be outside {inventory.path}")])
+
+
+def _check_tsig(inventory: Inventory) -> None:
+    """One TSIG key, and an inline one complete (its secret is never shown)."""
+    inline = inventory.tsig_inline
+    if inline is None:
+        return
+    name, algorithm, secret = inline
+    where = "group_vars/all."
+    errors = []
+    if inventory.tsig_key_file is not None:
+        errors.append(FieldError(where + "provisioner_tsig_secret",
+                                 "give the key file (provisioner_tsig_key_file) or the key itself, not both"))
+    if not name:
+        errors.append(FieldError(where + "provisioner_tsig_name", "is required with provisioner_tsig_secret"))
+    if algorithm not in TSIG_ALGORITHMS:
+        errors.append(FieldError(where + "provisioner_tsig_algorithm",
+                                 f"'{algorithm}' is not one of {', '.join(TSIG_ALGORITHMS)}"))
+    try:
+        base64.b64decode(secret, validate=True)
+    except (binascii.Error, ValueError):
+        errors.append(FieldError(where + "provisioner_tsig_secret", "must be the key's secret in base64"))
+    if errors:
+        raise InvalidInput(f"inventory {inventory.name}: the TSIG key is incomplete", errors)
 
 
 def _check_addresses(inventory: Inventory) -> None:

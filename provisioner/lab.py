@@ -9,8 +9,6 @@ time.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from provisioner import dns as dnsq
 from provisioner import site
 from provisioner.ansible import run_playbook
@@ -32,7 +30,7 @@ def up(ctx: Context) -> Report:
         inventory = ctx.inventory(hosts_needed=False)
         with inventory_lock(inventory.state_dir, "lab up"):
             ctx.on_progress(f"building the lab for inventory {inventory.name} (packages, BIND, Apache, databases)")
-            result = run_playbook("lab.yml", inventory.path, inventory.state_dir, {"lab_state": "present"},
+            result = run_playbook("lab.yml", inventory, inventory.state_dir, {"lab_state": "present"},
                                   on_event=ctx.on_event)
         if not result.ok:
             raise ProvisionerError("lab up failed: " + "; ".join(str(f) for f in result.failures))
@@ -67,13 +65,13 @@ def down(ctx: Context) -> Report:
                     raise ProvisionerError(f"cases {', '.join(unknown)} are installed in the lab but have no "
                                            f"case file in {ctx.records_dir}; run lab down with the --records "
                                            "they were applied with, or destroy them first")
-                result = run_playbook("destroy.yml", inventory.path, inventory.state_dir,
+                result = run_playbook("destroy.yml", inventory, inventory.state_dir,
                                       {"provisioner_sites": gone}, on_event=ctx.on_event)
                 if not result.ok:
                     raise ProvisionerError("removing the lab's cases failed: "
                                            + "; ".join(str(f) for f in result.failures))
             ctx.on_progress("stopping the lab services and removing their configuration")
-            result = run_playbook("lab.yml", inventory.path, inventory.state_dir, {"lab_state": "absent"},
+            result = run_playbook("lab.yml", inventory, inventory.state_dir, {"lab_state": "absent"},
                                   on_event=ctx.on_event)
         if not result.ok:
             raise ProvisionerError("lab down failed: " + "; ".join(str(f) for f in result.failures))
@@ -112,8 +110,9 @@ def status(ctx: Context) -> Report:
                     return serial is not None, f"SOA serial {serial}"
 
                 checks.append(timed(f"zone {zone} served by {server.name}", probe_zone))
+        key_file = inventory.tsig_key_file
         checks.append(timed("TSIG key readable", lambda: (
-            Path(inventory.tsig_key_file).exists(), str(inventory.tsig_key_file))))
+            (True, "held in the inventory") if key_file is None else (key_file.exists(), str(key_file)))))
         item = CaseReport(id=f"lab ({inventory.name})", checks=checks,
                                note=f"{len(_installed(hosts))} case(s) installed")
         report.cases.append(item)

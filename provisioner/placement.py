@@ -95,7 +95,7 @@ def read_live_state(cases: list[Case], inventory: Inventory, hosts: Hosts, grant
 
     ``grants``: also which database users hold their grants (for the fast path of apply)."""
     primary = inventory.dns_primary.address
-    key = dnsq.read_tsig_key(inventory.tsig_key_file)
+    key = dnsq.inventory_key(inventory)
     try:
         ptrs: dict[str, str] = {}
         for zone in inventory.reverse_zones:
@@ -118,48 +118,84 @@ def read_live_state(cases: list[Case], inventory: Inventory, hosts: Hosts, grant
                      web=web, grants=granted)
 
 
-def _existing_conflicts(case: Case, live: LiveState) -> list[FieldError]:
-    """What exists on the servers for a case not installed: a user, database or database user."""
-    if case.id in live.registry or case.id in live.unfinished:
-        return []
-    # What another case's record claims is reported once, by _ownership_conflicts, as that case's.
-    claimed_users = {str(r.get(k)) for r in live.registry.values() for k in ("system_user", "application")}
-    claimed_db = {(str(db.get("engine")), key, str(db.get(key))) for r in live.registry.values()
-                  for db in [r.get("database") or {}] for key in ("name", "user")}
-    conflicts = []
-    if case.system_user in live.users and case.system_user not in claimed_users:
-        conflicts.append(FieldError(f"{case.id}: application.name",
-                                    f"system user {case.system_user} exists on the web host and belongs to no "
-                                    "installed case of this inventory"))
+Owners = dict[tuple[str, str], list[tuple[str, str]]]
+
+
+def _owners(live: LiveState) -> Owners:
+    """Which cases' ownership records claim each object: ``("name", fqdn)`` while the case is
+    installed; ``("system user", name)``, ``("<engine> database", name)`` and ``("<engine> database
+    user", name)`` also while a removal kept them. Each owner comes as (case id, how to say it)."""
+    owners: Owners = {}
+
+    def claim(obj: tuple[str, str], case_id: str, said: str) -> None:
+        owners.setdefault(obj, []).append((case_id, said))
+
+    for case_id, record in sorted(live.registry.items()):
+        removed = bool(record.get("removed"))
+        # A removed case's record lists what it kept; one without the list claims all it names.
+        kept = set(record.get("kept") or []) if removed and "kept" in record else {"files", "system_user", "database"}
+        if not removed:
+            claim(("name", str(record.get("fqdn"))), case_id, case_id)
+        if kept & {"files", "system_user"}:
+            said = case_id + (f" (removed; its files were kept: destroy {case_id} --remove-files removes them)"
+                              if removed else "")
+            for user in {str(record[k]) for k in ("system_user", "application") if record.get(k)}:
+                claim(("system user", user), case_id, said)
+        database = record.get("database") or {}
+        if "database" in kept and database.get("engine"):
+            said = case_id + (f" (removed; its database was kept: destroy {case_id} --drop-database dumps and "
+                              "drops it)" if removed else "")
+            for key, what in (("name", "database"), ("user", "database user")):
+                if database.get(key):
+                    claim((f"{database['engine']} {what}", str(database[key])), case_id, said)
+    return owners
+
+
+def _owner(owners: Owners, obj: tuple[str, str], case_id: str) -> str | None:
+    """Another case that owns ``obj``, as the message names it; None when no other does."""
+    return next((said for owner, said in owners.get(obj, []) if owner != case_id), None)
+
+
+def _name_conflict(case: Case, live: LiveState, owners: Owners, installed: str | None,
+                   taken: dict[str, str]) -> FieldError | None:
+    """The one reason the case's name is not free for it: another case's, or other data in DNS."""
+    path = f"{case.id}: hosting.subdomain"
+    owner = _owner(owners, ("name", case.fqdn), case.id)
+    if owner is not None:  # its A record is that case's, on whatever address: not "other data" as well
+        return FieldError(path, f"{case.fqdn} belongs to case {owner}")
+    held = live.names.get(case.fqdn, {})
+    foreign = {t: v for t, v in held.items() if t != "A"}
+    stray_a = [a for a in held.get("A", []) if a != installed and taken.get(a) != case.fqdn]
+    if not foreign and not stray_a:
+        return None
+    held_other = {**foreign, **({"A": stray_a} if stray_a else {})}
+    detail = "; ".join(f"{t} {', '.join(v)}" for t, v in held_other.items())
+    return FieldError(path, f"{case.fqdn} already holds other data in DNS ({detail})")
+
+
+def _object_conflicts(case: Case, live: LiveState, owners: Owners) -> list[FieldError]:
+    """One reason for each of the case's system user, database and database user that is not
+    its own: another case's record claims it, or it exists and no case of the inventory does."""
+    objects = [("application.name", "system user", case.system_user, case.system_user in live.users)]
     if case.database is not None:
         names, users = live.databases.get(case.database.engine, (set(), set()))
-        for key, existing in (("name", names), ("user", users)):
-            value = getattr(case.database, key)
-            if value in existing and (case.database.engine, key, value) not in claimed_db:
-                what = "database" if key == "name" else "database user"
-                conflicts.append(FieldError(f"{case.id}: hosting.database.{key}",
-                                            f"{case.database.engine} {what} {value} exists and belongs to no "
-                                            "installed case of this inventory"))
-    return conflicts
-
-
-def _ownership_conflicts(case: Case, live: LiveState) -> list[FieldError]:
-    """Another case recorded on the web host owning this case's name, user or database."""
+        engine = case.database.engine
+        objects += [("hosting.database.name", f"{engine} database", case.database.name, case.database.name in names),
+                    ("hosting.database.user", f"{engine} database user", case.database.user,
+                     case.database.user in users)]
+    # What exists of a case the web host records (installed, or removed keeping it), or that a run
+    # of it left behind (journal), is its own.
+    own = case.id in live.registry or case.id in live.unfinished
     conflicts = []
-    for other_id, record in live.registry.items():
-        if other_id == case.id:
-            continue
-        if record.get("fqdn") == case.fqdn and not record.get("removed"):
-            conflicts.append(FieldError(f"{case.id}: hosting.subdomain", f"{case.fqdn} belongs to case {other_id}"))
-        if case.system_user in (record.get("system_user"), record.get("application")):
-            conflicts.append(FieldError(f"{case.id}: application.name",
-                                        f"system user {case.system_user} belongs to case {other_id}"))
-        theirs = record.get("database") or {}
-        if case.database and theirs.get("engine") == case.database.engine:
-            for key in ("name", "user"):
-                if theirs.get(key) == getattr(case.database, key):
-                    message = f"{case.database.engine} {key} {theirs[key]} belongs to case {other_id}"
-                    conflicts.append(FieldError(f"{case.id}: hosting.database.{key}", message))
+    for path, what, value, exists in objects:
+        owner = _owner(owners, (what, value), case.id)
+        if owner is not None:
+            conflicts.append(FieldError(f"{case.id}: {path}", f"{what} {value} belongs to case {owner}"))
+        elif exists and not own:
+            where = " on the web host" if what == "system user" else ""
+            conflicts.append(FieldError(f"{case.id}: {path}",
+                                        f"{what} {value} exists{where} and belongs to no installed case of "
+                                        "this inventory"))
     return conflicts
 
 
@@ -218,21 +254,15 @@ def place(cases: list[Case], inventory: Inventory, live: LiveState) -> tuple[dic
             taken.setdefault(str(entry.get("ip")), str(entry.get("fqdn")))
     for address in live.bound:
         taken.setdefault(address, "an address bound on the web host")
+    owners = _owners(live)  # each object of a case gets one reason, never two that disagree
     for case in cases:
         changes = _changes_in_place(case, live)
         if changes:  # the other checks would name the case's own old name as someone else's
             conflicts += changes
             continue
-        problems = _ownership_conflicts(case, live) + _existing_conflicts(case, live)
         installed = (live.installed.get(case.id) or live.unfinished.get(case.id) or {}).get("ip")
-        held = live.names.get(case.fqdn, {})
-        foreign = {t: v for t, v in held.items() if t != "A"}
-        stray_a = [a for a in held.get("A", []) if a != installed and taken.get(a) != case.fqdn]
-        if foreign or stray_a:
-            held_other = {**foreign, **({"A": stray_a} if stray_a else {})}
-            detail = "; ".join(f"{t} {', '.join(v)}" for t, v in held_other.items())
-            problems.append(FieldError(f"{case.id}: hosting.subdomain",
-                                       f"{case.fqdn} already holds other data in DNS ({detail})"))
+        name = _name_conflict(case, live, owners, installed, taken)
+        problems = ([name] if name else []) + _object_conflicts(case, live, owners)
         wanted = {"auto": installed, "shared": shared}.get(case.public_ip, case.public_ip)
         if wanted is None:
             wanted = next((str(a) for a in inventory.pool_addresses() if str(a) not in taken), None)

@@ -83,7 +83,7 @@ class Run:
         with interrupt.watch() as stop:
             try:
                 self.ctx.on_progress(f"provisioning {len(self.sites)} case(s) on inventory {self.inventory.name}")
-                result = run_playbook("provision.yml", self.inventory.path, self.state_dir,
+                result = run_playbook("provision.yml", self.inventory, self.state_dir,
                                       {"provisioner_sites": [s.vars.as_vars() for s in self.sites]},
                                       on_event=self.ctx.on_event, cancel=stop)
                 failpoints.hit("apply-after-provisioning")
@@ -182,7 +182,7 @@ class Run:
         if not removals:
             return []
         self.ctx.on_progress(f"undoing what this run created for {len(removals)} case(s)")
-        result_undo = run_playbook("destroy.yml", self.inventory.path, self.state_dir,
+        result_undo = run_playbook("destroy.yml", self.inventory, self.state_dir,
                                    {"provisioner_sites": removals}, on_event=self.ctx.on_event)
         if not result_undo.ok:
             undone.append("THE UNDO ITSELF FAILED, check by hand: "
@@ -222,7 +222,7 @@ class Run:
         if not back:
             return said
         self.ctx.on_progress(f"restoring {len(back)} installed case(s) as they were before this run")
-        result = run_playbook("provision.yml", self.inventory.path, self.state_dir,
+        result = run_playbook("provision.yml", self.inventory, self.state_dir,
                               {"provisioner_sites": [b.vars.as_vars() for b in back]}, on_event=self.ctx.on_event)
         checks = run_trials(back, self.inventory, self.hosts) if result.ok else {}
         now = rec.now().isoformat()

@@ -33,49 +33,107 @@ def _duplicates(node: yaml.Node | None, path: str = "") -> list[FieldError]:
     return found
 
 
-def _anchors(text: str, loader: Any) -> list[FieldError]:
-    """Every anchor (``&a``) and alias (``*a``), found in the event stream before anything is built:
-    a few hundred bytes of nested aliases ("billion laughs") expand to billions of nodes."""
+def _structure(text: str, loader: Any, anchors: bool, max_depth: int | None) -> list[FieldError]:
+    """What is refused before any node is built, each named by its field, from the event stream:
+    unless ``anchors``, the first anchors (``&a``) and aliases (``*a``): a few hundred bytes of
+    nested aliases ("billion laughs") expand to billions of nodes, and walking them took minutes;
+    collections nested deeper than ``max_depth`` (the checks that follow recurse)."""
     import yaml
 
-    found = []
+    found: list[FieldError] = []
+    # One frame per open collection: [is a mapping, current key or index, the next node is a key].
+    frames: list[list[Any]] = []
+
+    def node_done() -> None:
+        if frames and frames[-1][0]:
+            frames[-1][2] = not frames[-1][2]
+
     for event in yaml.parse(text, Loader=loader):
-        name = getattr(event, "anchor", None)
-        if name:
+        if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            frames.pop()
+            node_done()
+            continue
+        if not isinstance(event, yaml.NodeEvent):
+            continue  # the stream's and documents' start and end
+        if frames and not frames[-1][0]:
+            frames[-1][1] += 1
+        if event.anchor and not anchors:
             kind = "alias" if isinstance(event, yaml.AliasEvent) else "anchor"
             line = event.start_mark.line + 1 if event.start_mark else 0
-            found.append(FieldError("", f"YAML {kind} '{name}' at line {line}: anchors and aliases are not "
-                                        "allowed; write each value out"))
+            found.append(FieldError(_field(frames), f"YAML {kind} '{event.anchor}' at line {line}: anchors and "
+                                                    "aliases are not allowed; write each value out"))
             if len(found) >= 3:
                 break
+        if isinstance(event, yaml.CollectionStartEvent) and max_depth is not None and len(frames) >= max_depth:
+            line = event.start_mark.line + 1 if event.start_mark else 0
+            found.append(FieldError(_field(frames), f"nested more than {max_depth} levels deep at line {line}; "
+                                                    f"at most {max_depth} are allowed"))
+            break
+        if isinstance(event, yaml.MappingStartEvent):
+            frames.append([True, "?", True])
+        elif isinstance(event, yaml.SequenceStartEvent):
+            frames.append([False, -1, False])
+        else:  # a scalar or an alias: the node is complete
+            if frames and frames[-1][0] and frames[-1][2]:
+                frames[-1][1] = event.value if isinstance(event, yaml.ScalarEvent) else "?"
+            node_done()
     return found
 
 
+def _field(frames: list[list[Any]]) -> str:
+    """The dotted path of the node the open collections point at (a key: its mapping's path)."""
+    path = ""
+    for is_mapping, position, at_key in frames:
+        if is_mapping and at_key:
+            break
+        path = (f"{path}.{position}" if path else str(position)) if is_mapping else f"{path}[{position}]"
+    return path
+
+
+def _read(path: Path, what: str, max_bytes: int | None) -> str:
+    """The file's text; over ``max_bytes``, refused unread (or after that many bytes, for a file
+    whose size the file system does not tell, such as a pipe)."""
+    size = path.stat().st_size
+    if max_bytes is not None and size > max_bytes:
+        raise InvalidInput(f"{what} is too large: {path}",
+                           [FieldError("", f"{size} bytes; at most {max_bytes} are allowed")])
+    with path.open("rb") as stream:
+        raw = stream.read(-1 if max_bytes is None else max_bytes + 1)
+    if max_bytes is not None and len(raw) > max_bytes:
+        raise InvalidInput(f"{what} is too large: {path}",
+                           [FieldError("", f"more than {max_bytes} bytes; at most {max_bytes} are allowed")])
+    return raw.decode("utf-8")
+
+
 def load_mapping(path: Path, what: str = "file", *, max_bytes: int | None = None,
-                 anchors: bool = True) -> dict[str, Any]:
+                 anchors: bool = True, max_depth: int | None = None) -> dict[str, Any]:
     """Read ``path`` as a YAML mapping; raise InvalidInput naming the problem otherwise.
 
-    ``max_bytes``: a larger file is refused unread; ``anchors=False``: anchors and aliases are refused.
+    ``max_bytes``: a larger file is refused unread; ``anchors=False``: anchors and aliases are
+    refused; ``max_depth``: collections nested deeper are refused. All three before the YAML is built.
     """
     import yaml
 
     try:
-        if max_bytes is not None and path.stat().st_size > max_bytes:
-            raise InvalidInput(f"{what} is too large: {path}",
-                               [FieldError("", f"{path.stat().st_size} bytes; at most {max_bytes} are allowed")])
-        text = path.read_text(encoding="utf-8")
+        text = _read(path, what, max_bytes)
     except FileNotFoundError:
         raise InvalidInput(f"{what} not found: {path}", [FieldError("", f"no such file: {path}")]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"{what} cannot be read: {path}", [FieldError("", str(exc))]) from None
+    # libyaml when present: a batch of 500 case files is read in a second, not ten.
+    loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        # libyaml when present: a batch of 500 case files is read in a second, not ten.
-        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        refused = [] if anchors else _anchors(text, loader)
+        refused = [] if anchors and max_depth is None else _structure(text, loader_class, anchors, max_depth)
         if refused:
-            raise InvalidInput(f"{what} uses YAML anchors or aliases: {path}", refused)
-        duplicates = _duplicates(yaml.compose(text, Loader=loader))
-        data = yaml.load(text, Loader=loader)  # a safe loader, C or Python
+            raise InvalidInput(f"{what} uses YAML anchors or aliases: {path}" if refused[0].message.startswith("YAML ")
+                               else f"{what} is nested too deep: {path}", refused)
+        loader = loader_class(text)  # a safe loader, C or Python; the document is composed once
+        try:
+            node = loader.get_single_node()
+            duplicates = _duplicates(node)
+            data = None if node is None else loader.construct_document(node)
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         raise InvalidInput(f"{what} is not valid YAML: {path}", [FieldError("", str(exc))]) from None
     if duplicates:

@@ -6,7 +6,7 @@ import contextlib
 import getpass
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,30 +15,49 @@ from provisioner.case import Case, load_case, require_approved
 from provisioner.errors import FieldError, InvalidInput, ProvisionerError, Refused
 from provisioner.inventory import Inventory, load_inventory
 from provisioner.report import CaseReport, Report
+from provisioner.vault import VaultIdentities
 
 if TYPE_CHECKING:  # placement, documents, hosts and ansible are heavy: imported where used
     from provisioner import placement
     from provisioner.ansible import EventCallback
     from provisioner.hosts import Hosts
 
+# Where records go for a command that reads no inventory (case, report) unless --records says.
+DEFAULT_RECORDS = Path("records")
+
 
 @dataclass
 class Context:
-    """What every command shares: the inventory, where records go, the live display."""
+    """What every command shares: the inventory and the vault identities it is read with, where
+    records go, the live display."""
 
     inventory_path: Path | None
-    records_dir: Path = Path("records")
+    records: Path | None = None  # --records / PROVISIONER_RECORDS; None: the inventory's, else ./records
+    vault: VaultIdentities = field(default_factory=VaultIdentities)
     on_event: EventCallback | None = None
     on_progress: Callable[[str], None] = lambda message: None
+    _inventory: Inventory | None = field(default=None, init=False, repr=False)
 
     def inventory(self, hosts_needed: bool = True) -> Inventory:
-        """The inventory; unless ``hosts_needed`` is False, refuse one whose lab hosts are not up."""
+        """The inventory (read once); unless ``hosts_needed`` is False, refuse one whose lab hosts are not up."""
         if self.inventory_path is None:
-            raise InvalidInput("this command needs an inventory", [FieldError("-i", "name an inventory directory")])
-        inventory = load_inventory(self.inventory_path)
-        if hosts_needed and inventory.lab_not_up:
-            raise ProvisionerError(inventory.lab_not_up + "; nothing was changed")
-        return inventory
+            raise InvalidInput("this command needs an inventory",
+                               [FieldError("-i", "name an inventory directory or file")])
+        if self._inventory is None:
+            self._inventory = load_inventory(self.inventory_path, self.vault)
+        if hosts_needed and self._inventory.lab_not_up:
+            raise ProvisionerError(self._inventory.lab_not_up + "; nothing was changed")
+        return self._inventory
+
+    @property
+    def records_dir(self) -> Path:
+        """``--records`` if given; else the inventory's (``provisioner_records_dir``, or
+        ``<state_dir>/records``); without an inventory, ``records/`` here."""
+        if self.records is not None:
+            return self.records
+        if self.inventory_path is not None:
+            return self.inventory(hosts_needed=False).records_dir
+        return DEFAULT_RECORDS
 
 
 @contextlib.contextmanager

@@ -54,7 +54,7 @@ def run(ctx: Context, paths: list[Path], drop_database: bool = False, remove_fil
                                   "(never applied, or removed): nothing to do")
                 return report
             try:
-                result = run_playbook("destroy.yml", inventory.path, inventory.state_dir,
+                result = run_playbook("destroy.yml", inventory, inventory.state_dir,
                                       {"provisioner_sites": gone}, on_event=ctx.on_event)
                 failpoints.hit("destroy-after-removal")
                 failures = [str(f) for f in result.failures] if not result.ok else []

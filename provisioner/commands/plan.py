@@ -42,7 +42,7 @@ def run(ctx: Context, paths: list[Path], diff: bool = False) -> Report:
         to_check, _ = convergence.split(sites, inventory, live)
         result = PlaybookResult("provision.yml", rc=0, status="successful")
         if to_check:
-            result = run_playbook("provision.yml", inventory.path, inventory.state_dir,
+            result = run_playbook("provision.yml", inventory, inventory.state_dir,
                                   {"provisioner_sites": [s.vars.as_vars() for s in to_check]}, check=True,
                                   on_event=ctx.on_event)
         if not result.ok:

@@ -57,7 +57,7 @@ def test_verify_all_with_nothing_installed_is_not_an_error(monkeypatch: pytest.M
             return {"2026-099": {"case": "2026-099", "removed": True, "kept": ["database"]}}
 
     monkeypatch.setattr(verify, "Hosts", NothingInstalled)
-    report = verify.run(Context(inventory_path=LOCAL_INVENTORY, records_dir=tmp_path), [], all_cases=True)
+    report = verify.run(Context(inventory_path=LOCAL_INVENTORY, records=tmp_path), [], all_cases=True)
     assert report.exit_code == 0 and report.cases == []
     assert report.message.startswith("0 cases installed")
 
@@ -72,7 +72,7 @@ def test_destroy_and_verify_take_case_ids_and_need_no_release(tmp_path: Path) ->
     text = "\n".join(f"  release: {release}" if line.strip().startswith("release:") else line
                      for line in text.splitlines())
     (records / "2026-031" / "case.yml").write_text(text)
-    ctx = Context(inventory_path=None, records_dir=records)
+    ctx = Context(inventory_path=None, records=records)
     path = case_file(ctx, "2026-031")
     assert path == records / "2026-031" / "case.yml"
     with pytest.raises(InvalidInput) as needed:

@@ -76,7 +76,7 @@ def test_what_another_case_owns_is_a_conflict(key: str) -> None:
         want = "system user sikesda belongs to case 2025-001"
     else:
         record["database"] = {"engine": "mariadb", "name": "sikesda", "user": "lama"}
-        want = "mariadb name sikesda belongs to case 2025-001"
+        want = "mariadb database sikesda belongs to case 2025-001"
     _, conflicts = placement.place([_case("sikesda")], INV, _live(registry={"2025-001": record}))
     assert any(want in c.message for c in conflicts), conflicts
 
@@ -255,3 +255,48 @@ def test_a_user_and_database_of_another_case_get_one_reason_each() -> None:
     assert not any("belongs to no installed case" in m for m in messages), messages
     assert sorted(c.path for c in conflicts) == ["2026-014: application.name", "2026-014: hosting.database.name",
                                                  "2026-014: hosting.database.user"]
+
+
+def _installed_ppid(**record: Any) -> dict[str, Any]:
+    base = {"case": "2026-011", "fqdn": "ppid.tarakankota.go.id", "ip": "198.19.0.10", "shared": False,
+            "application": "ppid", "system_user": "ppid", "database": None}
+    return {"2026-011": {**base, **record}}
+
+
+@pytest.mark.parametrize("address", ["198.19.0.10", "198.19.0.5"])
+def test_a_name_and_user_of_an_installed_case_get_one_reason_each(address: str) -> None:
+    """The issue's case: subdomain and application name of installed 2026-011, on its own address
+    or the shared one (whose A record is not "other data in DNS" as well)."""
+    live = _live(names={"ppid.tarakankota.go.id": {"A": [address]}},
+                 registry=_installed_ppid(ip=address, shared=address == "198.19.0.5"),
+                 ptrs={} if address == "198.19.0.5" else {address: "ppid.tarakankota.go.id"})
+    live.users, live.bound = {"ppid"}, {address}
+    chosen, conflicts = placement.place([_case("ppid", id="2026-031")], INV, live)
+    assert chosen == {}
+    assert [(c.path, c.message) for c in conflicts] == [
+        ("2026-031: hosting.subdomain", "ppid.tarakankota.go.id belongs to case 2026-011"),
+        ("2026-031: application.name", "system user ppid belongs to case 2026-011")]
+
+
+def test_what_a_removal_kept_is_named_with_what_frees_it() -> None:
+    kept = _installed_sikesda(removed=True, kept=["files", "system_user", "database"])
+    kept["2026-014"].pop("ip")
+    live = _live(registry=kept)
+    live.users = {"sikesda"}
+    live.databases = {"mariadb": ({"sikesda"}, {"sikesda"})}
+    chosen, conflicts = placement.place([_case("sikesda", id="2026-031", subdomain="sikesda2")], INV, live)
+    assert chosen == {}
+    assert [c.path for c in conflicts] == ["2026-031: application.name", "2026-031: hosting.database.name",
+                                           "2026-031: hosting.database.user"]
+    assert conflicts[0].message == ("system user sikesda belongs to case 2026-014 (removed; its files were kept: "
+                                    "destroy 2026-014 --remove-files removes them)")
+    assert "destroy 2026-014 --drop-database dumps and drops it" in conflicts[1].message
+
+
+def test_what_a_removal_took_away_is_no_longer_claimed() -> None:
+    """Files removed, database kept: the system user went with the files; only the database is claimed."""
+    kept = _installed_sikesda(removed=True, kept=["database"])
+    live = _live(registry=kept)
+    live.databases = {"mariadb": ({"sikesda"}, {"sikesda"})}
+    _, conflicts = placement.place([_case("sikesda", id="2026-031", subdomain="sikesda2")], INV, live)
+    assert [c.path for c in conflicts] == ["2026-031: hosting.database.name", "2026-031: hosting.database.user"]
