@@ -9,9 +9,12 @@ time.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from provisioner import dns as dnsq
 from provisioner import site
 from provisioner.ansible import run_playbook
+from provisioner.case import Case, Database
 from provisioner.commands.base import Context, load_cases, reporting
 from provisioner.errors import EXIT_FAILED, ProvisionerError
 from provisioner.hosts import Hosts
@@ -53,14 +56,18 @@ def down(ctx: Context) -> Report:
                 gone, unknown = [], []
                 for record in installed.values():
                     case_file = ctx.records_dir / str(record["case"]) / "case.yml"
-                    if not case_file.exists():
+                    if case_file.exists():
+                        case = load_cases([case_file], release_needed=False)[0]
+                    elif record.get("removed"):
+                        case = _kept_parts(record)  # its record names all it kept
+                    else:
                         unknown.append(str(record["case"]))
                         continue
-                    case = load_cases([case_file])[0]
                     # A removed case kept only its database or files; its old address goes with the lab.
                     ip = str(record.get("ip") or record.get("ip_was"))
                     placed = site.build(case, ip, inventory, password_file=None)
-                    gone.append(placed.vars.removal(drop_database=True, remove_files=True))
+                    gone.append(placed.vars.removal(drop_database=True, remove_files=True,
+                                                    holds_address=not record.get("removed")))
                 if unknown:
                     raise ProvisionerError(f"cases {', '.join(unknown)} are installed in the lab but have no "
                                            f"case file in {ctx.records_dir}; run lab down with the --records "
@@ -77,6 +84,21 @@ def down(ctx: Context) -> Report:
             raise ProvisionerError("lab down failed: " + "; ".join(str(f) for f in result.failures))
         report.message = "lab is down"
     return report
+
+
+def _kept_parts(record: dict) -> Case:
+    """A stand-in case for what a removed case kept (files, its user, its database), read from its
+    ownership record alone: the lab goes whole even when that case's records are elsewhere."""
+    subdomain, zone = str(record["fqdn"]).split(".", 1)
+    db = record.get("database")
+    today = dt.date.today()
+    return Case(id=str(record["case"]), opd_code="-", opd_name="-", letter_number="-", letter_date=today,
+                approval_status="approved", approval_by=None, approval_date=None,
+                app_name=str(record["application"]), app_title="-", category="-", source_kind="-", vendor=None,
+                runtime="static", upstream=None, release=None, trial=(), subdomain=subdomain, zone=zone,
+                public_ip="auto", tls="none", tls_cert=None, tls_key=None,
+                database=Database(str(db["engine"]), str(db["name"]), str(db["user"])) if db else None,
+                contact_name="-", contact_email="-")
 
 
 def _installed(hosts: Hosts) -> dict:

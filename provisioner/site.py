@@ -112,10 +112,16 @@ class SiteVars:
     def as_vars(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    def removal(self, *, drop_database: bool, remove_files: bool) -> dict[str, Any]:
-        """The same site, in state absent, for destroy and the undo."""
+    def removal(self, *, drop_database: bool, remove_files: bool, holds_address: bool = True) -> dict[str, Any]:
+        """The same site, in state absent, for destroy and the undo.
+
+        A case removed earlier (only its files or database kept) holds no address any more: its
+        old one may be another case's by now. Its removal leaves the address and the address's PTR
+        alone, as for a site on the shared address.
+        """
         return dataclasses.asdict(dataclasses.replace(self, state="absent", drop_database=drop_database,
-                                                      remove_files=remove_files))
+                                                      remove_files=remove_files,
+                                                      shared=self.shared or not holds_address))
 
 
 @dataclass(frozen=True)

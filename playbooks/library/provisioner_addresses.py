@@ -52,7 +52,8 @@ def main():
         if state not in ("present", "absent") or not ip:
             module.fail_json(msg=f"{item.get('ip')}: needs an ip and state present or absent")
         change = (ip not in now) if state == "present" else (ip in now)
-        if change:
+        if change:  # an address named twice in one batch is changed once
+            now = (now | {ip}) if state == "present" else (now - {ip})
             commands.append(f"addr {'add' if state == 'present' else 'del'} {ip}/32 dev {interface}")
         results.append({"changed": change, "ip": ip, "ansible_loop_var": loop_var, loop_var: item.get("site")})
     if commands and not module.check_mode:

@@ -48,7 +48,8 @@ def run(ctx: Context, paths: list[Path], drop_database: bool = False, remove_fil
                     continue
                 item.public_ip = str(installed.get("ip") or installed.get("ip_was"))
                 placed = site.build(case, item.public_ip, inventory, password_file=None)
-                gone.append(placed.vars.removal(drop_database=drop_database, remove_files=remove_files))
+                gone.append(placed.vars.removal(drop_database=drop_database, remove_files=remove_files,
+                                                holds_address=case.id in live.installed))
             if not gone:
                 report.message = (f"case {', '.join(never)} is not installed on inventory {inventory.name} "
                                   "(never applied, or removed): nothing to do")

@@ -99,6 +99,16 @@ def test_addresses_change_in_one_batch_and_report_per_site(monkeypatch: pytest.M
     assert _run(again, monkeypatch)["changed"] is False and again.batches == []
 
 
+def test_an_address_named_twice_in_a_batch_changes_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Two removed cases once held the same address (lab down removes both): one `del`, or ip fails.
+    items = [{"site": {"id": "a"}, "ip": "198.19.0.5", "state": "absent"},
+             {"site": {"id": "b"}, "ip": "198.19.0.5", "state": "absent"}]
+    fake = FakeModule(items, bound=["198.19.0.5"])
+    result = _run(fake, monkeypatch)
+    assert fake.batches == ["addr del 198.19.0.5/32 dev provpub0\n"] and not result.get("failed")
+    assert [(r["site"]["id"], r["changed"]) for r in result["results"]] == [("a", True), ("b", False)]
+
+
 def test_check_mode_runs_no_batch(monkeypatch: pytest.MonkeyPatch) -> None:
     fake = FakeModule([{"site": {"id": "a"}, "ip": "198.19.0.10"}], bound=[], check_mode=True)
     assert _run(fake, monkeypatch)["changed"] is True and fake.batches == []

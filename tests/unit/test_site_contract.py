@@ -111,6 +111,23 @@ def test_the_removal_of_each_example_passes_ansibles_validator(case: Path) -> No
     assert _errors("apache_vhost", "main", [removal]) == []
 
 
+def test_a_removed_cases_kept_parts_go_without_its_old_address() -> None:
+    # What a removed case kept is removed from its ownership record alone (lab down, with its case
+    # file elsewhere); its old address may be another case's now: neither address nor PTR is touched.
+    from provisioner.lab import _kept_parts
+
+    record = {"case": "2026-090", "fqdn": "lama.tarakankota.go.id", "removed": True, "ip_was": "198.19.0.5",
+              "application": "lama", "system_user": "lama", "kept": ["files", "system_user", "database"],
+              "database": {"engine": "mariadb", "name": "lama", "user": "lama"}}
+    built = site.build(_kept_parts(record), "198.19.0.5", load_inventory(LOCAL_INVENTORY), password_file=None)
+    removal = built.vars.removal(drop_database=True, remove_files=True, holds_address=False)
+    assert removal["shared"] and removal["state"] == "absent"
+    assert (removal["root"], removal["user"], removal["db"]["name"]) == ("/srv/www/lama.tarakankota.go.id",
+                                                                          "lama", "lama")
+    assert all(_errors(role, "main", [removal]) == [] for role in SITE_ROLES)
+    assert not built.vars.removal(drop_database=True, remove_files=True)["shared"]
+
+
 @pytest.mark.parametrize("role", SITE_ROLES)
 def test_a_key_outside_the_contract_is_refused(sites: dict[str, dict[str, Any]], role: str) -> None:
     one = {**next(iter(sites.values())), "docroot_extra": "/srv/www/x"}
