@@ -119,3 +119,13 @@ def test_the_local_lab_pool_fits_the_fleet_bench() -> None:
     inventory = load_inventory(TOPOLOGIES["local"])
     assert len(inventory.pool_addresses()) >= 500
     assert inventory.shared_address() == "198.19.0.5"
+
+
+def test_ansible_checks_host_keys_unless_the_inventory_is_a_lab() -> None:
+    # A production inventory copied from a lab's must not inherit "no host-key check" from the
+    # project's ansible.cfg: the lab inventories that need it say so themselves.
+    import configparser
+
+    config = configparser.ConfigParser()
+    config.read(ROOT / "playbooks" / "ansible.cfg")
+    assert config.getboolean("defaults", "host_key_checking", fallback=True) is True
