@@ -44,7 +44,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from provisioner.inventory import load_inventory  # noqa: E402
+from provisioner.hosts import Hosts  # noqa: E402
+from provisioner.inventory import Host, load_inventory  # noqa: E402
 from tests import fleet  # noqa: E402
 from tests.process_tree import stop_descendants  # noqa: E402
 
@@ -100,11 +101,11 @@ class Soak:
         command = [sys.executable, "-m", "provisioner", "--records", str(self.records), *args, "--json"]
         bound = None
         if fault.startswith("stop-"):
-            subprocess.run(["service", fault[5:], "stop"], capture_output=True, check=False)
+            self.on(self.service_host(fault[5:]), f"service {fault[5:]} stop")
         elif fault == "address":
             bound = self.free_address()
             if bound:
-                _ip("addr", "add", f"{bound}/32", "dev", self.inventory.public_interface)
+                self.on(self.inventory.web, f"ip addr add {bound}/32 dev {self.inventory.public_interface}")
         try:
             process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
             if fault in ("kill", "term"):
@@ -123,14 +124,27 @@ class Soak:
             return process.returncode
         finally:
             if fault.startswith("stop-"):
-                subprocess.run(["service", fault[5:], "start"], capture_output=True, check=False)
+                self.on(self.service_host(fault[5:]), f"service {fault[5:]} start")
             if bound:
-                _ip("addr", "del", f"{bound}/32", "dev", self.inventory.public_interface)
+                self.on(self.inventory.web, f"ip addr del {bound}/32 dev {self.inventory.public_interface}")
 
     def free_address(self) -> str | None:
-        taken = _bound(self.inventory.public_interface)
+        taken = Hosts(self.inventory).bound_addresses()
         free = [str(a) for a in self.inventory.pool_addresses() if str(a) not in taken]
         return free[0] if free else None
+
+    # --- the hosts, as the inventory reaches them (this machine, or the multi-host lab's) -----
+
+    def service_host(self, service: str) -> Host:
+        group = {"named": "dns_primary", "mariadb": "db_mariadb", "postgresql": "db_postgresql"}.get(service, "web")
+        return self.inventory.group(group)[0]
+
+    def on(self, host: Host, command: str) -> str:
+        """Run ``command`` on ``host``; its output, whatever its exit code (faults may fail)."""
+        return str(Hosts(self.inventory).get(host).run(command).stdout)
+
+    def names(self, host: Host, command: str) -> set[str]:
+        return set(self.on(host, command).split())
 
     # --- a round ----------------------------------------------------------------------------
 
@@ -182,42 +196,38 @@ class Soak:
         meant = {self.cases[i]["application"]["name"]: self.cases[i] for i in self.meant}
         fqdns = {f"{d['hosting']['subdomain']}.{d['hosting']['zone']}" for d in meant.values()}
         ours = {d["application"]["name"] for d in self.cases.values()}
-        registry = Path("/etc/provisioner/sites")
-        found = {p.stem for p in registry.glob(f"{PREFIX}-*.yml")}
+        web = self.inventory.web
+        hosts = Hosts(self.inventory)  # read afresh each round
+        registry = hosts.registry()
+        found = {case_id for case_id in registry if case_id.startswith(f"{PREFIX}-")}
         self.compare(number, "ownership records", found, set(self.meant))
-        sites = {p.name.removesuffix(".conf") for p in Path("/etc/apache2/sites-available").glob("*.conf")}
+        sites = {n.removesuffix(".conf") for n in self.names(web, "ls /etc/apache2/sites-available")}
         all_fqdns = {f"{d['hosting']['subdomain']}.{d['hosting']['zone']}" for d in self.cases.values()}
         self.compare(number, "vhosts", sites & all_fqdns, fqdns)
-        www = {p.name for p in Path(str(self.inventory.settings.get("provisioner_www_root", "/srv/www"))).glob("*")}
-        self.compare(number, "site folders", www & all_fqdns, fqdns)
-        pools = {p.stem for p in Path("/etc/php").glob("*/fpm/pool.d/*.conf")}
+        www = str(self.inventory.settings.get("provisioner_www_root", "/srv/www"))
+        self.compare(number, "site folders", self.names(web, f"ls {www}") & all_fqdns, fqdns)
+        pools = {Path(n).stem for n in self.names(web, "ls /etc/php/*/fpm/pool.d/")}
         php = {n for n, d in meant.items() if d["application"]["runtime"] == "php"}
         self.compare(number, "php-fpm pools", pools & ours, php)
-        users = {line.split(":", 1)[0] for line in Path("/etc/passwd").read_text().splitlines()}
+        users = self.names(web, "getent passwd | cut -d: -f1")
         self.compare(number, "system users", users & ours, set(meant))
         self.compare(number, "DNS names", _zone_names(self.inventory, all_fqdns), fqdns)
-        own = {self.record_ip(i) for i in self.meant if self.cases[i]["hosting"]["public_ip"] != "shared"}
-        others = {self.record_ip(p.stem) for p in registry.glob("*.yml") if not p.stem.startswith(f"{PREFIX}-")}
-        pool = {str(a) for a in self.inventory.pool_addresses()} - others
-        self.compare(number, "bound pool addresses", _bound(self.inventory.public_interface) & pool, own - {None})
+        def ip(record: dict[str, Any]) -> str | None:  # an installed case's own address (a removed one has none)
+            return None if record.get("removed") or record.get("shared") else str(record.get("ip"))
+        own = {ip(registry[i]) for i in self.meant if i in registry}
+        others = {ip(r) for case_id, r in registry.items() if not case_id.startswith(f"{PREFIX}-")}
+        pool = {str(a) for a in self.inventory.pool_addresses()} - others - {str(self.inventory.shared_address())}
+        self.compare(number, "bound pool addresses", hosts.bound_addresses() & pool, own - {None})
         databases = {d["hosting"]["database"].get("name") or d["application"]["name"].replace("-", "_"): d
                      for d in self.cases.values() if d["hosting"]["database"]["engine"] != "none"}
-        for engine, listing in (("mariadb", _mariadb_databases), ("postgresql", _postgresql_databases)):
+        for engine in ("mariadb", "postgresql"):
             want = {n for n, d in databases.items() if d["hosting"]["database"]["engine"] == engine
                     and d["id"] in self.meant}
-            self.compare(number, f"{engine} databases", listing() & set(databases), want)
+            self.compare(number, f"{engine} databases", hosts.databases(engine)[0] & set(databases), want)
         # Every installed case of the soak verifies (named by id: cases of others on the lab are
         # theirs, with records elsewhere).
         if self.meant and self.provisioner("verify", *sorted(self.meant), "-i", self.inv) != 0:
             self.violations.append(f"round {number}: verify of the installed cases failed")
-
-    def record_ip(self, case_id: str) -> str | None:
-        """The address an installed case's ownership record names (none for a removed one's)."""
-        try:
-            data = yaml.safe_load((Path("/etc/provisioner/sites") / f"{case_id}.yml").read_text())
-            return str(data["ip"]) if data.get("ip") and not data.get("removed") else None
-        except (OSError, yaml.YAMLError, AttributeError):
-            return None
 
     def compare(self, number: int, what: str, found: set[Any], want: set[Any]) -> None:
         if found != want:
@@ -225,34 +235,13 @@ class Soak:
             self.violations.append(f"round {number}: {what}: extra {extra[:5]}, missing {missing[:5]}")
 
 
-def _ip(*args: str) -> None:
-    subprocess.run(["ip", *args], capture_output=True, check=False)
-
-
-def _bound(interface: str) -> set[str]:
-    out = subprocess.run(["ip", "-j", "-4", "addr", "show", "dev", interface], capture_output=True, text=True,
-                         check=False).stdout
-    return {a["local"] for link in json.loads(out or "[]") for a in link.get("addr_info", [])}
-
-
 def _zone_names(inventory: Any, fqdns: set[str]) -> set[str]:
     """The names of ``fqdns`` that hold an A record on the primary, by zone transfer."""
     from provisioner import dns
 
-    key = dns.read_tsig_key(inventory.tsig_key_file)
+    key = dns.inventory_key(inventory)
     held = dns.names_in_zones(inventory.dns_primary.address, inventory.zones, key, sorted(fqdns))
     return {fqdn for fqdn, records in held.items() if records.get("A")}
-
-
-def _mariadb_databases() -> set[str]:
-    out = subprocess.run(["mysql", "-N", "-e", "SHOW DATABASES"], capture_output=True, text=True, check=False)
-    return set(out.stdout.split())
-
-
-def _postgresql_databases() -> set[str]:
-    out = subprocess.run(["su", "postgres", "-c", "psql -At -c 'SELECT datname FROM pg_database'"],
-                         capture_output=True, text=True, check=False)
-    return set(out.stdout.split())
 
 
 def main() -> int:
