@@ -217,7 +217,7 @@ def read(source: Path, vault: VaultIdentities) -> InventoryData:
         except AnsibleError as exc:
             reader.failed_read(exc, f"host {host.name}")
             continue
-        hosts[host.name] = reader.plain_vars(found, f"host {host.name}", magic)
+        hosts[str(host.name)] = reader.plain_vars(found, f"host {host.name}", magic)
 
     group_all = manager.groups["all"]
     try:

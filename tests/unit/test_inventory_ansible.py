@@ -323,3 +323,14 @@ def test_the_records_environment_variable_reaches_the_context(tmp_path: Path,
     result = CliRunner().invoke(cli, ["case", "show", "2026-404"])
     assert result.exit_code == EXIT_INVALID
     assert str(tmp_path / "from-env") in result.output
+
+
+@pytest.mark.parametrize("name", ["local", "lab", "vagrant"])
+def test_a_fresh_read_is_plain_data_down_to_the_host_names(name: str) -> None:
+    # Ansible 2.19 tags what it loads; a tagged host name once reached yaml.safe_dump in apply
+    # ("cannot represent an object: web1") whenever the inventory cache missed.
+    from provisioner.ansible_inventory import read
+
+    data = read(ROOT / "inventories" / name, VaultIdentities(()))
+    assert {type(k) for k in data.hosts} == {str}
+    yaml.safe_dump({"groups": data.groups, "hosts": data.hosts, "settings": data.settings})
