@@ -48,7 +48,7 @@ def vaulted(lab: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Pa
     settings = yaml.safe_load((LOCAL_INVENTORY / "group_vars" / "all.yml").read_text())
     key = dnsq.read_tsig_key(INV.tsig_key_file)
     del settings["provisioner_tsig_key_file"]
-    settings["provisioner_records_dir"] = str(folder / "records")
+    settings["provisioner_records_dir"] = str(folder.parent / "records")  # outside, as required
     vaulting.write(folder / "group_vars" / "all" / "main.yml", settings)
     vaulting.write(folder / "group_vars" / "all" / "vault.yml", textwrap.dedent(f"""\
         provisioner_tsig_name: {key.name}
@@ -66,7 +66,7 @@ def vaulted(lab: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Pa
         data = fleet.case(index, kind, prefix="vault")
         paths.append(cases / f"{data['id']}.yml")
         paths[-1].write_text(yaml.safe_dump(data, sort_keys=False))
-    return {"inventory": folder / "hosts.ini", "password": password, "wrong": wrong, "secret": key.secret,
+    return {"inventory": folder / "hosts.ini", "password": password, "wrong": wrong,
             "case": paths[0], "other": paths[1]}
 
 
@@ -78,7 +78,6 @@ def test_a_vaulted_ini_inventory_applies_verifies_and_destroys(cli: Cli, vaulted
     assert dnsq.query(INV.dns_primary.address, fqdn, "A")[1] == [applied.out["cases"][0]["public_ip"]]
     checked = cli(*vault, "verify", str(vaulted["case"]), "-i", inv)
     assert checked.rc == 0 and all(k["ok"] for k in checked.out["cases"][0]["checks"]), checked.out
-    # The records went to the inventory's own folder (provisioner_records_dir), not --records.
     gone = cli(*vault, "destroy", str(vaulted["case"]), "-i", inv, "--drop-database", "--remove-files", "--yes")
     assert gone.rc == 0, gone.out.get("message")
     assert dnsq.query(INV.dns_primary.address, fqdn, "A")[1] == []
@@ -95,9 +94,9 @@ def test_a_wrong_vault_password_is_exit_2_naming_the_value_and_changes_nothing(c
 
 
 def test_the_vaulted_secret_is_in_nothing_the_tool_printed_or_wrote(cli: Cli, vaulted: dict) -> None:
-    secret = str(vaulted["secret"])
+    secret = dnsq.read_tsig_key(INV.tsig_key_file).secret  # never in a failure's output: it is not a fixture value
     assert not any(secret in output for output in cli.outputs)
-    written = [vaulted["inventory"].parent / "records", INV.state_dir / "runs"]
+    written = [cli.records, INV.state_dir / "runs"]
     leaks = [str(p) for folder in written if folder.exists() for p in folder.rglob("*")
              if p.is_file() and secret.encode() in p.read_bytes()]
     assert leaks == []
