@@ -25,6 +25,7 @@ from typing import Any
 
 import ansible_runner
 
+from provisioner import secrets
 from provisioner.inventory import Inventory
 from provisioner.vault import VaultIdentities
 
@@ -213,7 +214,8 @@ def run_playbook(
         json.dump(extravars, handle)
     result = PlaybookResult(playbook=playbook, rc=-1, status="unstarted")
     collector = _Collector(result, on_event)
-    arguments = (["--check", "--diff"] if check else []) + vault.run_arguments()
+    # The command's vault identities, then the key of the inventory's generated secrets (secrets.py).
+    arguments = (["--check", "--diff"] if check else []) + vault.run_arguments() + secrets.vault_arguments(state_dir)
     runner = ansible_runner.run(
         private_data_dir=str(private),
         project_dir=str(PLAYBOOK_DIR),

@@ -139,9 +139,14 @@ def cli(records: Path) -> Cli:
 
 
 def assert_no_secret_leaked(state_dir: Path, records: Path, outputs: list[str]) -> None:
-    """No generated password in any record, ansible-runner artifact or command output."""
-    passwords = [p.read_text().strip() for p in (state_dir / "secrets").glob("*/db_password")]
-    assert passwords
+    """No generated password in any record, ansible-runner artifact or command output; on the
+    controller, each is stored vault-encrypted only."""
+    from provisioner import secrets
+
+    files = list((state_dir / "secrets").glob("*/db_password"))
+    assert files and all(f.read_bytes().startswith(secrets.VAULT_HEADER) for f in files)
+    passwords = [secrets.read_password(state_dir, f.parent.name) or "" for f in files]
+    assert all(passwords)
     places = [p for p in records.rglob("*") if p.is_file()]
     places += [p for p in (state_dir / "runs").rglob("*") if p.is_file()]
     for password in passwords:

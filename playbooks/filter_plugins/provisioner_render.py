@@ -3,9 +3,9 @@
 A loop of the ``template`` module costs one module run per site and file, and a ``template``
 lookup inside a batch re-templates Ansible's whole variable context each time (about a second
 a site at 500 sites). The site templates need nothing of that context: they see ``site`` (one
-entry of the site list, provisioner/site.py), ``password`` (the content of the site's database
-password file, read on the controller as the ``file`` lookup reads it) and whatever the role
-passes as keyword arguments. The contents then go to the target in one ``provisioner_files``
+entry of the site list, provisioner/site.py), ``password`` (the site's database password, which
+the role reads with the ``file`` lookup: it decrypts the vault-encrypted file, provisioner/secrets.py)
+and whatever the role passes as keyword arguments. The contents then go to the target in one ``provisioner_files``
 call (playbooks/library); a task carrying a password is ``no_log``.
 """
 
@@ -26,20 +26,11 @@ def _environment(folder: str) -> jinja2.Environment:
                               autoescape=False)
 
 
-def _password(site: dict[str, Any]) -> str | None:
-    database = site.get("db") or {}
-    path = database.get("password_file")
-    if not path:
-        return None
-    # The file lookup's default: the content without its trailing newline.
-    return Path(path).read_text(encoding="utf-8").rstrip("\n")
-
-
-def render(site: dict[str, Any], template: str, **values: Any) -> str:
+def render(site: dict[str, Any], template: str, password: str | None = None, **values: Any) -> str:
     path = Path(template)
     try:
         loaded = _environment(str(path.parent)).get_template(path.name)
-        return loaded.render(site=site, password=_password(site), **values)
+        return loaded.render(site=site, password=password, **values)
     except (OSError, jinja2.TemplateError) as exc:
         # Never the values: they may hold a password.
         raise ValueError(f"{path.name} for site {site.get('id')}: {type(exc).__name__}: {exc}") from None

@@ -54,7 +54,8 @@ def test_password_is_created_once_owner_only(tmp_path: Path) -> None:
     path = secrets.ensure_password(tmp_path, "2026-014")
     first = path.read_text()
     assert secrets.ensure_password(tmp_path, "2026-014").read_text() == first
-    assert len(first) == 32 and first.isalnum()
+    password = secrets.read_password(tmp_path, "2026-014")
+    assert password is not None and len(password) == 32 and password.isalnum()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     secrets.forget(tmp_path, "2026-014")
