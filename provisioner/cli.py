@@ -159,6 +159,17 @@ def rollback_cmd(cases: tuple[str, ...], inventory: Path, as_json: bool) -> None
     _run(lambda ctx: rollback.run(ctx, list(cases)), inventory, as_json)
 
 
+@cli.command("doctor")
+@inventory_option(required=True)
+@JSON
+def doctor_cmd(inventory: Path, as_json: bool) -> None:
+    """Check an inventory before use: hosts reachable, services running, zones served, the TSIG key
+    signing updates, the pool free (exit 1 naming each problem)."""
+    from provisioner.commands import doctor
+
+    _run(doctor.run, inventory, as_json)
+
+
 @cli.command("destroy")
 @CASES
 @inventory_option(required=True)

@@ -11,21 +11,15 @@ from __future__ import annotations
 
 import datetime as dt
 
-from provisioner import dns as dnsq
 from provisioner import site
 from provisioner.ansible import run_playbook
 from provisioner.case import Case, Database
+from provisioner.commands import doctor
 from provisioner.commands.base import Context, load_cases, reporting
 from provisioner.errors import EXIT_FAILED, ProvisionerError
 from provisioner.hosts import Hosts
-from provisioner.inventory import Host
 from provisioner.lock import inventory_lock
 from provisioner.report import CaseReport, Report
-from provisioner.trial import Check, timed
-
-# Process names (comm) each group's hosts run; php-fpm's carries the inventory's PHP version.
-SERVICES = {"web": ["apache2", "php-fpm{php}"], "db_mariadb": ["mariadbd"], "db_postgresql": ["postgres"],
-            "dns_primary": ["named"], "dns_secondary": ["named"]}
 
 
 def up(ctx: Context) -> Report:
@@ -109,32 +103,12 @@ def _installed(hosts: Hosts) -> dict:
 
 
 def status(ctx: Context) -> Report:
+    """The lab's services, public interface, zones and key, read as ``doctor`` reads them."""
     with reporting("lab status") as report:
         inventory = ctx.inventory()
         hosts = Hosts(inventory)
-        php = site.php_version(inventory)
-        checks: list[Check] = []
-        for group, names in SERVICES.items():
-            for host in inventory.group(group):
-                for comm in (name.format(php=php) for name in names):
-                    def probe_process(host: Host = host, comm: str = comm) -> tuple[bool, str]:
-                        found = hosts.get(host).process.filter(comm=comm)
-                        return bool(found), f"{len(found)} process(es)"
-
-                    checks.append(timed(f"{comm} running on {host.name}", probe_process))
-        web = inventory.web
-        checks.append(timed(f"public interface on {web.name}", lambda: (
-            hosts.get(web).interface(inventory.public_interface).exists, inventory.public_interface)))
-        for zone in [*inventory.zones, *inventory.reverse_zones]:
-            for server in inventory.dns_servers:
-                def probe_zone(zone: str = zone, server: Host = server) -> tuple[bool, str]:
-                    serial = dnsq.soa_serial(server.address, zone)
-                    return serial is not None, f"SOA serial {serial}"
-
-                checks.append(timed(f"zone {zone} served by {server.name}", probe_zone))
-        key_file = inventory.tsig_key_file
-        checks.append(timed("TSIG key readable", lambda: (
-            (True, "held in the inventory") if key_file is None else (key_file.exists(), str(key_file)))))
+        checks = [*doctor.service_checks(inventory, hosts), *doctor.interface_checks(inventory, hosts),
+                  *doctor.zone_checks(inventory), doctor.key_check(inventory)]
         item = CaseReport(id=f"lab ({inventory.name})", checks=checks,
                                note=f"{len(_installed(hosts))} case(s) installed")
         report.cases.append(item)

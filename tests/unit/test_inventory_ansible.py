@@ -334,3 +334,21 @@ def test_a_fresh_read_is_plain_data_down_to_the_host_names(name: str) -> None:
     data = read(ROOT / "inventories" / name, VaultIdentities(()))
     assert {type(k) for k in data.hosts} == {str}
     yaml.safe_dump({"groups": data.groups, "hosts": data.hosts, "settings": data.settings})
+
+
+def test_the_production_example_is_complete_once_its_secret_is_vaulted(tmp_path: Path, password_file: Path) -> None:
+    # inventories/production.example: copied, its vault.yml made as vault.yml.example says.
+    import shutil
+
+    folder = tmp_path / "production"
+    shutil.copytree(ROOT / "inventories" / "production.example", folder)
+    assert (folder / "group_vars" / "all" / "vault.yml.example").read_text().count("encrypt_string") == 1
+    with pytest.raises(InvalidInput, match="lacks settings"):
+        load_inventory(folder)
+    write(folder / "group_vars" / "all" / "vault.yml", inline("provisioner_tsig_secret", TSIG_SECRET) + "\n")
+    inventory = load_inventory(folder, _vault(password_file))
+    assert {g: inventory.groups[g] for g in PROJECT_GROUPS["lab"] if g != "all"} == {
+        g: m for g, m in PROJECT_GROUPS["lab"].items() if g != "all"}
+    assert inventory.tsig_inline == ("provisioner", "hmac-sha256", TSIG_SECRET)
+    assert inventory.web.vars["ansible_become"] is True and inventory.web.vars["ansible_user"] == "provisioner"
+    assert str(inventory.shared_address()) == "203.0.113.5" and inventory.records_dir.is_absolute()
