@@ -69,6 +69,7 @@ class Soak:
         self.version: dict[str, int] = collections.Counter()
         self.faults: collections.Counter[str] = collections.Counter()
         self.violations: list[str] = []
+        self.last_output = ""
 
     # --- the case files -------------------------------------------------------------------------
 
@@ -120,7 +121,7 @@ class Soak:
                         below.kill()
                     else:
                         process.send_signal(signal.SIGTERM)
-            process.communicate(timeout=1800)
+            self.last_output, _ = process.communicate(timeout=1800)
             return process.returncode
         finally:
             if fault.startswith("stop-"):
@@ -227,7 +228,17 @@ class Soak:
         # Every installed case of the soak verifies (named by id: cases of others on the lab are
         # theirs, with records elsewhere).
         if self.meant and self.provisioner("verify", *sorted(self.meant), "-i", self.inv) != 0:
-            self.violations.append(f"round {number}: verify of the installed cases failed")
+            self.violations.append(f"round {number}: verify of the installed cases failed: {self.failed_checks()}")
+
+    def failed_checks(self) -> str:
+        """What the last command's --json output says failed: each case's failed checks, or its message."""
+        try:
+            out = json.loads(self.last_output)
+        except ValueError:
+            return self.last_output[-500:]
+        failed = [f"{c['id']}: {k['name']} ({k['detail']})" for c in out.get("cases", [])
+                  for k in c.get("checks") or [] if not k["ok"]]
+        return "; ".join(failed[:10]) or str(out.get("message"))
 
     def compare(self, number: int, what: str, found: set[Any], want: set[Any]) -> None:
         if found != want:
