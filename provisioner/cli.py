@@ -113,12 +113,14 @@ def check_cmd(cases: tuple[Path, ...], inventory: Path | None, as_json: bool) ->
 @CASES
 @inventory_option(required=True)
 @click.option("--diff", is_flag=True, help="Also show the file differences Ansible computed.")
+@click.option("--export", "export_to", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Also write the run into this folder, for ansible-playbook, ansible-navigator or AWX.")
 @JSON
-def plan_cmd(cases: tuple[Path, ...], inventory: Path, diff: bool, as_json: bool) -> None:
-    """Show what apply would add or change, per case. Changes nothing."""
+def plan_cmd(cases: tuple[Path, ...], inventory: Path, diff: bool, export_to: Path | None, as_json: bool) -> None:
+    """Show what apply would add or change, per case. Changes nothing (--export: also writes the run)."""
     from provisioner.commands import plan
 
-    _run(lambda ctx: plan.run(ctx, list(cases), diff), inventory, as_json)
+    _run(lambda ctx: plan.run(ctx, list(cases), diff, export_to), inventory, as_json)
 
 
 @cli.command("apply")

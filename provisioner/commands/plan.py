@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from provisioner import convergence, placement, secrets, site
+from provisioner import convergence, export, placement, secrets, site
 from provisioner.ansible import PlaybookResult, run_playbook
 from provisioner.commands.base import Context, approved_cases, placed, reporting
 from provisioner.errors import ProvisionerError
@@ -27,13 +27,16 @@ def planned_changes(result: PlaybookResult, case_id: str, installed: bool) -> li
     return out
 
 
-def run(ctx: Context, paths: list[Path], diff: bool = False) -> Report:
+def run(ctx: Context, paths: list[Path], diff: bool = False, export_to: Path | None = None) -> Report:
     with reporting("plan") as report:
         inventory, cases = approved_cases(ctx, paths)
         chosen, live = placed(cases, inventory, Hosts(inventory), grants=True)
         sites = []
         for case in cases:
-            # No secret is created by a plan: a case without one plans with an empty password.
+            # No secret is created by a plan (a case without one plans with an empty password),
+            # except for an export: the exported run needs its password, made as apply makes it.
+            if export_to is not None and case.database:
+                secrets.ensure_password(inventory.state_dir, case.id)
             existing = secrets.password_file(inventory.state_dir, case.id)
             sites.append(site.build(case, chosen[case.id], inventory,
                                     password_file=existing if existing.exists() else Path("/dev/null"),
@@ -56,4 +59,7 @@ def run(ctx: Context, paths: list[Path], diff: bool = False) -> Report:
         changed = sum(1 for c in report.cases for p in c.plan or [] if p.action == "change")
         report.message = (f"apply would add {added} and change {changed} item(s)" if added or changed
                           else "no changes: the servers match the cases")
+        if export_to is not None:
+            written = export.write(export_to, sites, inventory)
+            report.message += f"; the run is exported to {export_to} ({', '.join(p.name for p in written)})"
     return report
