@@ -141,6 +141,15 @@ def test_host_keys_are_checked_against_this_boots_known_hosts(multi: Inventory, 
         Hosts(multi).get(stranger).run("true")
 
 
+def test_reads_go_through_a_bastion_as_with_proxyjump(multi: Inventory) -> None:
+    # web1 reached through ns1, as `-o ProxyJump=` in the inventory makes OpenSSH (and Ansible) do.
+    web, bastion = multi.web, multi.dns_primary
+    jumped = type(web)(web.name, {**web.vars, "ansible_ssh_common_args": f"-o ProxyJump=root@{bastion.address}"})
+    out = Hosts(multi).get(jumped).run("echo $SSH_CONNECTION; hostname").stdout.split()
+    assert (out[0], out[-1]) == (bastion.address, "web1")
+    assert Hosts(multi).get(web).run("echo $SSH_CONNECTION").stdout.split()[0] != bastion.address
+
+
 def test_an_unreachable_database_host_fails_the_run_before_any_change(cli: Cli, multi: Inventory,
                                                                      write_case) -> None:
     data = example("sikesda")

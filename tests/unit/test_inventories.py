@@ -59,7 +59,8 @@ def test_ssh_settings_follow_the_openssh_configuration_named_by_dash_f(tmp_path:
                       "    UserKnownHostsFile /keys/known_hosts\n    StrictHostKeyChecking yes\n")
     host = Host("web1", {"ansible_host": "198.18.0.11", "ansible_ssh_args": f"-F {config}"})
     assert ssh_settings(host) == {"address": "198.18.0.11", "user": "root", "port": 2222, "key": "/keys/id_lab",
-                                  "known_hosts": "/keys/known_hosts", "check_host_keys": True}
+                                  "known_hosts": "/keys/known_hosts", "check_host_keys": True, "jump": None,
+                                  "become_user": None}
 
 
 def test_inventory_variables_win_over_the_ssh_configuration(tmp_path: Path) -> None:
@@ -80,6 +81,35 @@ def test_inventory_variables_win_over_the_ssh_configuration(tmp_path: Path) -> N
 ])
 def test_host_key_checking_is_on_unless_the_inventory_turns_it_off(variables: dict, checked: bool) -> None:
     assert ssh_settings(Host("web1", {"ansible_host": "192.0.2.1", **variables}))["check_host_keys"] is checked
+
+
+@pytest.mark.parametrize(("variables", "config", "jump"), [
+    ({"ansible_ssh_common_args": "-o ProxyJump=admin@bastion.example:2201"}, "",
+     {"address": "bastion.example", "user": "admin", "port": 2201}),
+    ({"ansible_ssh_common_args": "-J bastion.example,second.example"}, "",
+     {"address": "bastion.example", "user": None, "port": 22}),
+    ({}, "Host *\n    ProxyJump ops@198.18.0.13\n", {"address": "198.18.0.13", "user": "ops", "port": 22}),
+    ({"ansible_ssh_common_args": "-o ProxyJump=none"}, "", None),
+])
+def test_a_bastion_is_taken_as_openssh_takes_proxyjump(tmp_path: Path, variables: dict, config: str,
+                                                       jump: dict | None) -> None:
+    if config:
+        (tmp_path / "config").write_text(config)
+        variables = {"ansible_ssh_args": f"-F {tmp_path / 'config'}"}
+    assert ssh_settings(Host("web1", {"ansible_host": "192.0.2.1", **variables}))["jump"] == jump
+
+
+@pytest.mark.parametrize(("variables", "user"), [
+    ({}, None), ({"ansible_become": True}, "root"), ({"ansible_become": "yes", "ansible_become_user": "ops"}, "ops"),
+    ({"ansible_become": False, "ansible_become_user": "ops"}, None),
+])
+def test_become_runs_the_reads_through_sudo(variables: dict, user: str | None) -> None:
+    from provisioner.hosts import CheckedParamikoBackend
+
+    settings = ssh_settings(Host("web1", {"ansible_host": "192.0.2.1", **variables}))
+    assert settings["become_user"] == user
+    command = CheckedParamikoBackend(settings, "web1").get_command("cat /etc/provisioner/sites/x.yml")
+    assert command.startswith(f"sudo -u {user} ") if user else command.startswith("cat ")
 
 
 def test_strict_host_key_checking_no_in_the_configuration_turns_it_off(tmp_path: Path) -> None:
