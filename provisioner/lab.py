@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from provisioner import site
+from provisioner import secrets, site
 from provisioner.ansible import run_playbook
 from provisioner.case import Case, Database
 from provisioner.commands import doctor
@@ -71,6 +71,8 @@ def down(ctx: Context) -> Report:
                 if not result.ok:
                     raise ProvisionerError("removing the lab's cases failed: "
                                            + "; ".join(str(f) for f in result.failures))
+                for removed in gone:  # their databases were dropped: their passwords go too
+                    secrets.forget(inventory.state_dir, str(removed["id"]))
             ctx.on_progress("stopping the lab services and removing their configuration")
             result = run_playbook("lab.yml", inventory, inventory.state_dir, {"lab_state": "absent"},
                                   on_event=ctx.on_event)

@@ -121,6 +121,7 @@ class Run:
             render_documents(self.ctx, self.report.cases)
             raise
         sites = []
+        secrets.seal(self.state_dir)  # an earlier version's plaintext passwords, of any case
         for case in self.cases:
             pw = secrets.ensure_password(self.state_dir, case.id) if case.database else None
             sites.append(site.build(case, chosen[case.id], self.inventory, password_file=pw,

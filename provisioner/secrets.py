@@ -7,8 +7,8 @@ Ansible run of that inventory gets it as one more ``--vault-id`` (``vault_argume
 playbooks' ``file`` lookups (``no_log`` tasks) decrypt the passwords in memory. A password never
 travels in extravars (which ansible-runner writes into its artifacts) nor appears in any output. A
 copy of the secrets without that key file (a backup of the password files, a leaked folder) reveals
-nothing. A password file written in plaintext by an earlier version is encrypted in place the next
-time the case is applied.
+nothing. Password files written in plaintext by an earlier version are encrypted in place, their
+values kept, by the next ``apply`` on the inventory (``seal``).
 """
 
 from __future__ import annotations
@@ -94,6 +94,18 @@ def ensure_password(state_dir: Path, case_id: str) -> Path:
     value = current.decode().strip() if current else _generated()
     _write_private(path, vault.encrypt(value, secret=secret, vault_id=KEY_LABEL))
     return path
+
+
+def seal(state_dir: Path) -> list[str]:
+    """Encrypt every password file still in plaintext (written by an earlier version, for any case,
+    installed or kept); once per apply. Return the case ids whose file was sealed."""
+    sealed = []
+    for path in sorted((state_dir / "secrets").glob("*/db_password")):
+        with path.open("rb") as handle:
+            if handle.read(len(VAULT_HEADER)) != VAULT_HEADER:
+                ensure_password(state_dir, path.parent.name)
+                sealed.append(path.parent.name)
+    return sealed
 
 
 def read_password(state_dir: Path, case_id: str) -> str | None:

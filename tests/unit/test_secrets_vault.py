@@ -84,3 +84,17 @@ def test_the_role_renders_the_decrypted_password_into_the_sites_settings(tmp_pat
     password = secrets.read_password(tmp_path, case.id)
     assert f"DB_PASSWORD={password}\n" in (tmp_path / "app.env").read_text()
     assert password not in done.stdout + done.stderr
+
+
+def test_seal_encrypts_every_plaintext_password_once_keeping_its_value(tmp_path: Path) -> None:
+    # Cases removed with their database kept, from before passwords were encrypted: apply seals them.
+    secrets.ensure_password(tmp_path, "2026-011")
+    for case_id in ("prof-001", "prof-002"):
+        path = secrets.password_file(tmp_path, case_id)
+        path.parent.mkdir(parents=True)
+        path.write_text(f"plain-{case_id}\n")
+    assert secrets.seal(tmp_path) == ["prof-001", "prof-002"]
+    files = sorted((tmp_path / "secrets").glob("*/db_password"))
+    assert len(files) == 3 and all(f.read_bytes().startswith(secrets.VAULT_HEADER) for f in files)
+    assert secrets.read_password(tmp_path, "prof-002") == "plain-prof-002"
+    assert secrets.seal(tmp_path) == []
