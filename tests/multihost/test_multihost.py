@@ -17,7 +17,7 @@ import pytest
 from provisioner import dns as dnsq
 from provisioner.hosts import Hosts
 from provisioner.inventory import Inventory
-from provisioner.secrets import password_file
+from provisioner.secrets import read_password
 from tests.conftest import EXAMPLES, Cli, assert_no_secret_leaked, example
 from tests.multihost.conftest import machine_configuration, ssh
 
@@ -31,7 +31,7 @@ def _by_id(out: dict) -> dict[str, dict]:
 
 def _db_login(inv: Inventory, case: str, from_host: str) -> subprocess.CompletedProcess[str]:
     """Log in to the case's database from ``from_host`` with the application's own settings."""
-    password = password_file(inv.state_dir, case).read_text().strip()
+    password = read_password(inv.state_dir, case) or ""
     db = inv.database_host("mariadb" if case == PHP else "postgresql").address
     if case == PHP:
         command = f"MYSQL_PWD='{password}' mariadb -h {db} -u sikesda -N -B sikesda -e 'SELECT 1'"
