@@ -33,6 +33,7 @@ from provisioner.case_schema import (
     EMAIL,
     ENGINES,
     FQDN_MAX,
+    HOST_NAME,
     HTTP_STATUSES,
     LABEL_MAX,
     NO_ENGINE,
@@ -83,6 +84,7 @@ class Database:
     engine: str
     name: str
     user: str
+    server: str | None = None  # the engine's host (an inventory name); None: placed automatically
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,7 @@ class Case:
     contact_email: str
     sop: tuple[tuple[int, dt.datetime], ...] = field(default=())
     source: Path | None = None
+    server: str | None = None  # the web host (an inventory name); None: placed automatically
 
     @property
     def fqdn(self) -> str:
@@ -282,12 +285,12 @@ def _validate_database(col: _Collector, hosting: dict[str, Any], app_name: str |
     if raw is None:
         raw = {"engine": NO_ENGINE}
     if not isinstance(raw, dict):
-        col.error("hosting.database", "must be a mapping {engine, name, user}")
+        col.error("hosting.database", "must be a mapping {engine, name, user, server}")
         return None
     col.unknown_keys(raw, "hosting.database")
     engine = col.choice(raw, "engine", "hosting.database.engine", ENGINES)
     if engine is None or engine == NO_ENGINE:
-        for key in ("name", "user"):
+        for key in ("name", "user", "server"):
             if raw.get(key) is not None and engine == NO_ENGINE:
                 col.error(f"hosting.database.{key}", "is only allowed when an engine is chosen")
         return None
@@ -309,9 +312,18 @@ def _validate_database(col: _Collector, hosting: dict[str, Any], app_name: str |
             col.error(path, f"'{value}'{derived} is reserved for the database server itself; choose another")
         else:
             values[key] = value
+    server = _validate_server(col, raw, "hosting.database.server")
     if "name" in values and "user" in values:
-        return Database(engine, values["name"], values["user"])
+        return Database(engine, values["name"], values["user"], server)
     return None
+
+
+def _validate_server(col: _Collector, raw: dict[str, Any], path: str) -> str | None:
+    """An inventory host name (checked against the inventory when the case is placed)."""
+    if raw.get("server") is None:
+        return None
+    return col.pattern(raw, "server", path, HOST_NAME,
+                       "an inventory host name: letters, digits, '.', '_' and '-', at most 63 characters")
 
 
 def _punycode_hint(label: str) -> str:
@@ -332,6 +344,7 @@ class _Hosting:
     tls_cert: Path | None
     tls_key: Path | None
     raw: dict[str, Any]
+    server: str | None = None
 
 
 def _validate_subdomain(col: _Collector, hosting: dict[str, Any]) -> str | None:
@@ -391,7 +404,8 @@ def _validate_hosting(col: _Collector, data: dict[str, Any], base: Path) -> _Hos
     if tls_cert and tls_key:
         for path, message in check_certificate_pair(tls_cert, tls_key, fqdn):
             col.error(path, message)
-    return _Hosting(subdomain, zone, public_ip, tls, tls_cert, tls_key, hosting)
+    server = _validate_server(col, hosting, "hosting.server")
+    return _Hosting(subdomain, zone, public_ip, tls, tls_cert, tls_key, hosting, server)
 
 
 def _validate_sop(col: _Collector, data: dict[str, Any]) -> tuple[tuple[int, dt.datetime], ...]:
@@ -485,7 +499,7 @@ def parse_case(data: dict[str, Any], base: Path, source: Path | None = None,
         public_ip=_validated(hosting.public_ip), tls=_validated(hosting.tls),
         tls_cert=hosting.tls_cert, tls_key=hosting.tls_key,
         database=database, contact_name=_validated(contact_name), contact_email=_validated(contact_email),
-        sop=sop, source=source,
+        sop=sop, source=source, server=hosting.server,
     )
 
 

@@ -28,6 +28,8 @@ DNS_LABEL = re.compile(rf"[a-z0-9]([a-z0-9-]{{0,{LABEL_MAX - 2}}}[a-z0-9])?")
 ZONE = re.compile(rf"{DNS_LABEL.pattern}(\.{DNS_LABEL.pattern})+")
 DB_IDENT = re.compile(r"[a-z_][a-z0-9_]*")
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+# An inventory host name, as hosting.server and hosting.database.server name one.
+HOST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 # Groups: scheme, host, :port, path. The port's range is checked in code.
 UPSTREAM_URL = re.compile(r"""(https?)://([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\])(:\d{1,5})?(/[^\s"'<>]*)?""")
 TRIAL_PATH = re.compile(r"/\S*")
@@ -83,8 +85,8 @@ SCHEMA_KEYS: dict[str, tuple[str, ...]] = {
     "application": (
         "name", "title", "category", "source", "vendor", "runtime", "upstream", "release", "trial",
     ),
-    "hosting": ("subdomain", "zone", "public_ip", "tls", "tls_cert", "tls_key", "database"),
-    "hosting.database": ("engine", "name", "user"),
+    "hosting": ("subdomain", "zone", "public_ip", "tls", "tls_cert", "tls_key", "database", "server"),
+    "hosting.database": ("engine", "name", "user", "server"),
     "contact": ("name", "email"),
 }
 TRIAL_KEYS = ("path", "status", "contains")
@@ -198,7 +200,8 @@ def _database() -> Schema:
                                                    "user": {"maxLength": limits["user"]}}})
         for engine, limits in DB_LIMITS.items()
     ]
-    no_engine = _when("engine", (NO_ENGINE,), {"properties": {"name": {"type": "null"}, "user": {"type": "null"}}})
+    no_engine = _when("engine", (NO_ENGINE,), {"properties": {"name": {"type": "null"}, "user": {"type": "null"},
+                                                             "server": {"type": "null"}}})
     return _mapping("hosting.database", "The application's database; left out means engine none.", {
         "engine": _choice(ENGINES, "mariadb | postgresql | none."),
         "name": _matching(DB_IDENT, "Optional, default from application.name (hyphens become _): lower-case "
@@ -206,6 +209,9 @@ def _database() -> Schema:
                           reserved=RESERVED_DATABASES, optional=True),
         "user": _matching(DB_IDENT, f"Optional, likewise; at most {at_most('user')}.", reserved=RESERVED_DB_USERS,
                           optional=True),
+        "server": _matching(HOST_NAME, "Optional: the inventory host of the engine's group that keeps the "
+                                       "database; default, the one with the fewest databases of installed cases.",
+                            optional=True),
     }, nullable=True, rules=[*by_engine, no_engine])
 
 
@@ -269,6 +275,9 @@ def _hosting() -> Schema:
         "tls_key": _text("With tls provided: its unencrypted PEM private key, relative to the case file.",
                          required=False),
         "database": _database(),
+        "server": _matching(HOST_NAME, "Optional: the inventory host of group web that serves the site; default, "
+                                       "the one with the fewest sites (then by name). An installed case stays "
+                                       "where it is.", optional=True),
     }, rules=[
         _when("tls", (PROVIDED_TLS,), {"allOf": [_given("tls_cert"), _given("tls_key")]},
               _absent("tls_cert", "tls_key")),

@@ -3,7 +3,7 @@
 A case is *converged* when everything it was applied from is unchanged and everything it was
 applied to still holds, as far as one read of each server can prove it:
 
-- the ownership record on the web host carries the digest of this very input: the site's
+- the ownership record on the site's web host carries the digest of this very input: the site's
   variables, the release archive and TLS files they name, the playbooks, and the inventory;
 - each file the record lists (vhost and its link, php-fpm pool, settings file, TLS files) still
   has the checksum it was written with;
@@ -66,7 +66,7 @@ def inputs_digest(site: Site, inventory: Inventory) -> str:
 def differences(site: Site, inventory: Inventory, live: LiveState) -> list[str]:
     """Why ``site`` must go through Ansible; empty when it is converged."""
     v = site.vars
-    web = live.web
+    web = live.web_of(v.web_host)
     record = web.records.get(site.id)
     if record is None or record.get("removed"):
         return ["not installed"]
@@ -83,13 +83,13 @@ def differences(site: Site, inventory: Inventory, live: LiveState) -> list[str]:
         reasons.append(f"DNS: {site.fqdn} A is not only {site.ip}")
     if not v.shared and live.ptrs.get(site.ip) != site.fqdn:
         reasons.append(f"DNS: {site.ip} PTR is not {site.fqdn}")
-    if site.ip not in live.bound:
-        reasons.append(f"{site.ip} is not bound on {inventory.public_interface}")
+    if site.ip not in live.bound.get(v.web_host, set()):
+        reasons.append(f"{site.ip} is not bound on {inventory.public_interface} of {v.web_host}")
     if v.db is not None:
-        names, users = live.databases.get(v.db.engine, (set(), set()))
+        names, users = live.databases.get(v.db.engine, {}).get(v.db.host, (set(), set()))
         if v.db.name not in names or v.db.user not in users:
             reasons.append(f"{v.db.engine}: database {v.db.name} or user {v.db.user} is missing")
-        elif (v.db.name, v.db.user, v.db.client_address) not in live.grants.get(v.db.engine, set()):
+        elif (v.db.name, v.db.user, v.db.client_address) not in live.grants.get(v.db.engine, {}).get(v.db.host, set()):
             reasons.append(f"{v.db.engine}: {v.db.user} has no grant on {v.db.name} from {v.db.client_address}")
     wanted = {"apache2"} | ({f"php-fpm{php_version(inventory)}"} if v.runtime == "php" else set())
     if not wanted <= web.processes:

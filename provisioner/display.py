@@ -51,7 +51,8 @@ def print_report(report: Report, console: Console) -> None:
     from rich.markup import escape
 
     for case in report.cases:
-        title = f"{case.id}  {case.fqdn or ''}  {case.public_ip or ''}".strip()
+        where = f"on {case.server}" if case.server else ""
+        title = "  ".join(str(part) for part in (case.id, case.fqdn, case.public_ip, where) if part)
         if case.checks:
             from rich.table import Table  # only a trial's checks are a table
 

@@ -167,10 +167,10 @@ class Hosts:
             self._outputs[key] = (out.rc, str(out.stdout))
         return self._outputs[key]
 
-    def web_state(self) -> WebState:
-        """The ownership records on the web host (site_registry role), the current checksum of
-        each file they list, and the names of the running processes: one command."""
-        web = self.inventory.web
+    def web_state(self, web: Host) -> WebState:
+        """The ownership records on the web host ``web`` (site_registry role), each with its
+        ``web_host``, the current checksum of each file they list, and the names of the running
+        processes: one command."""
         out = self.get(web).run(f"python3 -c {shlex.quote(CHECKSUMS_SCRIPT.read_text())} --registry {REGISTRY}")
         if out.rc != 0:
             raise OSError(f"cannot read {REGISTRY} on {web.name}: {(out.stderr or out.stdout).strip()[:300]}")
@@ -182,12 +182,17 @@ class Hosts:
             except yaml.YAMLError as exc:
                 raise OSError(f"{web.name}: {path} is not a record: {exc}") from None
             if isinstance(doc, dict) and "case" in doc:
+                doc["web_host"] = web.name  # where it was found is where the case is
                 records[str(doc["case"])] = doc
         return WebState(records, found["checksums"], set(found["processes"]))
 
     def registry(self) -> dict[str, dict[str, Any]]:
-        """The ownership records on the web host (site_registry role): case id -> record."""
-        return self.web_state().records
+        """The ownership records on every web host (site_registry role): case id -> record, with
+        the ``web_host`` it was found on."""
+        records: dict[str, dict[str, Any]] = {}
+        for web in self.inventory.web_hosts:
+            merge_records(records, self.web_state(web).records)
+        return records
 
     def run(self, host: Host, command: str) -> str:
         """Run a read-only command on ``host``; raise OSError naming the host when it fails."""
@@ -196,21 +201,20 @@ class Hosts:
             raise OSError(f"{host.name}: {command.split()[0]} failed: {(out.stderr or out.stdout).strip()[:300]}")
         return str(out.stdout)
 
-    def existing_users(self, names: list[str]) -> set[str]:
-        """Which of these accounts exist on the web host."""
+    def existing_users(self, web: Host, names: list[str]) -> set[str]:
+        """Which of these accounts exist on the web host ``web``."""
         if not names:
             return set()
-        out = self.get(self.inventory.web).run("getent passwd " + " ".join(names))
+        out = self.get(web).run("getent passwd " + " ".join(names))
         return {line.split(":", 1)[0] for line in out.stdout.splitlines() if line}
 
-    def bound_addresses(self) -> set[str]:
-        """IPv4 addresses on the web host's public interface."""
-        out = self.run(self.inventory.web, f"ip -4 -o addr show dev {self.inventory.public_interface}")
+    def bound_addresses(self, web: Host) -> set[str]:
+        """IPv4 addresses on the public interface of the web host ``web``."""
+        out = self.run(web, f"ip -4 -o addr show dev {self.inventory.public_interface}")
         return {line.split()[3].split("/")[0] for line in out.splitlines() if len(line.split()) > 3}
 
-    def databases(self, engine: str) -> tuple[set[str], set[str]]:
-        """(databases, users) on the engine's database host, read as its administrator."""
-        host = self.inventory.database_host(engine)
+    def databases(self, engine: str, host: Host) -> tuple[set[str], set[str]]:
+        """(databases, users) on the engine's database host ``host``, read as its administrator."""
         if engine == "mariadb":
             names = self.run(host, "mariadb -N -B -e 'SELECT schema_name FROM information_schema.schemata'")
             users = self.run(host, "mariadb -N -B -e 'SELECT DISTINCT user FROM mysql.user'")
@@ -220,12 +224,11 @@ class Hosts:
             users = self.run(host, f"{psql} 'SELECT rolname FROM pg_roles'")
         return set(names.split()), set(users.split())
 
-    def grants(self, engine: str) -> set[tuple[str, str, str]]:
+    def grants(self, engine: str, host: Host) -> set[tuple[str, str, str]]:
         """(database, user, client address) for each database a user may use from an address,
         as the database role grants it: MariaDB, rights on ``db.*`` for ``user@address``;
         PostgreSQL, the user owns the database, PUBLIC cannot connect to it, and pg_hba.conf lets
         the user in from the address."""
-        host = self.inventory.database_host(engine)
         if engine == "mariadb":
             rows = self.run(host, "mariadb -N -B -e \"SELECT Db, User, Host FROM mysql.db WHERE Select_priv='Y'\"")
             # A grant on a name with _ or % is written escaped (e\\_kinerja) in mysql.db.
@@ -240,6 +243,14 @@ class Hosts:
                 # No ACL at all is the default: PUBLIC may connect.
                 if acl and not any(entry.startswith("=") and "c" in entry.split("/")[0] for entry in acl.split(","))
                 for (hba_db, hba_user, address) in allowed if (hba_db, hba_user) == (db, owner)}
+
+
+def merge_records(into: dict[str, dict[str, Any]], records: dict[str, dict[str, Any]]) -> None:
+    """Add one web host's ownership records to those of the others: a case recorded on two hosts
+    (moved by hand) is where it is installed, not where a removal left a record."""
+    for case_id, record in records.items():
+        if case_id not in into or (into[case_id].get("removed") and not record.get("removed")):
+            into[case_id] = record
 
 
 def _rows(text: str, width: int) -> list[tuple[str, ...]]:

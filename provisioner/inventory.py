@@ -84,11 +84,30 @@ class Inventory:
         return hosts[0]
 
     @property
-    def web(self) -> Host:
-        return self.first("web")
+    def web_hosts(self) -> list[Host]:
+        """The web servers; each case is served by one of them (``hosting.server``, or placed)."""
+        return self.group("web")
 
-    def database_host(self, engine: str) -> Host:
-        return self.first(f"db_{engine}")
+    def web_host(self, name: str) -> Host:
+        """The web host ``name`` (a case's ``hosting.server``, or where its record was found)."""
+        if name not in self.groups.get("web", []):
+            raise InvalidInput(f"inventory {self.name} has no web host {name}",
+                               [FieldError("hosting.server", f"'{name}' is not one of the web hosts: "
+                                           + ", ".join(self.groups.get("web", [])))])
+        return self.hosts[name]
+
+    def database_hosts(self, engine: str) -> list[Host]:
+        return self.group(f"db_{engine}")
+
+    def database_host(self, engine: str, name: str | None = None) -> Host:
+        """The engine's host ``name``; without a name, the first of its group."""
+        if name is None:
+            return self.first(f"db_{engine}")
+        if name not in self.groups.get(f"db_{engine}", []):
+            raise InvalidInput(f"inventory {self.name} has no {engine} host {name}",
+                               [FieldError("hosting.database.server", f"'{name}' is not one of the {engine} hosts: "
+                                           + ", ".join(self.groups.get(f"db_{engine}", [])))])
+        return self.hosts[name]
 
     @property
     def dns_primary(self) -> Host:
@@ -114,21 +133,31 @@ class Inventory:
         found = [z for z in self.reverse_zones if name == z or name.endswith("." + z)]
         return max(found, key=len) if found else ""
 
-    def shared_address(self, host: Host | None = None) -> str | None:
+    def shared_address(self, host: Host) -> str | None:
         """The web host's shared address (``provisioner_shared_address``): sites on it are told
         apart by name (and SNI); its PTR stays the host's own. None if the host has none."""
-        value = (host or self.web).vars.get("provisioner_shared_address")
+        value = host.vars.get("provisioner_shared_address")
         return str(value) if value else None
 
-    @property
-    def pool(self) -> ipaddress.IPv4Network:
-        return ipaddress.IPv4Network(str(self.settings["provisioner_pool"]))
+    def _pool_setting(self, key: str, host: Host | None) -> str:
+        """A pool setting as ``host`` sees it (its host_vars may give it a pool of its own)."""
+        return str((host.vars if host is not None else self.settings).get(key, self.settings[key]))
 
-    def pool_addresses(self) -> list[ipaddress.IPv4Address]:
-        """Addresses ``auto`` may hand out, in order."""
-        first = ipaddress.IPv4Address(str(self.settings["provisioner_pool_first"]))
-        last = ipaddress.IPv4Address(str(self.settings["provisioner_pool_last"]))
-        return [ip for ip in self.pool.hosts() if first <= ip <= last]
+    def pool(self, host: Host | None = None) -> ipaddress.IPv4Network:
+        """The network of the pool ``host`` serves (the inventory's, unless its host_vars give one)."""
+        return ipaddress.IPv4Network(self._pool_setting("provisioner_pool", host))
+
+    def pool_addresses(self, host: Host | None = None) -> list[ipaddress.IPv4Address]:
+        """Addresses ``auto`` may hand out to the sites of ``host`` (of the inventory's pool
+        without a host), in order. Pools are per web host, or one shared by all of them."""
+        first = ipaddress.IPv4Address(self._pool_setting("provisioner_pool_first", host))
+        last = ipaddress.IPv4Address(self._pool_setting("provisioner_pool_last", host))
+        return [ip for ip in self.pool(host).hosts() if first <= ip <= last]
+
+    def all_pool_addresses(self) -> list[ipaddress.IPv4Address]:
+        """Every address any web host may hand out, in order."""
+        found = {a for host in self.web_hosts for a in self.pool_addresses(host)} or set(self.pool_addresses())
+        return sorted(found)
 
     @property
     def public_interface(self) -> str:
@@ -255,29 +284,44 @@ def _check_tsig(inventory: Inventory) -> None:
 
 
 def _check_addresses(inventory: Inventory) -> None:
-    """The pool lies in the reverse zones, and a shared address is in the pool's network but
-    outside the range ``auto`` hands out."""
+    """Each web host's pool lies in the reverse zones; a shared address is in its host's pool
+    network but outside the range ``auto`` hands out; pools of different web hosts do not overlap
+    (a pool shared by all of them is one pool)."""
     errors = []
     if not isinstance(inventory.settings["provisioner_reverse_zones"], list):
         errors.append(FieldError("group_vars/all.provisioner_reverse_zones", "must be a list of zone names"))
-    else:
-        addresses = inventory.pool_addresses()
+        raise InvalidInput(f"inventory {inventory.path} has inconsistent addresses", errors)
+    pools: dict[tuple[str, ...], str] = {}
+    web_hosts: list[Host | None] = [*inventory.web_hosts] or [None]
+    for host in web_hosts:
+        where = f"host_vars/{host.name}." if host is not None else "group_vars/all."
+        try:
+            addresses = inventory.pool_addresses(host)
+        except ValueError as exc:
+            errors.append(FieldError(where + "provisioner_pool", str(exc)))
+            continue
         for edge in sorted({str(addresses[0]), str(addresses[-1])} if addresses else set()):
             if not inventory.reverse_zone_for(edge):
                 errors.append(FieldError("group_vars/all.provisioner_reverse_zones",
                                          f"no zone holds the PTR of {edge}; has: {', '.join(inventory.reverse_zones)}"))
-    for host in inventory.group("web"):
-        shared = inventory.shared_address(host)
+        key = tuple(str(a) for a in addresses)
+        for other_key, other in pools.items():
+            if key != other_key and set(key) & set(other_key):
+                errors.append(FieldError(where + "provisioner_pool_first",
+                                         f"the pool of {host.name if host else 'all'} overlaps the pool of {other}: "
+                                         "give each web host a pool of its own, or all of them the same one"))
+        pools.setdefault(key, host.name if host else "all")
+        shared = inventory.shared_address(host) if host is not None else None
         if shared is None:
             continue
         try:
             address = ipaddress.IPv4Address(shared)
         except ValueError:
-            errors.append(FieldError(f"host_vars/{host.name}.provisioner_shared_address",
-                                     f"'{shared}' is not an IPv4 address"))
+            errors.append(FieldError(where + "provisioner_shared_address", f"'{shared}' is not an IPv4 address"))
             continue
-        if address not in inventory.pool or address in inventory.pool_addresses():
-            errors.append(FieldError(f"host_vars/{host.name}.provisioner_shared_address",
-                                     f"{address} must be in {inventory.pool} and outside the range auto hands out"))
+        if address not in inventory.pool(host) or address in inventory.all_pool_addresses():
+            errors.append(FieldError(where + "provisioner_shared_address",
+                                     f"{address} must be in {inventory.pool(host)} and outside the range "
+                                     "auto hands out"))
     if errors:
         raise InvalidInput(f"inventory {inventory.path} has inconsistent addresses", errors)

@@ -14,17 +14,22 @@ import datetime as dt
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from provisioner.site import Placement
 
 
 def _folder(state_dir: Path) -> Path:
     return state_dir / "journal"
 
 
-def begin(state_dir: Path, case_id: str, fqdn: str, ip: str) -> None:
+def begin(state_dir: Path, case_id: str, fqdn: str, where: Placement, shared: bool = False) -> None:
+    """The case is being installed at ``where`` (its leftovers, if the run dies, are there)."""
     folder = _folder(state_dir)
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    _write(folder / f"{case_id}.json", {"case": case_id, "fqdn": fqdn, "ip": ip, "pid": os.getpid(),
+    _write(folder / f"{case_id}.json", {"case": case_id, "fqdn": fqdn, "ip": where.ip, "shared": shared,
+                                         "web": where.web, "db": where.db, "pid": os.getpid(),
                                          "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")})
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from provisioner import secrets, site
+from provisioner import placement, secrets, site
 from provisioner.ansible import run_playbook
 from provisioner.case import Case, Database
 from provisioner.commands import doctor
@@ -58,8 +58,7 @@ def down(ctx: Context) -> Report:
                         unknown.append(str(record["case"]))
                         continue
                     # A removed case kept only its database or files; its old address goes with the lab.
-                    ip = str(record.get("ip") or record.get("ip_was"))
-                    placed = site.build(case, ip, inventory, password_file=None)
+                    placed = site.build(case, placement.of_record(record, inventory), inventory, password_file=None)
                     gone.append(placed.vars.removal(drop_database=True, remove_files=True,
                                                     holds_address=not record.get("removed")))
                 if unknown:

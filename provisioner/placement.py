@@ -15,8 +15,9 @@ import dns.exception
 from provisioner import dns as dnsq
 from provisioner.case import Case
 from provisioner.errors import FieldError, InvalidInput, ProvisionerError
-from provisioner.hosts import Hosts, WebState
-from provisioner.inventory import Inventory
+from provisioner.hosts import Hosts, WebState, merge_records
+from provisioner.inventory import Host, Inventory
+from provisioner.site import Placement
 
 
 def check_against_inventory(case: Case, inventory: Inventory) -> list[FieldError]:
@@ -25,25 +26,46 @@ def check_against_inventory(case: Case, inventory: Inventory) -> list[FieldError
     if case.zone not in inventory.zones:
         errors.append(FieldError("hosting.zone", f"'{case.zone}' is not served by inventory {inventory.name}; "
                                  f"served: {', '.join(inventory.zones)}"))
-    shared = inventory.shared_address()
-    if case.public_ip == "shared" and shared is None:
-        errors.append(FieldError("hosting.public_ip", f"the web host {inventory.web.name} of inventory "
-                                 f"{inventory.name} has no shared address (provisioner_shared_address)"))
+    webs = inventory.web_hosts
+    if case.server is not None:
+        if case.server not in {h.name for h in webs}:
+            errors.append(FieldError("hosting.server", f"'{case.server}' is not a web host of inventory "
+                                     f"{inventory.name}; its web hosts: {', '.join(h.name for h in webs)}"))
+            return errors
+        webs = [inventory.web_host(case.server)]
+    names = ", ".join(h.name for h in webs)
+    shared = {inventory.shared_address(h): h.name for h in inventory.web_hosts} if webs else {}
+    shared.pop(None, None)
+    if case.public_ip == "shared" and not any(inventory.shared_address(h) for h in webs):
+        errors.append(FieldError("hosting.public_ip", f"the web host{'s' if len(webs) > 1 else ''} {names} of "
+                                 f"inventory {inventory.name} {'have' if len(webs) > 1 else 'has'} no shared "
+                                 "address (provisioner_shared_address)"))
     elif case.public_ip not in ("auto", "shared"):
         address = ipaddress.IPv4Address(case.public_ip)
-        allowed = inventory.pool_addresses()
-        if str(address) == shared:
-            errors.append(FieldError("hosting.public_ip", f"{address} is the shared address of {inventory.web.name}: "
-                                     "write public_ip: shared"))
-        elif address not in allowed:
+        if str(address) in shared:
+            errors.append(FieldError("hosting.public_ip", f"{address} is the shared address of "
+                                     f"{shared[str(address)]}: write public_ip: shared"))
+        elif not any(address in inventory.pool_addresses(h) for h in webs):
+            ranges = "; ".join(f"{_range(inventory, h)} ({h.name})" for h in webs) or _range(inventory, None)
             errors.append(FieldError(
-                "hosting.public_ip",
-                f"{address} is outside the pool of inventory {inventory.name}: "
-                f"{allowed[0]}-{allowed[-1]} in {inventory.pool}"))
-    if case.database is not None and not inventory.group(f"db_{case.database.engine}"):
-        errors.append(FieldError("hosting.database.engine",
-                                 f"inventory {inventory.name} has no host in group db_{case.database.engine}"))
+                "hosting.public_ip", f"{address} is outside the pool of "
+                + (f"web host {case.server}" if case.server else f"inventory {inventory.name}") + f": {ranges}"))
+    if case.database is not None:
+        engine = case.database.engine
+        group = [h.name for h in inventory.database_hosts(engine)]
+        if not group:
+            errors.append(FieldError("hosting.database.engine",
+                                     f"inventory {inventory.name} has no host in group db_{engine}"))
+        elif case.database.server is not None and case.database.server not in group:
+            errors.append(FieldError("hosting.database.server",
+                                     f"'{case.database.server}' is not a {engine} host of inventory "
+                                     f"{inventory.name}; its {engine} hosts: {', '.join(group)}"))
     return errors
+
+
+def _range(inventory: Inventory, host: Host | None) -> str:
+    allowed = inventory.pool_addresses(host)
+    return f"{allowed[0]}-{allowed[-1]} in {inventory.pool(host)}" if allowed else f"none in {inventory.pool(host)}"
 
 
 def check_batch(cases: list[Case]) -> list[FieldError]:
@@ -72,22 +94,47 @@ class ServerDown(ProvisionerError):
 @dataclass
 class LiveState:
     """What the servers say: who holds each address (reverse zone), what each name holds, and
-    which cases the web host records as installed (site_registry)."""
+    which cases the web hosts record as installed (site_registry), with each record's
+    ``web_host``. Per web host: its records' files, users and bound addresses; per engine and
+    database host: databases, users and grants."""
 
     ptrs: dict[str, str]
     names: dict[str, dict[str, list[str]]]
     registry: dict[str, dict[str, Any]]
-    web: WebState = field(default_factory=lambda: WebState({}, {}, set()))
-    grants: dict[str, set[tuple[str, str, str]]] = field(default_factory=dict)  # by engine, read with grants=True
-    users: set[str] = field(default_factory=set)
-    bound: set[str] = field(default_factory=set)
-    databases: dict[str, tuple[set[str], set[str]]] = field(default_factory=dict)
+    webs: dict[str, WebState] = field(default_factory=dict)
+    grants: dict[str, dict[str, set[tuple[str, str, str]]]] = field(default_factory=dict)  # read with grants=True
+    users: dict[str, set[str]] = field(default_factory=dict)
+    bound: dict[str, set[str]] = field(default_factory=dict)
+    databases: dict[str, dict[str, tuple[set[str], set[str]]]] = field(default_factory=dict)
     unfinished: dict[str, dict[str, Any]] = field(default_factory=dict)  # journal of runs that died
 
     @property
     def installed(self) -> dict[str, dict[str, Any]]:
         """Cases live now; the registry also keeps removed cases that kept their database or files."""
         return {case_id: r for case_id, r in self.registry.items() if not r.get("removed")}
+
+    def web_of(self, host: str) -> WebState:
+        return self.webs.get(host) or WebState({}, {}, set())
+
+
+def database_host_of(record: dict[str, Any], inventory: Inventory) -> str | None:
+    """The database host an ownership record names (records written before several database
+    hosts were possible name none: the first of the engine's group kept them)."""
+    database = record.get("database") or {}
+    engine = database.get("engine")
+    if not engine:
+        return None
+    host = database.get("host")
+    if host:
+        return str(host)
+    group = inventory.database_hosts(str(engine))
+    return group[0].name if group else None
+
+
+def of_record(record: dict[str, Any], inventory: Inventory) -> Placement:
+    """Where an installed (or removed but kept) case is, as its ownership record says."""
+    return Placement(ip=str(record.get("ip") or record.get("ip_was")), web=str(record["web_host"]),
+                     db=database_host_of(record, inventory))
 
 
 def read_live_state(cases: list[Case], inventory: Inventory, hosts: Hosts, grants: bool = False) -> LiveState:
@@ -105,17 +152,34 @@ def read_live_state(cases: list[Case], inventory: Inventory, hosts: Hosts, grant
     except (dns.exception.DNSException, OSError) as exc:
         raise ServerDown(f"the primary name server {inventory.dns_primary.name} ({primary}) cannot be read: "
                          f"{exc.__class__.__name__}: {exc}; nothing was changed") from None
+    live = LiveState(ptrs=ptrs, names=names, registry={})
     try:
-        web = hosts.web_state()
-        users = hosts.existing_users(sorted({c.system_user for c in cases}))
-        bound = hosts.bound_addresses()
-        engines = sorted({c.database.engine for c in cases if c.database})
-        databases = {engine: hosts.databases(engine) for engine in engines}
-        granted = {engine: hosts.grants(engine) for engine in engines} if grants else {}
+        wanted_users = sorted({c.system_user for c in cases})
+        for web in inventory.web_hosts:
+            state = live.webs[web.name] = hosts.web_state(web)
+            merge_records(live.registry, state.records)
+            live.users[web.name] = hosts.existing_users(web, wanted_users)
+            live.bound[web.name] = hosts.bound_addresses(web)
+        for engine in sorted({c.database.engine for c in cases if c.database}):
+            for db in inventory.database_hosts(engine):
+                live.databases.setdefault(engine, {})[db.name] = hosts.databases(engine, db)
+                if grants:
+                    live.grants.setdefault(engine, {})[db.name] = hosts.grants(engine, db)
     except (OSError, RuntimeError) as exc:
         raise ServerDown(f"a server cannot be read: {exc}; nothing was changed") from None
-    return LiveState(ptrs=ptrs, names=names, registry=web.records, users=users, bound=bound, databases=databases,
-                     web=web, grants=granted)
+    return live
+
+
+def _kept(record: dict[str, Any]) -> set[str]:
+    """What a removed case's record says it kept (one without the list kept all it names); an
+    installed case holds everything."""
+    if record.get("removed") and "kept" in record:
+        return set(record.get("kept") or [])
+    return {"files", "system_user", "database"}
+
+
+def _holds_database(record: dict[str, Any]) -> bool:
+    return bool((record.get("database") or {}).get("engine")) and "database" in _kept(record)
 
 
 Owners = dict[tuple[str, str], list[tuple[str, str]]]
@@ -132,8 +196,7 @@ def _owners(live: LiveState) -> Owners:
 
     for case_id, record in sorted(live.registry.items()):
         removed = bool(record.get("removed"))
-        # A removed case's record lists what it kept; one without the list claims all it names.
-        kept = set(record.get("kept") or []) if removed and "kept" in record else {"files", "system_user", "database"}
+        kept = _kept(record)
         if not removed:
             claim(("name", str(record.get("fqdn"))), case_id, case_id)
         if kept & {"files", "system_user"}:
@@ -173,12 +236,13 @@ def _name_conflict(case: Case, live: LiveState, owners: Owners, installed: str |
     return FieldError(path, f"{case.fqdn} already holds other data in DNS ({detail})")
 
 
-def _object_conflicts(case: Case, live: LiveState, owners: Owners) -> list[FieldError]:
+def _object_conflicts(case: Case, live: LiveState, owners: Owners, web: str, db: str | None) -> list[FieldError]:
     """One reason for each of the case's system user, database and database user that is not
-    its own: another case's record claims it, or it exists and no case of the inventory does."""
-    objects = [("application.name", "system user", case.system_user, case.system_user in live.users)]
+    its own: another case's record claims it, or it exists (on the case's web host, on its
+    database host) and no case of the inventory does."""
+    objects = [("application.name", "system user", case.system_user, case.system_user in live.users.get(web, set()))]
     if case.database is not None:
-        names, users = live.databases.get(case.database.engine, (set(), set()))
+        names, users = live.databases.get(case.database.engine, {}).get(db or "", (set(), set()))
         engine = case.database.engine
         objects += [("hosting.database.name", f"{engine} database", case.database.name, case.database.name in names),
                     ("hosting.database.user", f"{engine} database user", case.database.user,
@@ -192,7 +256,7 @@ def _object_conflicts(case: Case, live: LiveState, owners: Owners) -> list[Field
         if owner is not None:
             conflicts.append(FieldError(f"{case.id}: {path}", f"{what} {value} belongs to case {owner}"))
         elif exists and not own:
-            where = " on the web host" if what == "system user" else ""
+            where = f" on the web host {web}" if what == "system user" else f" on {db}"
             conflicts.append(FieldError(f"{case.id}: {path}",
                                         f"{what} {value} exists{where} and belongs to no installed case of "
                                         "this inventory"))
@@ -234,52 +298,128 @@ def _changes_in_place(case: Case, live: LiveState) -> list[FieldError]:
     return refused
 
 
-def place(cases: list[Case], inventory: Inventory, live: LiveState) -> tuple[dict[str, str], list[FieldError]]:
-    """Choose each case's address; list the conflicts with what is live (exit 3).
+def _hosts_for(case: Case, inventory: Inventory, live: LiveState, load: dict[str, int],
+               db_load: dict[tuple[str, str], int]) -> tuple[str, str | None, list[FieldError]]:
+    """(web host, database host, refusals) of the case. An installed case, one removed keeping its
+    files or database, and one a dead run left behind stay where they are; a new one goes where
+    ``hosting.server`` says, else to the web host whose pool holds its address, else to the one
+    serving the fewest sites (then by name); its database likewise to the fewest databases."""
+    problems = []
+    record = live.registry.get(case.id) or {}
+    unfinished = live.unfinished.get(case.id) or {}
+    # The ownership record (of a removed case too: it keeps its owner's claims) stays on its host.
+    web = str(record.get("web_host") or unfinished.get("web") or "")
+    if web and web not in {h.name for h in inventory.web_hosts}:
+        problems.append(FieldError(f"{case.id}: hosting.server",
+                                   f"case {case.id} was being installed on {web}, which is not a web host of "
+                                   f"inventory {inventory.name} any more: put it back in group web, or remove "
+                                   f"what is left of the case there by hand"))
+        return web, None, problems
+    if web and case.server not in (None, web):
+        how = ("destroy the case and apply it again" if not record.get("removed") else
+               f"destroy {case.id} --drop-database --remove-files first (it was removed, keeping "
+               f"{', '.join(sorted(_kept(record))) or 'its record'} there)")
+        problems.append(FieldError(f"{case.id}: hosting.server",
+                                   f"case {case.id} is on {web}; moving it to {case.server} is not done in place: "
+                                   f"write server: {web}, or {how}"))
+    if not web:
+        candidates = inventory.web_hosts
+        if case.server:
+            candidates = [inventory.web_host(case.server)]
+        elif case.public_ip == "shared":
+            candidates = [h for h in candidates if inventory.shared_address(h)]
+        elif case.public_ip != "auto":
+            address = ipaddress.IPv4Address(case.public_ip)
+            candidates = [h for h in candidates if address in inventory.pool_addresses(h)]
+        web = min(candidates, key=lambda h: (load.get(h.name, 0), h.name)).name
+    db = None
+    if case.database is not None:
+        engine = case.database.engine
+        db = database_host_of(record, inventory) if _holds_database(record) else unfinished.get("db")
+        if db and case.database.server not in (None, db):
+            problems.append(FieldError(f"{case.id}: hosting.database.server",
+                                       f"case {case.id} keeps its data on {db}; moving it to {case.database.server} "
+                                       "is not done in place: export the data, destroy the case (--drop-database "
+                                       "dumps it first), apply it on the new host and import the data"))
+        if not db:
+            group = [inventory.database_host(engine, case.database.server)] if case.database.server \
+                else inventory.database_hosts(engine)
+            db = min(group, key=lambda h: (db_load.get((engine, h.name), 0), h.name)).name
+    return web, db, problems
 
-    An installed case keeps its address. ``auto`` takes the lowest pool address that no PTR and
-    no other case's record holds; ``shared`` is the web host's shared address, told apart by name.
+
+def place(cases: list[Case], inventory: Inventory,
+          live: LiveState) -> tuple[dict[str, Placement], list[FieldError]]:
+    """Choose each case's web host, database host and address; list the conflicts with what is
+    live (exit 3).
+
+    An installed case keeps its hosts and address. ``auto`` takes the lowest address of its web
+    host's pool that no PTR and no other case's record holds; ``shared`` is its web host's shared
+    address, told apart by name.
     """
-    chosen: dict[str, str] = {}
+    chosen: dict[str, Placement] = {}
     conflicts: list[FieldError] = []
-    shared = inventory.shared_address()
+    shared_of = {h.name: inventory.shared_address(h) for h in inventory.web_hosts}
     taken = dict(live.ptrs)
-    if shared:
-        taken[shared] = f"the shared address of {inventory.web.name}"
+    for host, address in shared_of.items():
+        if address:
+            taken[address] = f"the shared address of {host}"
+    load: dict[str, int] = {}
+    db_load: dict[tuple[str, str], int] = {}
     for record in live.registry.values():
         if not record.get("removed") and not record.get("shared"):
             taken.setdefault(str(record.get("ip")), str(record.get("fqdn")))
+        if not record.get("removed"):
+            load[str(record.get("web_host"))] = load.get(str(record.get("web_host")), 0) + 1
+        db = database_host_of(record, inventory) if _holds_database(record) else None
+        if db:
+            key = (str((record.get("database") or {}).get("engine")), db)
+            db_load[key] = db_load.get(key, 0) + 1
     for entry in live.unfinished.values():
         if not entry.get("shared"):
             taken.setdefault(str(entry.get("ip")), str(entry.get("fqdn")))
-    for address in live.bound:
-        taken.setdefault(address, "an address bound on the web host")
+    for host, addresses in sorted(live.bound.items()):
+        for address in addresses:
+            taken.setdefault(address, f"an address bound on the web host {host}")
     owners = _owners(live)  # each object of a case gets one reason, never two that disagree
     for case in cases:
         changes = _changes_in_place(case, live)
         if changes:  # the other checks would name the case's own old name as someone else's
             conflicts += changes
             continue
+        web, db, problems = _hosts_for(case, inventory, live, load, db_load)
+        if web not in {h.name for h in inventory.web_hosts}:  # a dead run's host, gone from the inventory
+            conflicts += problems
+            continue
         installed = (live.installed.get(case.id) or live.unfinished.get(case.id) or {}).get("ip")
         name = _name_conflict(case, live, owners, installed, taken)
-        problems = ([name] if name else []) + _object_conflicts(case, live, owners)
-        wanted = {"auto": installed, "shared": shared}.get(case.public_ip, case.public_ip)
+        problems += ([name] if name else []) + _object_conflicts(case, live, owners, web, db)
+        wanted = {"auto": installed, "shared": shared_of.get(web)}.get(case.public_ip, case.public_ip)
+        server = inventory.web_host(web)
         if wanted is None:
-            wanted = next((str(a) for a in inventory.pool_addresses() if str(a) not in taken), None)
+            wanted = next((str(a) for a in inventory.pool_addresses(server) if str(a) not in taken), None)
             if wanted is None:
                 problems.append(FieldError(f"{case.id}: hosting.public_ip",
-                                           f"the pool {inventory.pool} has no free address left"))
+                                           f"the pool of {web} ({_range(inventory, server)}) has no free address left"))
         elif installed and wanted != installed:
             problems.append(FieldError(f"{case.id}: hosting.public_ip",
                                        f"{case.fqdn} is installed on {installed}; moving it is not supported "
                                        "(destroy the case first)"))
+        elif case.public_ip not in ("auto", "shared") and ipaddress.IPv4Address(wanted) \
+                not in inventory.pool_addresses(server):
+            problems.append(FieldError(f"{case.id}: hosting.public_ip",
+                                       f"{wanted} is outside the pool of {web}, where the case is: "
+                                       f"{_range(inventory, server)}"))
         elif case.public_ip != "shared" and taken.get(wanted) not in (None, case.fqdn):
             problems.append(FieldError(f"{case.id}: hosting.public_ip", f"{wanted} is held by {taken[wanted]}"))
         if problems:
             conflicts += problems
             continue
         assert wanted is not None
-        chosen[case.id] = wanted
+        chosen[case.id] = Placement(wanted, web, db)
+        load[web] = load.get(web, 0) + 1
+        if case.database is not None and db:
+            db_load[(case.database.engine, db)] = db_load.get((case.database.engine, db), 0) + 1
         if case.public_ip != "shared":
             taken[wanted] = case.fqdn
     return chosen, conflicts

@@ -65,8 +65,8 @@ def configuration(site: Site, inventory: Inventory, versions: dict[str, str], ap
             "release": ({"file": case.release.name, "sha256": _sha256(case.release)} if case.release else None),
         },
         "hosts": {
-            "web": inventory.web.name,
-            "database": (inventory.database_host(case.database.engine).name if case.database else None),
+            "web": v.web_host,
+            "database": v.db.host if v.db else None,
             "dns_primary": inventory.dns_primary.name,
             "dns_secondary": [h.name for h in inventory.group("dns_secondary")],
         },

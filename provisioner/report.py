@@ -35,6 +35,7 @@ class CaseReport:
     records: list[str] = field(default_factory=list)
     note: str = ""
     plan: list[PlannedChange] | None = None
+    server: str | None = None  # the web host serving the case (an inventory name), once known
 
     @property
     def passed(self) -> bool:
@@ -44,6 +45,7 @@ class CaseReport:
         return {"id": self.id, "fqdn": self.fqdn, "public_ip": self.public_ip, "changed": self.changed,
                 "checks": [c.as_dict() for c in self.checks], "records": self.records,
                 **({"note": self.note} if self.note else {}),
+                **({"server": self.server} if self.server else {}),
                 **({"plan": [p.as_dict() for p in self.plan]} if self.plan is not None else {})}
 
 

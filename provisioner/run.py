@@ -115,7 +115,8 @@ class Run:
         except placement.ServerDown as exc:
             self.report.cases = [CaseReport(case.id, case.fqdn) for case in self.cases]
             for case in self.cases:
-                self.records.write_case(site.build(case, "0.0.0.0", self.inventory, password_file=None))
+                nowhere = site.Placement("0.0.0.0", case.server or self.inventory.first("web").name)
+                self.records.write_case(site.build(case, nowhere, self.inventory, password_file=None))
                 self.report.case(case.id).records.append(str(self.records.write_incident(
                     case.id, case.fqdn, "apply", "preflight", [exc.message], [])))
             render_documents(self.ctx, self.report.cases)
@@ -126,7 +127,7 @@ class Run:
             pw = secrets.ensure_password(self.state_dir, case.id) if case.database else None
             sites.append(site.build(case, chosen[case.id], self.inventory, password_file=pw,
                                     installed=placement.is_installed(case, live)))
-        self.report.cases = [CaseReport(s.id, s.fqdn, s.ip) for s in sites]
+        self.report.cases = [CaseReport(s.id, s.fqdn, s.ip, server=s.web_host) for s in sites]
         self.sites, self.unchanged = convergence.split(sites, self.inventory, live, self.full)
         for s in self.unchanged:
             self.report.case(s.id).note = "unchanged"
@@ -140,7 +141,7 @@ class Run:
                 self.previous[s.id] = text
             self.records.write_case(s)
         for s in self.new_sites:
-            journal.begin(self.state_dir, s.id, s.fqdn, s.ip)
+            journal.begin(self.state_dir, s.id, s.fqdn, s.placement, shared=s.vars.shared)
 
     def _trial(self, started: dt.datetime, stop: interrupt.StopRequest) -> Failure:
         self.ctx.on_progress("running the trial")
@@ -219,7 +220,7 @@ class Run:
                 said[s.id] = [f"{s.id}: NOT RESTORED, its earlier case file no longer loads: {exc.message}"]
                 continue
             pw = secrets.ensure_password(self.state_dir, case.id) if case.database else None
-            back.append(site.build(case, s.ip, self.inventory, password_file=pw, installed=True))
+            back.append(site.build(case, s.placement, self.inventory, password_file=pw, installed=True))
         if not back:
             return said
         self.ctx.on_progress(f"restoring {len(back)} installed case(s) as they were before this run")

@@ -56,11 +56,21 @@ class SiteDatabase:
     engine: Annotated[Engine, "The database engine."]
     name: Annotated[str, "Database name."]
     user: Annotated[str, "Database user, with rights on this database only."]
-    host: Annotated[str, "Inventory name of the database host."]
+    host: Annotated[str, "Inventory name of the database host; only that host's play acts on it."]
     address: Annotated[str, "Address the application connects to."]
     port: Annotated[int, "Port the application connects to."]
-    client_address: Annotated[str, "The web host's address: the only one the user may log in from."]
+    client_address: Annotated[str, "The site's web host's address: the only one the user may log in from."]
     password_file: Annotated[str, "Owner-only file on the controller holding the user's password."]
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a case goes (provisioner/placement.py): its address, its web host and its database
+    host (inventory names; no database host without a database)."""
+
+    ip: str
+    web: str
+    db: str | None = None
 
 
 @dataclass
@@ -74,6 +84,7 @@ class SiteVars:
     zone: Annotated[str, "The DNS zone holding the A record."]
     subdomain: Annotated[str, "The site's label in the zone."]
     ip: Annotated[str, "The site's public address."]
+    web_host: Annotated[str, "Inventory name of the web host serving the site; only that host's plays act on it."]
     shared: Annotated[bool, "Served by name on the web host's shared address: no address or PTR of its own."]
     reverse_zone: Annotated[str, "The reverse zone holding the PTR record."]
     ptr_name: Annotated[str, "The PTR record's name (in-addr.arpa)."]
@@ -133,6 +144,14 @@ class Site:
     vars: SiteVars
 
     @property
+    def web_host(self) -> str:
+        return self.vars.web_host
+
+    @property
+    def placement(self) -> Placement:
+        return Placement(self.ip, self.vars.web_host, self.vars.db.host if self.vars.db else None)
+
+    @property
     def id(self) -> str:
         return self.case.id
 
@@ -145,9 +164,9 @@ def php_version(inventory: Inventory) -> str:
     return str(inventory.settings.get("provisioner_php_version", DEFAULT_PHP_VERSION))
 
 
-def build(case: Case, ip: str, inventory: Inventory, *, password_file: Path | None,
+def build(case: Case, where: Placement, inventory: Inventory, *, password_file: Path | None,
           installed: bool = True) -> Site:
-    """Place ``case`` on ``ip``: decide every path, user and port the roles will use.
+    """Place ``case`` where ``where`` says: decide every path, user and port the roles will use.
 
     ``installed`` tells check mode (plan) that what later tasks build on already exists; for a new
     site those tasks are skipped in check mode, since their inputs do not exist yet.
@@ -157,13 +176,15 @@ def build(case: Case, ip: str, inventory: Inventory, *, password_file: Path | No
     user = case.system_user
     php = case.runtime == "php"
     tls = case.tls != "none"
+    ip = where.ip
+    web = inventory.web_host(where.web)
     db = None
     if case.database is not None:
-        db_host = inventory.database_host(case.database.engine)
+        db_host = inventory.database_host(case.database.engine, where.db)
         db = SiteDatabase(
             engine=typing.cast(Engine, case.database.engine), name=case.database.name, user=case.database.user,
             host=db_host.name, address=db_host.address, port=DB_PORTS[case.database.engine],
-            client_address=inventory.web.address,
+            client_address=web.address,
             password_file=str(password_file or secrets.password_file(inventory.state_dir, case.id)))
     paths = {
         "vhost_file": f"/etc/apache2/sites-available/{case.fqdn}.conf",
@@ -175,7 +196,7 @@ def build(case: Case, ip: str, inventory: Inventory, *, password_file: Path | No
     }
     site_vars = SiteVars(
         id=case.id, app=case.app_name, title=case.app_title, fqdn=case.fqdn, zone=case.zone,
-        subdomain=case.subdomain, ip=ip, shared=case.public_ip == "shared",
+        subdomain=case.subdomain, ip=ip, web_host=web.name, shared=case.public_ip == "shared",
         reverse_zone=inventory.reverse_zone_for(ip), ptr_name=dnsq.reverse_name(ip),
         runtime=typing.cast(Runtime, case.runtime), upstream=case.upstream or "",
         tls=typing.cast(TlsMode, case.tls),

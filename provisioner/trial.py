@@ -260,7 +260,7 @@ def _login_key(site: Site) -> str:
 
 def _web_host(site: Site, inventory: Inventory) -> Host:
     """The host serving the site."""
-    return inventory.web
+    return inventory.web_host(site.vars.web_host)
 
 
 def _ask(request: FactsRequest, site: Site, inventory: Inventory) -> None:
@@ -455,7 +455,7 @@ def software_versions(site: Site, inventory: Inventory, hosts: Hosts) -> dict[st
     if site.case.runtime == "php":
         probes.append(("php", _web_host(site, inventory), "php -v | head -n1"))
     if site.case.database is not None:
-        db_host = inventory.database_host(site.case.database.engine)
+        db_host = inventory.database_host(site.case.database.engine, site.vars.db.host if site.vars.db else None)
         command = "mariadb --version" if site.case.database.engine == "mariadb" else "psql --version"
         probes.append((site.case.database.engine, db_host, command))
     probes.append(("bind", inventory.dns_primary, "named -v"))

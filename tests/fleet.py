@@ -63,13 +63,13 @@ def write_records(root: Path, case_file: Path, ip: str, passed: bool) -> None:
     from provisioner.case import load_case
     from provisioner.inventory import load_inventory
     from provisioner.records import Records
-    from provisioner.site import build
+    from provisioner.site import Placement, build
     from provisioner.trial import Check
 
     wita = dt.timezone(dt.timedelta(hours=8))
     inventory = load_inventory(ROOT / "inventories" / "local")
     case = load_case(case_file)
-    site = build(case, ip, inventory, password_file=Path("/nonexistent"))
+    site = build(case, Placement(ip, "localhost"), inventory, password_file=Path("/nonexistent"))
     store = Records(root)
     store.write_case(site)
     store.write_configuration(site, inventory, {"apache": "Apache/2.4.71"}, "2026-11-27T10:00:00+08:00")

@@ -18,7 +18,7 @@ from provisioner.report import CaseReport, Report
 from provisioner.vault import VaultIdentities
 
 if TYPE_CHECKING:  # placement, documents, hosts and ansible are heavy: imported where used
-    from provisioner import placement
+    from provisioner import placement, site
     from provisioner.ansible import EventCallback
     from provisioner.hosts import Hosts
 
@@ -109,8 +109,9 @@ def approved_cases(ctx: Context, paths: list[Path]) -> tuple[Inventory, list[Cas
 
 
 def placed(cases: list[Case], inventory: Inventory, hosts: Hosts,
-           grants: bool = False) -> tuple[dict[str, str], placement.LiveState]:
-    """Each case's address, from what is live; any conflict refuses the whole batch (exit 3)."""
+           grants: bool = False) -> tuple[dict[str, site.Placement], placement.LiveState]:
+    """Where each case goes (address, web and database host), from what is live; any conflict
+    refuses the whole batch (exit 3)."""
     from provisioner import placement
 
     placement.validate_all(cases, inventory)

@@ -19,7 +19,8 @@ def run(ctx: Context, paths: list[Path]) -> Report:
             inventory = ctx.inventory()
             chosen, live = placed(cases, inventory, Hosts(inventory))
             for item in report.cases:
-                item.public_ip = chosen[item.id]
+                where = chosen[item.id]
+                item.public_ip, item.server = where.ip, where.web
                 item.note = "installed" if item.id in live.installed else "not installed"
         report.message = f"{len(cases)} case(s) valid" + (" and free of conflicts" if ctx.inventory_path else "")
     return report

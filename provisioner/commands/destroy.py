@@ -46,8 +46,9 @@ def run(ctx: Context, paths: list[Path], drop_database: bool = False, remove_fil
                     item.note = "not installed on this inventory (never applied, or removed): nothing to do"
                     never.append(case.id)
                     continue
-                item.public_ip = str(installed.get("ip") or installed.get("ip_was"))
-                placed = site.build(case, item.public_ip, inventory, password_file=None)
+                where = placement.of_record(installed, inventory)
+                item.public_ip, item.server = where.ip, where.web
+                placed = site.build(case, where, inventory, password_file=None)
                 gone.append(placed.vars.removal(drop_database=drop_database, remove_files=remove_files,
                                                 holds_address=case.id in live.installed))
             if not gone:

@@ -128,20 +128,26 @@ def tsig_checks(inventory: Inventory) -> list[Check]:
             for zone in [*inventory.zones, *inventory.reverse_zones]]
 
 
-def pool_check(inventory: Inventory, hosts: Hosts) -> Check:
-    def probe() -> tuple[bool, str]:
-        pool = {str(a) for a in inventory.pool_addresses()}
-        records = hosts.registry()
-        held = {str(r.get("ip")) for r in records.values() if not r.get("removed")}
-        shared = {inventory.shared_address(web) for web in inventory.group("web")} - {None}
-        bound = hosts.bound_addresses()
-        stray = sorted((bound & pool) - held - shared)
+def pool_checks(inventory: Inventory, hosts: Hosts) -> list[Check]:
+    """Per web host: the addresses of its pool bound there belong to an installed case or are a
+    shared address."""
+    shared = {inventory.shared_address(h) for h in inventory.web_hosts} - {None}
+
+    @functools.cache
+    def held() -> set[str]:  # every web host's records, read once for all the checks
+        return {str(r.get("ip")) for r in hosts.registry().values() if not r.get("removed")}
+
+    def probe(web: Host) -> tuple[bool, str]:
+        pool = {str(a) for a in inventory.pool_addresses(web)}
+        bound = hosts.bound_addresses(web)
+        stray = sorted((bound & pool) - held() - shared)
         free = len(pool - bound)
         if stray:
             return False, f"bound by no installed case: {', '.join(stray[:10])}" + (" ..." if len(stray) > 10 else "")
         return True, f"{free} of {len(pool)} free"
 
-    return _guarded("pool addresses free or held by a case", probe)
+    return [_guarded(f"pool addresses of {web.name} free or held by a case", functools.partial(probe, web))
+            for web in inventory.web_hosts]
 
 
 def run(ctx: Context) -> Report:
@@ -150,7 +156,7 @@ def run(ctx: Context) -> Report:
         hosts = Hosts(inventory)
         checks = [*reach_checks(inventory, hosts), *service_checks(inventory, hosts),
                   *interface_checks(inventory, hosts), *zone_checks(inventory), key_check(inventory),
-                  *tsig_checks(inventory), pool_check(inventory, hosts)]
+                  *tsig_checks(inventory), *pool_checks(inventory, hosts)]
         report.cases.append(CaseReport(id=f"inventory {inventory.name}", checks=checks))
         problems = [c.name for c in checks if not c.ok]
         if problems:

@@ -52,7 +52,7 @@ def run(ctx: Context, paths: list[Path], diff: bool = False, export_to: Path | N
             raise ProvisionerError("the plan could not be computed: " + "; ".join(str(f) for f in result.failures))
         for s in sites:
             changes = planned_changes(result, s.id, s.vars.installed)
-            report.cases.append(CaseReport(s.id, s.fqdn, s.ip, len(changes), plan=changes))
+            report.cases.append(CaseReport(s.id, s.fqdn, s.ip, len(changes), plan=changes, server=s.web_host))
         if diff:
             report.diffs = result.diffs
         added = sum(1 for c in report.cases for p in c.plan or [] if p.action == "add")

@@ -22,7 +22,7 @@ from provisioner.trial import Check, run_trials
 
 
 def _installed(hosts: Hosts) -> dict[str, dict[str, Any]]:
-    """The cases the web host records as installed (removed ones keep a record of what they kept)."""
+    """The cases the web hosts record as installed (removed ones keep a record of what they kept)."""
     try:
         registry = hosts.registry()
     except (OSError, RuntimeError) as exc:
@@ -62,10 +62,11 @@ def run(ctx: Context, paths: list[Path], all_cases: bool = False) -> Report:
             record = installed.get(case.id)
             if record is None:
                 item.checks = [Check("case is installed", False,
-                                     f"no record of case {case.id} on {inventory.web.name}", 0.0)]
+                                     f"no record of case {case.id} on the web hosts "
+                                     f"({', '.join(h.name for h in inventory.web_hosts)})", 0.0)]
                 continue
-            placed = site.build(case, str(record["ip"]), inventory, password_file=None)
-            item.public_ip = placed.ip
+            placed = site.build(case, placement.of_record(record, inventory), inventory, password_file=None)
+            item.public_ip, item.server = placed.ip, placed.web_host
             sites.append(placed)
         ctx.on_progress(f"running the trial of {len(sites)} case(s)")
         trials = run_trials(sites, inventory, hosts)

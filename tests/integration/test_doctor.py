@@ -65,7 +65,7 @@ def stray_address(lab: Path) -> Iterator[str]:
 
 def test_an_address_bound_by_no_case_is_exit_1_naming_it(cli: Cli, lab: Path, stray_address: str) -> None:
     result = cli("doctor", "-i", str(lab))
-    assert result.rc == 1 and _problems(result.out) == ["pool addresses free or held by a case"]
+    assert result.rc == 1 and _problems(result.out) == ["pool addresses of localhost free or held by a case"]
     detail = next(c["detail"] for c in result.out["cases"][0]["checks"] if not c["ok"])
     assert stray_address in detail
 

@@ -161,7 +161,7 @@ def test_php_application_reads_and_writes_its_database(cli: Cli, lab: Path) -> N
 
 def test_database_user_is_granted_from_the_web_host_only(lab: Path) -> None:
     hosts = _sh("mariadb -N -B -e \"SELECT host FROM mysql.user WHERE user='sikesda'\"").stdout.split()
-    assert hosts == [INV.web.address]
+    assert hosts == [INV.web_host("localhost").address]
     grants = _sh("mariadb -N -B -e \"SHOW GRANTS FOR 'sikesda'@'127.0.0.1'\"").stdout
     assert "ON `sikesda`.*" in grants and "ON *.*" in grants and "ALL PRIVILEGES ON *.*" not in grants
 

@@ -181,7 +181,7 @@ def test_an_address_bound_meanwhile_stops_the_public_ip_role(lab: Path, write_ca
     """Between provisioner's check and the role, someone binds the address: the role refuses."""
     from provisioner.ansible import run_playbook
     from provisioner.case import load_case
-    from provisioner.site import build
+    from provisioner.site import Placement, build
 
     data = copy.deepcopy(example("ppid"))
     data.update(id="uji-disela")
@@ -190,7 +190,8 @@ def test_an_address_bound_meanwhile_stops_the_public_ip_role(lab: Path, write_ca
     case = load_case(write_case(data, "disela.yml"))
     assert _sh(f"ip addr add 198.19.0.223/32 dev {INV.public_interface}").returncode == 0
     try:
-        site = build(case, "198.19.0.223", INV, password_file=None, installed=False).vars.as_vars()
+        site = build(case, Placement("198.19.0.223", "localhost"),
+                     INV, password_file=None, installed=False).vars.as_vars()
         result = run_playbook("provision.yml", INV.path, INV.state_dir, {"provisioner_sites": [site]})
         assert not result.ok
         assert "was bound on provpub0 by someone else after the check" in str(result.failures[0])

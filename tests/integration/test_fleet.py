@@ -19,6 +19,7 @@ from tests.conftest import Cli
 
 COUNT = 100
 INV = load_inventory(Path(__file__).resolve().parents[2] / "inventories" / "local")
+SHARED = INV.shared_address(INV.web_host("localhost"))
 
 
 @pytest.fixture(scope="module")
@@ -39,13 +40,13 @@ def test_a_fleet_applies_in_one_run(cli: Cli, lab: Path, fleet_cases: list[str])
     assert result.rc == 0, result.out.get("message")
     cases = result.out["cases"]
     assert len(cases) == COUNT and all(c["checks"] and all(k["ok"] for k in c["checks"]) for c in cases)
-    shared = [c for c in cases if c["public_ip"] == INV.shared_address()]
+    shared = [c for c in cases if c["public_ip"] == SHARED]
     assert len(shared) == COUNT // 4
     own = [c["public_ip"] for c in cases if c not in shared]
     assert len(set(own)) == len(own)
     # A site on the shared address answers by name; the address's PTR is not given to any site.
-    assert dnsq.query(INV.dns_primary.address, shared[0]["fqdn"], "A")[1] == [INV.shared_address()]
-    ptr = dnsq.query(INV.dns_primary.address, dnsq.reverse_name(str(INV.shared_address())), "PTR")[1]
+    assert dnsq.query(INV.dns_primary.address, shared[0]["fqdn"], "A")[1] == [SHARED]
+    ptr = dnsq.query(INV.dns_primary.address, dnsq.reverse_name(str(SHARED)), "PTR")[1]
     assert not any(c["fqdn"] in " ".join(ptr) for c in shared)
 
 
@@ -72,7 +73,7 @@ def test_the_fleet_goes_in_one_destroy(cli: Cli, lab: Path, fleet_cases: list[st
                                capture_output=True, text=True, check=True).stdout.split())
     # Own addresses are released; the shared address stays: it is the host's.
     assert not any(f"{c['public_ip']}/32" in bound for c in result.out["cases"]
-                   if c["public_ip"] != INV.shared_address())
-    assert f"{INV.shared_address()}/32" in bound
+                   if c["public_ip"] != SHARED)
+    assert f"{SHARED}/32" in bound
     for case in result.out["cases"][:10]:
         assert dnsq.query(INV.dns_primary.address, case["fqdn"], "A")[1] == []

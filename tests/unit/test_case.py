@@ -85,6 +85,37 @@ def test_bad_value_is_reported_at_its_path(write_case, field: str, value: Any, m
     assert message_part in errors[field]
 
 
+def test_the_servers_are_read_and_default_to_none(write_case) -> None:
+    data = _set(example("sikesda"), "hosting.server", "web2")
+    data = _set(data, "hosting.database", {"engine": "mariadb", "server": "db-2.lab_a"})
+    case = load_case(write_case(data))
+    assert case.server == "web2"
+    assert case.database is not None and case.database.server == "db-2.lab_a"
+    plain = load_case(write_case(example("sikesda")))
+    assert plain.server is None
+    assert plain.database is not None and plain.database.server is None
+
+
+@pytest.mark.parametrize("value", ["web 2", "w" * 100, "w" * 64, "-web2", "web/2", "web2:22"])
+def test_a_server_that_is_no_host_name_is_refused(write_case, value: str) -> None:
+    errors = _errors(write_case(_set(example("ppid"), "hosting.server", value)))
+    assert list(errors) == ["hosting.server"]
+    assert "an inventory host name" in errors["hosting.server"]
+    sikesda = _set(example("sikesda"), "hosting.database", {"engine": "mariadb", "server": value})
+    errors = _errors(write_case(sikesda))
+    assert list(errors) == ["hosting.database.server"]
+    assert "an inventory host name" in errors["hosting.database.server"]
+
+
+def test_a_host_name_of_63_characters_is_a_server(write_case) -> None:
+    assert load_case(write_case(_set(example("ppid"), "hosting.server", "w" * 63))).server == "w" * 63
+
+
+def test_a_database_server_without_an_engine_is_refused(write_case) -> None:
+    errors = _errors(write_case(_set(example("ppid"), "hosting.database", {"engine": "none", "server": "db1"})))
+    assert errors == {"hosting.database.server": "is only allowed when an engine is chosen"}
+
+
 def test_derived_postgresql_name_over_63_is_refused(write_case) -> None:
     data = _set(example("simpeg"), "hosting.database", {"engine": "postgresql"})
     data = _set(data, "application.name", "a" * 31)

@@ -23,6 +23,7 @@ from provisioner.case_schema import (
     DNS_LABEL,
     EMAIL,
     ENGINES,
+    HOST_NAME,
     RELEASE_SUFFIXES,
     REQUIRED_KEYS,
     RUNTIMES,
@@ -58,6 +59,8 @@ PATTERNS = {
     "hosting.database.name": DB_IDENT,
     "hosting.database.user": DB_IDENT,
     "contact.email": EMAIL,
+    "hosting.server": HOST_NAME,
+    "hosting.database.server": HOST_NAME,
 }
 CHOICES = {
     "approval.status": APPROVAL_STATUSES,
@@ -304,6 +307,11 @@ BAD = [
     ("ppid", "sop", [{"step": 0, "done": "2026-10-02T09:00:00+08:00"}], "sop[0].step"),
     ("ppid", "sop", [{"done": "2026-10-02T09:00:00+08:00"}], "sop[0].step"),
     ("ppid", "sop", [{"step": 1}], "sop[0].done"),
+    ("ppid", "hosting.server", "web 2", "hosting.server"),
+    ("ppid", "hosting.server", "w" * 100, "hosting.server"),
+    ("ppid", "hosting.server", "-web2", "hosting.server"),
+    ("sikesda", "hosting.database.server", "db 1", "hosting.database.server"),
+    ("ppid", "hosting.database", {"engine": "none", "server": "db1"}, "hosting.database.server"),
 ]
 
 GOOD = [
@@ -329,6 +337,12 @@ GOOD = [
     ("ppid", "sop", _DELETE),
     ("ppid", "approval", {"status": "pending"}),
     ("ppid", "application.vendor", "PT Contoh"),
+    ("ppid", "hosting.server", "web2"),
+    ("ppid", "hosting.server", "w" * 63),
+    ("ppid", "hosting.server", "web-2.lab_a"),
+    ("ppid", "hosting.server", None),
+    ("sikesda", "hosting.database.server", "db1"),
+    ("simpeg", "hosting.database.server", None),
 ]
 
 

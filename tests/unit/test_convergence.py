@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import pytest
 from provisioner import convergence, placement, site
 from provisioner.case import load_case
 from provisioner.hosts import WebState
-from provisioner.inventory import load_inventory
+from provisioner.inventory import Host, load_inventory
 from tests.conftest import EXAMPLES, LOCAL_INVENTORY
 
 INV = load_inventory(LOCAL_INVENTORY)
@@ -20,7 +21,7 @@ INV = load_inventory(LOCAL_INVENTORY)
 def _site(name: str = "sikesda", ip: str = "198.19.0.11", **changes: Any) -> site.Site:
     case = load_case(next(EXAMPLES.glob(f"*{name}*.yml")))
     case = case.__class__(**{**case.__dict__, **changes})
-    built = site.build(case, ip, INV, password_file=Path("/dev/null"))
+    built = site.build(case, site.Placement(ip, "localhost"), INV, password_file=Path("/dev/null"))
     built.vars.inputs_digest = convergence.inputs_digest(built, INV)
     return built
 
@@ -29,14 +30,15 @@ def _converged_live(s: site.Site) -> placement.LiveState:
     """What the servers say right after a successful apply of ``s``."""
     v = s.vars
     sums = {path: f"sum-of-{path}" for path in v.checked_files}
-    record = {"case": s.id, "fqdn": s.fqdn, "ip": s.ip, "inputs_digest": v.inputs_digest, "checksums": dict(sums)}
+    record = {"case": s.id, "fqdn": s.fqdn, "ip": s.ip, "inputs_digest": v.inputs_digest, "checksums": dict(sums),
+              "web_host": v.web_host}
     live = placement.LiveState(ptrs={} if v.shared else {s.ip: s.fqdn}, names={s.fqdn: {"A": [s.ip]}},
-                               registry={s.id: record}, web=WebState({s.id: record}, dict(sums),
-                                                                     {"apache2", "php-fpm8.2"}))
-    live.bound = {s.ip}
+                               registry={s.id: record},
+                               webs={v.web_host: WebState({s.id: record}, dict(sums), {"apache2", "php-fpm8.2"})})
+    live.bound = {v.web_host: {s.ip}}
     if v.db:
-        live.databases = {v.db.engine: ({v.db.name}, {v.db.user})}
-        live.grants = {v.db.engine: {(v.db.name, v.db.user, v.db.client_address)}}
+        live.databases = {v.db.engine: {v.db.host: ({v.db.name}, {v.db.user})}}
+        live.grants = {v.db.engine: {v.db.host: {(v.db.name, v.db.user, v.db.client_address)}}}
     return live
 
 
@@ -76,14 +78,14 @@ def test_a_changed_or_missing_live_file_is_a_difference(path_attr: str) -> None:
     path = getattr(s.vars, path_attr)
     for now in ("edited-by-hand", None):
         live = _converged_live(s)
-        live.web.checksums[path] = now
+        live.webs["localhost"].checksums[path] = now
         assert convergence.differences(s, INV, live) == [f"{path} is missing or differs from what apply wrote"]
 
 
 def test_a_record_without_checksums_is_a_difference() -> None:
     s = _site()
     live = _converged_live(s)
-    live.web.records[s.id].pop("checksums")
+    live.webs["localhost"].records[s.id].pop("checksums")
     assert len(convergence.differences(s, INV, live)) == len(s.vars.checked_files)
 
 
@@ -108,8 +110,8 @@ def test_a_shared_site_needs_no_ptr_of_its_own() -> None:
 def test_an_unbound_address_is_a_difference() -> None:
     s = _site()
     live = _converged_live(s)
-    live.bound = set()
-    assert convergence.differences(s, INV, live) == [f"{s.ip} is not bound on provpub0"]
+    live.bound = {"localhost": set()}
+    assert convergence.differences(s, INV, live) == [f"{s.ip} is not bound on provpub0 of localhost"]
 
 
 @pytest.mark.parametrize("name", ["sikesda", "simpeg"])
@@ -117,7 +119,7 @@ def test_a_dropped_grant_is_a_difference(name: str) -> None:
     s = _site(name)
     assert s.vars.db is not None
     live = _converged_live(s)
-    live.grants[s.vars.db.engine] = set()
+    live.grants[s.vars.db.engine] = {"localhost": set()}
     assert convergence.differences(s, INV, live) == [
         f"{s.vars.db.engine}: {s.vars.db.user} has no grant on {s.vars.db.name} from {s.vars.db.client_address}"]
 
@@ -125,21 +127,21 @@ def test_a_dropped_grant_is_a_difference(name: str) -> None:
 def test_a_dropped_database_is_a_difference() -> None:
     s = _site()
     live = _converged_live(s)
-    live.databases = {"mariadb": (set(), {"sikesda"})}
+    live.databases = {"mariadb": {"localhost": (set(), {"sikesda"})}}
     assert "database sikesda or user sikesda is missing" in convergence.differences(s, INV, live)[0]
 
 
 def test_a_stopped_service_is_a_difference() -> None:
     s = _site()
     live = _converged_live(s)
-    live.web.processes.discard("php-fpm8.2")
+    live.webs["localhost"].processes.discard("php-fpm8.2")
     assert convergence.differences(s, INV, live) == ["not running: php-fpm8.2"]
 
 
 def test_a_case_not_installed_or_removed_is_a_difference() -> None:
     s = _site()
     live = _converged_live(s)
-    live.web.records[s.id]["removed"] = True
+    live.webs["localhost"].records[s.id]["removed"] = True
     assert convergence.differences(s, INV, live) == ["not installed"]
     assert convergence.differences(s, INV, placement.LiveState({}, {}, {})) == ["not installed"]
 
@@ -177,3 +179,26 @@ def test_the_checksum_script_reads_records_and_the_files_they_list(tmp_path: Pat
     stdin = subprocess.run(["python3", "-c", CHECKSUMS_SCRIPT.read_text()], input=json.dumps([str(kept)]),
                            capture_output=True, text=True, check=True)
     assert json.loads(stdin.stdout) == {str(kept): want}
+
+
+def test_what_is_read_of_another_web_host_does_not_count() -> None:
+    """A site on web2: its record, address and processes are those of web2; web1's do not stand in."""
+    two = copy.deepcopy(INV)
+    two.hosts["web2"] = Host("web2", {**INV.hosts["localhost"].vars, "provisioner_address": "198.18.0.15"})
+    two.groups["web"] = ["localhost", "web2"]
+    case = load_case(next(EXAMPLES.glob("*sikesda*.yml")))
+    s = site.build(case, site.Placement("198.19.0.11", "web2", "localhost"), two, password_file=Path("/dev/null"))
+    s.vars.inputs_digest = convergence.inputs_digest(s, two)
+    assert s.vars.db is not None and s.vars.db.client_address == "198.18.0.15"
+    live = _converged_live(s)
+    assert set(live.webs) == set(live.bound) == {"web2"}
+    assert convergence.differences(s, two, live) == []
+    live.bound = {"localhost": {s.ip}, "web2": set()}
+    assert convergence.differences(s, two, live) == [f"{s.ip} is not bound on provpub0 of web2"]
+    live = _converged_live(s)
+    live.webs = {"localhost": live.webs["web2"]}
+    assert convergence.differences(s, two, live) == ["not installed"]
+    live = _converged_live(s)
+    live.grants["mariadb"] = {"localhost": {("sikesda", "sikesda", INV.hosts["localhost"].address)}}
+    assert convergence.differences(s, two, live) == [
+        "mariadb: sikesda has no grant on sikesda from 198.18.0.15"]

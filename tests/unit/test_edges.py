@@ -54,7 +54,7 @@ def test_verify_all_with_nothing_installed_is_not_an_error(monkeypatch: pytest.M
             pass
 
         def registry(self) -> dict[str, object]:
-            return {"2026-099": {"case": "2026-099", "removed": True, "kept": ["database"]}}
+            return {"2026-099": {"case": "2026-099", "removed": True, "kept": ["database"], "web_host": "localhost"}}
 
     monkeypatch.setattr(verify, "Hosts", NothingInstalled)
     report = verify.run(Context(inventory_path=LOCAL_INVENTORY, records=tmp_path), [], all_cases=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import shutil
 from pathlib import Path
 from typing import Any
@@ -19,14 +20,32 @@ from tests.conftest import ROOT
 GROUPS = {"web": ["web1"], "db_mariadb": ["db1"], "db_postgresql": ["db1"], "dns_primary": ["ns1"],
           "dns_secondary": ["ns2"]}
 ADDRESSES = {"web1": "198.18.0.11", "db1": "198.18.0.12", "ns1": "198.18.0.13", "ns2": "198.18.0.14"}
+# The multi-host lab has a second web host besides the four machines of the Vagrantfile.
+LAB_WEB2 = "198.18.0.15"
 
 
 @pytest.mark.parametrize("name", ["lab", "vagrant"])
 def test_the_lab_and_vagrant_inventories_name_the_same_four_hosts(name: str) -> None:
     inv = load_inventory(ROOT / "inventories" / name)
-    assert {group: inv.groups[group] for group in GROUPS} == GROUPS
-    assert {host: inv.hosts[host].address for host in ADDRESSES} == ADDRESSES
-    assert inv.pool.with_prefixlen == "198.19.0.0/24"
+    groups = {**GROUPS, "web": ["web1", "web2"]} if name == "lab" else GROUPS
+    addresses = {**ADDRESSES, "web2": LAB_WEB2} if name == "lab" else ADDRESSES
+    assert {group: inv.groups[group] for group in groups} == groups
+    assert {host: inv.hosts[host].address for host in addresses} == addresses
+    assert {host.name: host.address for host in inv.web_hosts} == {w: addresses[w] for w in groups["web"]}
+    assert inv.pool().with_prefixlen == "198.19.0.0/24"
+    assert all(inv.pool(web).subnet_of(inv.pool()) for web in inv.web_hosts)
+
+
+def test_the_lab_web_hosts_have_pools_of_their_own() -> None:
+    inv = load_inventory(ROOT / "inventories" / "lab")
+    web1, web2 = inv.web_host("web1"), inv.web_host("web2")
+    own1, own2 = set(inv.pool_addresses(web1)), set(inv.pool_addresses(web2))
+    assert own1 and own2 and not own1 & own2
+    assert sorted(own1 | own2) == inv.all_pool_addresses()
+    for web, own in ((web1, own1), (web2, own2)):
+        shared = inv.shared_address(web)
+        assert shared is not None and ipaddress.IPv4Address(shared) in inv.pool(web)
+        assert ipaddress.IPv4Address(shared) not in own
 
 
 def test_the_vagrantfile_defines_the_same_machines_and_addresses() -> None:
@@ -147,8 +166,10 @@ def test_a_shared_address_in_the_auto_range_or_outside_the_pool_is_refused(tmp_p
 
 def test_the_local_lab_pool_fits_the_fleet_bench() -> None:
     inventory = load_inventory(TOPOLOGIES["local"])
-    assert len(inventory.pool_addresses()) >= 500
-    assert inventory.shared_address() == "198.19.0.5"
+    [web] = inventory.web_hosts
+    assert len(inventory.pool_addresses(web)) >= 500
+    assert inventory.pool_addresses(web) == inventory.pool_addresses() == inventory.all_pool_addresses()
+    assert inventory.shared_address(web) == "198.19.0.5"
 
 
 def test_ansible_checks_host_keys_unless_the_inventory_is_a_lab() -> None:

@@ -48,8 +48,8 @@ def _vault(*files: Path) -> VaultIdentities:
 PROJECT_GROUPS = {
     "local": {"all": ["localhost"], "web": ["localhost"], "db_mariadb": ["localhost"],
               "db_postgresql": ["localhost"], "dns_primary": ["localhost"], "dns_secondary": []},
-    "lab": {"all": ["localhost", "web1", "db1", "ns1", "ns2"], "web": ["web1"], "db_mariadb": ["db1"],
-            "db_postgresql": ["db1"], "dns_primary": ["ns1"], "dns_secondary": ["ns2"]},
+    "lab": {"all": ["localhost", "web1", "web2", "db1", "ns1", "ns2"], "web": ["web1", "web2"],
+            "db_mariadb": ["db1"], "db_postgresql": ["db1"], "dns_primary": ["ns1"], "dns_secondary": ["ns2"]},
     "vagrant": {"all": ["localhost", "web1", "db1", "ns1", "ns2"], "web": ["web1"], "db_mariadb": ["db1"],
                 "db_postgresql": ["db1"], "dns_primary": ["ns1"], "dns_secondary": ["ns2"]},
 }
@@ -86,8 +86,10 @@ def test_group_vars_folders_and_host_vars_merge_as_ansible_does(tmp_path: Path) 
     inventory = load_inventory(folder)
     assert inventory.settings["provisioner_php_version"] == "8.3"
     assert inventory.settings["shade"] == "all"
-    assert (inventory.web.vars["shade"], inventory.web.vars["web_only"]) == ("web1", True)
-    assert inventory.web.address == "10.0.0.11"
+    web = inventory.web_host("web1")
+    assert inventory.web_hosts == [web]
+    assert (web.vars["shade"], web.vars["web_only"]) == ("web1", True)
+    assert web.address == "10.0.0.11"
     assert inventory.hosts["db1"].vars["shade"] == "all" and "web_only" not in inventory.hosts["db1"].vars
     assert inventory.database_host("postgresql").name == "db1"
 
@@ -100,7 +102,7 @@ def test_an_ini_inventory_file_is_read_with_the_variables_beside_it(tmp_path: Pa
     write(folder / "group_vars" / "all.yml", settings(tmp_path))
     inventory = load_inventory(hosts)
     assert inventory.groups["web"] == ["web1"] and inventory.dns_primary.address == "192.0.2.13"
-    assert inventory.web.vars["ansible_user"] == "deploy"
+    assert inventory.web_host("web1").vars["ansible_user"] == "deploy"
     assert inventory.zones == ["example.test"]
     assert (inventory.path, inventory.ansible_source, inventory.name) == (folder, hosts, "production")
 
@@ -141,7 +143,7 @@ def test_an_inline_vaulted_value_is_decrypted_with_a_password_file(tmp_path: Pat
     write(folder / "group_vars" / "all" / "vault.yml", inline("db_admin_password", SECRET))
     inventory = load_inventory(folder, _vault(password_file))
     assert inventory.settings["db_admin_password"] == SECRET
-    assert inventory.web.vars["db_admin_password"] == SECRET
+    assert inventory.web_host("web1").vars["db_admin_password"] == SECRET
     assert type(inventory.settings["db_admin_password"]) is str
 
 
@@ -150,7 +152,7 @@ def test_a_vaulted_value_inside_a_structure_is_decrypted(tmp_path: Path, passwor
     nested = "admins:\n  - name: root\n    " + inline("password", SECRET).replace("\n", "\n    ")
     write(folder / "group_vars" / "web.yml", nested)
     inventory = load_inventory(folder, _vault(password_file))
-    assert inventory.web.vars["admins"] == [{"name": "root", "password": SECRET}]
+    assert inventory.web_host("web1").vars["admins"] == [{"name": "root", "password": SECRET}]
 
 
 def test_a_fully_vaulted_vars_file_is_decrypted(tmp_path: Path, password_file: Path) -> None:
@@ -347,8 +349,11 @@ def test_the_production_example_is_complete_once_its_secret_is_vaulted(tmp_path:
         load_inventory(folder)
     write(folder / "group_vars" / "all" / "vault.yml", inline("provisioner_tsig_secret", TSIG_SECRET) + "\n")
     inventory = load_inventory(folder, _vault(password_file))
-    assert {g: inventory.groups[g] for g in PROJECT_GROUPS["lab"] if g != "all"} == {
-        g: m for g, m in PROJECT_GROUPS["lab"].items() if g != "all"}
+    # The four hosts of the Vagrant machines (the lab has a second web host besides).
+    assert {g: inventory.groups[g] for g in PROJECT_GROUPS["vagrant"] if g != "all"} == {
+        g: m for g, m in PROJECT_GROUPS["vagrant"].items() if g != "all"}
     assert inventory.tsig_inline == ("provisioner", "hmac-sha256", TSIG_SECRET)
-    assert inventory.web.vars["ansible_become"] is True and inventory.web.vars["ansible_user"] == "provisioner"
-    assert str(inventory.shared_address()) == "203.0.113.5" and inventory.records_dir.is_absolute()
+    web = inventory.web_host("web1")
+    assert inventory.web_hosts == [web]
+    assert web.vars["ansible_become"] is True and web.vars["ansible_user"] == "provisioner"
+    assert str(inventory.shared_address(web)) == "203.0.113.5" and inventory.records_dir.is_absolute()

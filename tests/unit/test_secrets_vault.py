@@ -16,7 +16,7 @@ import pytest
 from provisioner import secrets
 from provisioner.case import load_case
 from provisioner.inventory import load_inventory
-from provisioner.site import build
+from provisioner.site import Placement, build
 from tests.conftest import EXAMPLES, LOCAL_INVENTORY, ROOT
 
 
@@ -64,7 +64,8 @@ def test_the_role_renders_the_decrypted_password_into_the_sites_settings(tmp_pat
     # The apache_vhost role's own vars, templated by ansible-playbook with the run's vault id.
     case = next(c for c in map(load_case, sorted(EXAMPLES.glob("*.yml"))) if c.database and c.runtime == "php")
     password_file = secrets.ensure_password(tmp_path, case.id)
-    site = build(case, "198.19.0.10", load_inventory(LOCAL_INVENTORY), password_file=password_file).vars.as_vars()
+    site = build(case, Placement("198.19.0.10", "localhost"),
+                 load_inventory(LOCAL_INVENTORY), password_file=password_file).vars.as_vars()
     role = ROOT / "playbooks" / "roles" / "apache_vhost"
     playbook = tmp_path / "render.yml"
     playbook.write_text(json.dumps([{

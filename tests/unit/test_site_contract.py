@@ -47,7 +47,7 @@ def sites() -> dict[str, dict[str, Any]]:
     built = {}
     for number, path in enumerate(CASES):
         case = load_case(path)
-        built[path.stem] = site.build(case, f"198.19.0.{30 + number}", inventory,
+        built[path.stem] = site.build(case, site.Placement(f"198.19.0.{30 + number}", "localhost"), inventory,
                                       password_file=Path("/nonexistent")).vars.as_vars()
     return built
 
@@ -105,7 +105,7 @@ def test_the_site_of_each_example_passes_ansibles_validator(sites: dict[str, dic
 
 @pytest.mark.parametrize("case", CASES, ids=_ids)
 def test_the_removal_of_each_example_passes_ansibles_validator(case: Path) -> None:
-    built = site.build(load_case(case), "198.19.0.30", load_inventory(LOCAL_INVENTORY),
+    built = site.build(load_case(case), site.Placement("198.19.0.30", "localhost"), load_inventory(LOCAL_INVENTORY),
                        password_file=Path("/nonexistent"))
     removal = built.vars.removal(drop_database=True, remove_files=True)
     assert _errors("apache_vhost", "main", [removal]) == []
@@ -119,7 +119,8 @@ def test_a_removed_cases_kept_parts_go_without_its_old_address() -> None:
     record = {"case": "2026-090", "fqdn": "lama.tarakankota.go.id", "removed": True, "ip_was": "198.19.0.5",
               "application": "lama", "system_user": "lama", "kept": ["files", "system_user", "database"],
               "database": {"engine": "mariadb", "name": "lama", "user": "lama"}}
-    built = site.build(_kept_parts(record), "198.19.0.5", load_inventory(LOCAL_INVENTORY), password_file=None)
+    built = site.build(_kept_parts(record), site.Placement("198.19.0.5", "localhost"),
+                       load_inventory(LOCAL_INVENTORY), password_file=None)
     removal = built.vars.removal(drop_database=True, remove_files=True, holds_address=False)
     assert removal["shared"] and removal["state"] == "absent"
     assert (removal["root"], removal["user"], removal["db"]["name"]) == ("/srv/www/lama.tarakankota.go.id",

@@ -17,7 +17,8 @@ from provisioner.trial import Check
 from tests.conftest import EXAMPLES, LOCAL_INVENTORY
 
 INV = load_inventory(LOCAL_INVENTORY)
-SITE = site.build(load_case(next(EXAMPLES.glob("*ppid*.yml"))), "198.19.0.10", INV, password_file=None)
+SITE = site.build(load_case(next(EXAMPLES.glob("*ppid*.yml"))), site.Placement("198.19.0.10", "localhost"), INV,
+                 password_file=None)
 PASSED = [Check("dns A on localhost", True, "ok", 0.001), Check("virtual host enabled", True, "ok", 0.0)]
 FAILED = [Check("dns A on localhost", True, "ok", 0.001), Check("virtual host enabled", False, "missing", 0.0)]
 

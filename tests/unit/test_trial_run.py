@@ -118,7 +118,8 @@ def _case(name: str, number: int, example: str = "ppid", **changes: Any) -> Case
 def _sites(inventory: Inventory) -> list[site.Site]:
     plain = _case("ujipolos", 1)
     secure = _case("ujiaman", 2, tls="self-signed")
-    return [site.build(c, "127.0.0.1", inventory, password_file=None) for c in (plain, secure)]
+    return [site.build(c, site.Placement("127.0.0.1", "web"),
+                       inventory, password_file=None) for c in (plain, secure)]
 
 
 def _names(checks: list[trial.Check]) -> list[str]:
@@ -159,7 +160,7 @@ def test_host_checks_read_this_machine(tmp_path: Path, ports: tuple[int, int]) -
 
 def test_a_failing_check_keeps_its_detail(tmp_path: Path, ports: tuple[int, int]) -> None:
     inventory = _inventory(tmp_path)
-    unknown = site.build(_case("ujilain", 3), "127.0.0.1", inventory, password_file=None)
+    unknown = site.build(_case("ujilain", 3), site.Placement("127.0.0.1", "web"), inventory, password_file=None)
     checks = {c.name: c for c in trial.run_trials([unknown], inventory, Hosts(inventory), ports=ports)[unknown.id]}
     assert not checks["trial[0] GET /"].ok
     assert checks["trial[0] GET /"].detail == "GET / -> 404: status 404, want 200; body lacks 'PPID Kota Tarakan'"
@@ -180,7 +181,8 @@ def test_a_site_on_the_shared_address_has_no_ptr_checks(tmp_path: Path, ports: t
     monkeypatch.setattr(dnsq, "TIMEOUT", 0.2)  # the name servers are silent: fail fast
     inventory = _inventory(tmp_path, name_servers=True)
     own = _sites(inventory)[0]
-    shared = site.build(_case("ujibersama", 4, public_ip="shared"), "127.0.0.5", inventory, password_file=None)
+    shared = site.build(_case("ujibersama", 4, public_ip="shared"), site.Placement("127.0.0.5", "web"),
+                        inventory, password_file=None)
     assert shared.vars.shared and not own.vars.shared
     results = trial.run_trials([own, shared], inventory, Hosts(inventory), ports=ports)
     sync = "dns zones on ns2 in step with ns1"
@@ -212,7 +214,7 @@ def test_a_php_site_with_a_database_has_every_check_in_its_place(tmp_path: Path,
     """(Its user does not exist here: the logins fail without reaching any database.)"""
     inventory = _inventory(tmp_path)
     case = _case("ujidb", 5, "sikesda", database=Database("mariadb", "ujidb", "ujidb"))
-    php = site.build(case, "127.0.0.1", inventory, password_file=None)
+    php = site.build(case, site.Placement("127.0.0.1", "web"), inventory, password_file=None)
     checks = trial.run_trials([php], inventory, Hosts(inventory), ports=ports)[php.id]
     assert _names(checks)[3:] == [
         *HOST_CHECKS, "php-fpm pool configured, root-only", "php-fpm runs as the application user",
