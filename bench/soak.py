@@ -8,14 +8,16 @@ release of a random subset of the installed PHP cases, destroy a random subset o
 
 - ``kill``: SIGKILL of the running provisioner and everything below it, by pid, at a random moment;
 - ``term``: SIGTERM of the provisioner at a random moment (it stops Ansible and undoes);
-- ``stop-<service>``: named, mariadb, postgresql or apache2 stopped before the command, started after;
-- ``address``: a free pool address bound on the public interface behind the tool's back.
+- ``stop-<service>``: named, mariadb, postgresql or apache2 (on one host of its group) stopped before the
+  command, started after;
+- ``address``: a free pool address bound on a web host's public interface behind the tool's back.
 
 Then the round heals as an engineer would (a plain `apply` of the cases meant to be installed, a
 `destroy` of those meant to be gone, run again until it passes) and checks from outside: the
-ownership records, vhosts, php-fpm pools, site folders, system users, DNS names (AXFR), bound
-addresses, MariaDB and PostgreSQL databases of the soak's cases are exactly those of the cases
-meant to be installed, and every one of them verifies. It prints the rounds, the faults by kind, each
+ownership records, DNS names (AXFR) and MariaDB and PostgreSQL databases (each on one host) of the
+soak's cases are exactly those of the cases meant to be installed; on each web host, the vhosts,
+php-fpm pools, site folders, system users and bound addresses are exactly those of the cases its
+records place there; and every installed case verifies. It prints the rounds, the faults by kind, each
 invariant violation (there must be none) and the seed that replays the run.
 
 Usage (as root, on a lab that is up; nothing outside the lab's addresses is touched):
@@ -100,13 +102,14 @@ class Soak:
 
     def provisioner(self, *args: str, fault: str = "none") -> int:
         command = [sys.executable, "-m", "provisioner", "--records", str(self.records), *args, "--json"]
-        bound = None
+        bound, stopped = None, None
         if fault.startswith("stop-"):
-            self.on(self.service_host(fault[5:]), f"service {fault[5:]} stop")
+            stopped = self.service_host(fault[5:])
+            self.on(stopped, f"service {fault[5:]} stop")
         elif fault == "address":
             bound = self.free_address()
             if bound:
-                self.on(self.inventory.web, f"ip addr add {bound}/32 dev {self.inventory.public_interface}")
+                self.on(bound[0], f"ip addr add {bound[1]}/32 dev {self.inventory.public_interface}")
         try:
             process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
             if fault in ("kill", "term"):
@@ -124,21 +127,24 @@ class Soak:
             self.last_output, _ = process.communicate(timeout=1800)
             return process.returncode
         finally:
-            if fault.startswith("stop-"):
-                self.on(self.service_host(fault[5:]), f"service {fault[5:]} start")
+            if stopped is not None:
+                self.on(stopped, f"service {fault[5:]} start")
             if bound:
-                self.on(self.inventory.web, f"ip addr del {bound}/32 dev {self.inventory.public_interface}")
+                self.on(bound[0], f"ip addr del {bound[1]}/32 dev {self.inventory.public_interface}")
 
-    def free_address(self) -> str | None:
-        taken = Hosts(self.inventory).bound_addresses()
-        free = [str(a) for a in self.inventory.pool_addresses() if str(a) not in taken]
-        return free[0] if free else None
+    def free_address(self) -> tuple[Host, str] | None:
+        """A web host (one at random) and the lowest address of its pool not bound there."""
+        web = self.random.choice(self.inventory.web_hosts)
+        taken = Hosts(self.inventory).bound_addresses(web)
+        free = [str(a) for a in self.inventory.pool_addresses(web) if str(a) not in taken]
+        return (web, free[0]) if free else None
 
     # --- the hosts, as the inventory reaches them (this machine, or the multi-host lab's) -----
 
     def service_host(self, service: str) -> Host:
+        """The host whose ``service`` a fault stops: one of its group, at random."""
         group = {"named": "dns_primary", "mariadb": "db_mariadb", "postgresql": "db_postgresql"}.get(service, "web")
-        return self.inventory.group(group)[0]
+        return self.random.choice(self.inventory.group(group))
 
     def on(self, host: Host, command: str) -> str:
         """Run ``command`` on ``host``; its output, whatever its exit code (faults may fail)."""
@@ -194,37 +200,48 @@ class Soak:
     # --- invariants, read from outside ------------------------------------------------------
 
     def check(self, number: int) -> None:
-        meant = {self.cases[i]["application"]["name"]: self.cases[i] for i in self.meant}
-        fqdns = {f"{d['hosting']['subdomain']}.{d['hosting']['zone']}" for d in meant.values()}
+        fqdn = {i: f"{d['hosting']['subdomain']}.{d['hosting']['zone']}" for i, d in self.cases.items()}
         ours = {d["application"]["name"] for d in self.cases.values()}
-        web = self.inventory.web
         hosts = Hosts(self.inventory)  # read afresh each round
         registry = hosts.registry()
         found = {case_id for case_id in registry if case_id.startswith(f"{PREFIX}-")}
         self.compare(number, "ownership records", found, set(self.meant))
-        sites = {n.removesuffix(".conf") for n in self.names(web, "ls /etc/apache2/sites-available")}
-        all_fqdns = {f"{d['hosting']['subdomain']}.{d['hosting']['zone']}" for d in self.cases.values()}
-        self.compare(number, "vhosts", sites & all_fqdns, fqdns)
-        www = str(self.inventory.settings.get("provisioner_www_root", "/srv/www"))
-        self.compare(number, "site folders", self.names(web, f"ls {www}") & all_fqdns, fqdns)
-        pools = {Path(n).stem for n in self.names(web, "ls /etc/php/*/fpm/pool.d/")}
-        php = {n for n, d in meant.items() if d["application"]["runtime"] == "php"}
-        self.compare(number, "php-fpm pools", pools & ours, php)
-        users = self.names(web, "getent passwd | cut -d: -f1")
-        self.compare(number, "system users", users & ours, set(meant))
-        self.compare(number, "DNS names", _zone_names(self.inventory, all_fqdns), fqdns)
+        all_fqdns = set(fqdn.values())
+        self.compare(number, "DNS names", _zone_names(self.inventory, all_fqdns), {fqdn[i] for i in self.meant})
+
         def ip(record: dict[str, Any]) -> str | None:  # an installed case's own address (a removed one has none)
             return None if record.get("removed") or record.get("shared") else str(record.get("ip"))
-        own = {ip(registry[i]) for i in self.meant if i in registry}
+
         others = {ip(r) for case_id, r in registry.items() if not case_id.startswith(f"{PREFIX}-")}
-        pool = {str(a) for a in self.inventory.pool_addresses()} - others - {str(self.inventory.shared_address())}
-        self.compare(number, "bound pool addresses", hosts.bound_addresses() & pool, own - {None})
+        shared = {self.inventory.shared_address(w) for w in self.inventory.web_hosts}
+        www = str(self.inventory.settings.get("provisioner_www_root", "/srv/www"))
+        # Each web host has exactly the objects of the soak's cases its ownership records place there.
+        for web in self.inventory.web_hosts:
+            here = {i for i in self.meant if registry.get(i, {}).get("web_host") == web.name}
+            meant = {self.cases[i]["application"]["name"]: self.cases[i] for i in here}
+            fqdns = {fqdn[i] for i in here}
+            on = f" on {web.name}"
+            sites = {n.removesuffix(".conf") for n in self.names(web, "ls /etc/apache2/sites-available")}
+            self.compare(number, "vhosts" + on, sites & all_fqdns, fqdns)
+            self.compare(number, "site folders" + on, self.names(web, f"ls {www}") & all_fqdns, fqdns)
+            pools = {Path(n).stem for n in self.names(web, "ls /etc/php/*/fpm/pool.d/")}
+            php = {n for n, d in meant.items() if d["application"]["runtime"] == "php"}
+            self.compare(number, "php-fpm pools" + on, pools & ours, php)
+            users = self.names(web, "getent passwd | cut -d: -f1")
+            self.compare(number, "system users" + on, users & ours, set(meant))
+            pool = {str(a) for a in self.inventory.pool_addresses(web)} - others - shared
+            own = {ip(registry[i]) for i in here}
+            self.compare(number, "bound pool addresses" + on, hosts.bound_addresses(web) & pool, own - {None})
         databases = {d["hosting"]["database"].get("name") or d["application"]["name"].replace("-", "_"): d
                      for d in self.cases.values() if d["hosting"]["database"]["engine"] != "none"}
         for engine in ("mariadb", "postgresql"):
             want = {n for n, d in databases.items() if d["hosting"]["database"]["engine"] == engine
                     and d["id"] in self.meant}
-            self.compare(number, f"{engine} databases", hosts.databases(engine)[0] & set(databases), want)
+            # Each database on exactly one host of the engine's group.
+            per_host = [hosts.databases(engine, h)[0] & set(databases) for h in self.inventory.database_hosts(engine)]
+            on_several = {n for n in want if sum(n in names for names in per_host) > 1}
+            self.compare(number, f"{engine} databases", set().union(*per_host), want)
+            self.compare(number, f"{engine} databases on more than one host", on_several, set())
         # Every installed case of the soak verifies (named by id: cases of others on the lab are
         # theirs, with records elsewhere).
         if self.meant and self.provisioner("verify", *sorted(self.meant), "-i", self.inv) != 0:

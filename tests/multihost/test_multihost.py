@@ -1,4 +1,5 @@
-"""The examples on four hosts over SSH: grants name web1 only, ns2 follows ns1, every host cleaned.
+"""The examples on five hosts over SSH: cases placed on web1 and web2, each database user granted
+from its case's web host only, ns2 follows ns1, every host cleaned.
 
 Order matters within this module (pytest keeps file order): apply, then what must hold, then
 destroy, then lab down.
@@ -7,9 +8,12 @@ destroy, then lab down.
 from __future__ import annotations
 
 import http.client
+import ipaddress
 import json
+import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -23,10 +27,16 @@ from tests.multihost.conftest import machine_configuration, ssh
 
 CASES = sorted(str(p) for p in EXAMPLES.glob("*.yml"))
 PHP, PROXY = "2026-014", "2026-020"
+# Placed automatically, in file order, on the web host with fewer sites (then by name).
+PLACED = {"2026-011": "web1", PHP: "web2", PROXY: "web1"}
 
 
 def _by_id(out: dict) -> dict[str, dict]:
     return {case["id"]: case for case in out["cases"]}
+
+
+def _other_web(host: str) -> str:
+    return {"web1": "web2", "web2": "web1"}[host]
 
 
 def _db_login(inv: Inventory, case: str, from_host: str) -> subprocess.CompletedProcess[str]:
@@ -50,14 +60,14 @@ def _used_paramiko(run: Path) -> bool:
     return False
 
 
-def test_lab_is_up_on_four_hosts_and_a_second_lab_up_changes_nothing(cli: Cli, multi: Inventory) -> None:
+def test_lab_is_up_on_five_hosts_and_a_second_lab_up_changes_nothing(cli: Cli, multi: Inventory) -> None:
     again = cli("lab", "up", "--topology", "multi", as_json=False)
     assert again.rc == 0 and "lab is up (changed 0)" in again.stdout, again.stdout[-2000:]
     status = cli("lab", "status", "--topology", "multi")
     assert status.rc == 0, status.out
     names = {c["name"] for c in status.out["cases"][0]["checks"]}
     assert {"named running on ns1", "named running on ns2", "mariadbd running on db1",
-            "postgres running on db1", "apache2 running on web1"} <= names
+            "postgres running on db1", "apache2 running on web1", "apache2 running on web2"} <= names
     # Each host sees its own processes only: no Apache on the name servers, no named on web1.
     assert "named" not in ssh("web1", "ps -e -o comm=").stdout.split()
     assert "apache2" not in ssh("ns1", "ps -e -o comm=").stdout.split()
@@ -80,6 +90,11 @@ def test_examples_apply_across_the_hosts(cli: Cli, multi: Inventory) -> None:
     cases = _by_id(result.out)
     assert sorted(cases) == ["2026-011", PHP, PROXY]
     assert all(check["ok"] for case in cases.values() for check in case["checks"]), cases
+    assert {case_id: case["server"] for case_id, case in cases.items()} == PLACED
+    # Each address from its own web host's pool.
+    for case_id, case in cases.items():
+        web = multi.web_host(PLACED[case_id])
+        assert ipaddress.IPv4Address(case["public_ip"]) in multi.pool_addresses(web), case
     # Both name servers answer the new names at the same SOA serial once apply has returned.
     for zone in [*multi.zones, *multi.reverse_zones]:
         serials = {s.name: dnsq.soa_serial(s.address, zone) for s in multi.dns_servers}
@@ -92,25 +107,37 @@ def test_examples_apply_across_the_hosts(cli: Cli, multi: Inventory) -> None:
 
 
 def test_sites_answer_on_their_public_address_from_the_root_namespace(cli: Cli, multi: Inventory) -> None:
-    case = _by_id(cli("check", str(EXAMPLES / "2026-014-sikesda-php.yml"), "-i", str(multi.path)).out)[PHP]
+    checked = _by_id(cli("check", *CASES, "-i", str(multi.path)).out)
+    case = checked[PHP]
+    assert (case["note"], case["server"]) == ("installed", "web2")
     conn = http.client.HTTPConnection(case["public_ip"], 80, timeout=5)
     conn.request("GET", "/", headers={"Host": case["fqdn"]})
     body = conn.getresponse().read().decode()
-    assert "database: ok (mariadb)" in body, body  # PHP on web1 reached MariaDB on db1
-    route = subprocess.run(["ip", "route", "get", case["public_ip"]], capture_output=True, text=True, check=True)
-    assert f"via {multi.web.address}" in route.stdout, route.stdout
+    assert "database: ok (mariadb)" in body, body  # PHP on web2 reached MariaDB on db1
+    for case_id, case in checked.items():  # the controller reaches each site through its own web host
+        route = subprocess.run(["ip", "route", "get", case["public_ip"]], capture_output=True, text=True, check=True)
+        assert f"via {multi.web_host(PLACED[case_id]).address}" in route.stdout, route.stdout
+    # Each web host serves its own sites only.
+    for web in ("web1", "web2"):
+        enabled = ssh(web, "ls /etc/apache2/sites-enabled /etc/provisioner/sites").stdout
+        for case_id, case in checked.items():
+            assert (case["fqdn"] in enabled) == (PLACED[case_id] == web), (web, enabled)
+            assert (f"{case_id}.yml" in enabled) == (PLACED[case_id] == web), (web, enabled)
 
 
-def test_database_users_are_granted_from_web1_only(multi: Inventory) -> None:
+def test_database_users_are_granted_from_their_web_host_only(multi: Inventory) -> None:
+    php_web, proxy_web = multi.web_host(PLACED[PHP]), multi.web_host(PLACED[PROXY])
     hosts = ssh("db1", "mariadb -N -B -e \"SELECT host FROM mysql.user WHERE user='sikesda'\"").stdout.split()
-    assert hosts == [multi.web.address]
+    assert hosts == [php_web.address]
     hba = ssh("db1", "grep -v '^#' /etc/postgresql/15/main/pg_hba.conf").stdout
-    assert re.search(rf"host\s+simpeg\s+simpeg_app\s+{re.escape(multi.web.address)}/32", hba), hba
+    assert re.findall(r"host\s+simpeg\s+simpeg_app\s+(\S+)", hba) == [f"{proxy_web.address}/32"], hba
     for case in (PHP, PROXY):
-        assert _db_login(multi, case, "web1").returncode == 0, case
-        refused = _db_login(multi, case, "ns1")
-        assert refused.returncode != 0, case
-        assert re.search(r"not allowed to connect|Access denied|no pg_hba.conf entry", refused.stderr), refused.stderr
+        assert _db_login(multi, case, PLACED[case]).returncode == 0, case
+        for elsewhere in (_other_web(PLACED[case]), "ns1"):  # the other web host too
+            refused = _db_login(multi, case, elsewhere)
+            assert refused.returncode != 0, (case, elsewhere)
+            assert re.search(r"not allowed to connect|Access denied|no pg_hba.conf entry", refused.stderr), \
+                refused.stderr
 
 
 def test_reapply_changes_nothing_over_openssh_and_over_paramiko(cli: Cli, multi: Inventory) -> None:
@@ -131,8 +158,59 @@ def test_reapply_changes_nothing_over_openssh_and_over_paramiko(cli: Cli, multi:
     assert _used_paramiko(runs[-1]) and not _used_paramiko(runs[-2])
 
 
+def test_hosting_server_places_a_case_and_drift_is_seen_and_healed_on_each_web_host(
+        cli: Cli, multi: Inventory, write_case) -> None:
+    data = example("ppid")
+    data["id"] = "2026-930"
+    data["application"]["name"] = data["hosting"]["subdomain"] = "duaweb"
+    data["hosting"].update(server="web2", public_ip="shared")
+    case = write_case(data)
+    try:
+        applied = cli("apply", str(case), "-i", str(multi.path))
+        assert applied.rc == 0, applied.out
+        placed = applied.out["cases"][0]
+        web2 = multi.web_host("web2")
+        assert (placed["server"], placed["public_ip"]) == ("web2", multi.shared_address(web2))
+        assert dnsq.query(multi.dns_primary.address, placed["fqdn"], "A")[1] == [multi.shared_address(web2)]
+        # Served by name on web2's shared address, reached from the root namespace through web2.
+        conn = http.client.HTTPConnection(str(multi.shared_address(web2)), 80, timeout=5)
+        conn.request("GET", "/", headers={"Host": placed["fqdn"]})
+        assert conn.getresponse().status == 200
+        assert "duaweb" not in ssh("web1", "ls /etc/apache2/sites-available /srv/www").stdout
+
+        # An installed case stays where it is: asking for the other web host is refused, nothing changes.
+        data["hosting"]["server"] = "web1"
+        moved = cli("apply", str(write_case(data)), "-i", str(multi.path))
+        assert moved.rc == 3, moved.out
+        said = " ".join(e["message"] for e in moved.out["errors"])
+        assert "hosting.server" in {e["field"].split(": ")[-1] for e in moved.out["errors"]}, moved.out
+        assert "is on web2" in said and "web1" in said, said
+        assert "duaweb" not in ssh("web1", "ls /etc/apache2/sites-available /srv/www").stdout
+
+        # A hand edit of a vhost on either web host is drift that verify sees there and apply heals.
+        for case_id, host, fqdn in ((PHP, PLACED[PHP], "sikesda.tarakankota.go.id"),
+                                    ("2026-011", PLACED["2026-011"], "ppid.tarakankota.go.id")):
+            ssh(host, f"echo '# edited by hand' >> /etc/apache2/sites-available/{fqdn}.conf")
+            drifted = cli("verify", case_id, "-i", str(multi.path))
+            assert drifted.rc == 1, drifted.out
+            failed = {c["name"] for c in drifted.out["cases"][0]["checks"] if not c["ok"]}
+            assert failed == {"virtual host as applied"}, (host, failed)
+            healed = cli("apply", *CASES, "-i", str(multi.path))
+            assert healed.rc == 0, healed.out
+            assert _by_id(healed.out)[case_id].get("note") != "unchanged"
+            assert cli("verify", case_id, "-i", str(multi.path)).rc == 0
+    finally:
+        data["hosting"]["server"] = "web2"
+        gone = cli("destroy", str(write_case(data)), "-i", str(multi.path), "--drop-database", "--remove-files",
+                   "--yes")
+    assert gone.rc == 0, gone.out
+    assert gone.out["cases"][0]["server"] == "web2"
+    assert "duaweb" not in ssh("web2", "ls /etc/apache2/sites-available /srv/www /etc/provisioner/sites").stdout
+    assert f" {multi.shared_address(multi.web_host('web2'))}/" in ssh("web2", "ip -4 -o addr show dev provpub0").stdout
+
+
 def test_host_keys_are_checked_against_this_boots_known_hosts(multi: Inventory, tmp_path: Path) -> None:
-    web = multi.web
+    web = multi.web_host("web1")
     assert Hosts(multi).get(web).run("hostname").stdout.strip() == "web1"
     empty = tmp_path / "config"
     empty.write_text(f"Host {web.address}\n    UserKnownHostsFile {tmp_path / 'none'}\n")
@@ -141,9 +219,44 @@ def test_host_keys_are_checked_against_this_boots_known_hosts(multi: Inventory, 
         Hosts(multi).get(stranger).run("true")
 
 
+def test_a_host_whose_key_changed_is_refused_by_ansible_and_by_the_trial(cli: Cli, multi: Inventory,
+                                                                        tmp_path: Path) -> None:
+    """web1 presents a key other than the one on record (a rebuilt or impersonated server): Ansible
+    and provisioner's own reads both refuse it; nothing is changed."""
+    import shutil
+
+    inventory = tmp_path / "inventory"
+    shutil.copytree(multi.path, inventory)
+    changed_key = tmp_path / "key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(changed_key)], check=True)
+    known = tmp_path / "known_hosts"
+    lines = Path("/run/provisioner-lab/ssh/known_hosts").read_text().splitlines()
+    known.write_text("\n".join(" ".join([line.split()[0], *changed_key.with_suffix(".pub").read_text().split()[:2]])
+                               if line.startswith("web1,") else line for line in lines) + "\n")
+    config = tmp_path / "ssh_config"
+    config.write_text(Path("/run/provisioner-lab/ssh/config").read_text()
+                      .replace("/run/provisioner-lab/ssh/known_hosts", str(known))
+                      .replace("ControlMaster auto", "ControlMaster no"))
+    settings = inventory / "group_vars" / "all.yml"
+    settings.write_text(settings.read_text().replace("-F /run/provisioner-lab/ssh/config", f"-F {config}"))
+    env = {"ANSIBLE_CONFIG": str(Path(__file__).resolve().parents[2] / "playbooks" / "ansible.cfg")}
+    ansible = subprocess.run([str(Path(sys.executable).parent / "ansible"), "web1:db1", "-i", str(inventory), "-m",
+                              "ansible.builtin.ping"], capture_output=True, text=True, env={**os.environ, **env},
+                             timeout=120)
+    assert ansible.returncode != 0
+    assert "web1 | UNREACHABLE" in ansible.stdout and "db1 | SUCCESS" in ansible.stdout, ansible.stdout
+    assert "Host key verification failed" in ansible.stdout + ansible.stderr, ansible.stdout
+    before = ssh("web1", "ls /etc/provisioner/sites").stdout
+    trial = cli("verify", "2026-011", "-i", str(inventory))
+    assert trial.rc == 1, trial.out
+    failed = {c["detail"] for c in trial.out["cases"][0]["checks"] if not c["ok"]}
+    assert any("ssh to web1" in d and "does not match" in d for d in failed), failed
+    assert ssh("web1", "ls /etc/provisioner/sites").stdout == before
+
+
 def test_reads_go_through_a_bastion_as_with_proxyjump(multi: Inventory) -> None:
     # web1 reached through ns1, as `-o ProxyJump=` in the inventory makes OpenSSH (and Ansible) do.
-    web, bastion = multi.web, multi.dns_primary
+    web, bastion = multi.web_host("web1"), multi.dns_primary
     jumped = type(web)(web.name, {**web.vars, "ansible_ssh_common_args": f"-o ProxyJump=root@{bastion.address}"})
     out = Hosts(multi).get(jumped).run("echo $SSH_CONNECTION; hostname").stdout.split()
     assert (out[0], out[-1]) == (bastion.address, "web1")
@@ -188,12 +301,16 @@ def test_destroy_cleans_every_host(cli: Cli, multi: Inventory) -> None:
     installed = _by_id(cli("check", *CASES, "-i", str(multi.path)).out)
     result = cli("destroy", *CASES, "-i", str(multi.path), "--drop-database", "--remove-files", "--yes")
     assert result.rc == 0, result.out
-    web = ssh("web1", "ls /etc/apache2/sites-enabled /etc/provisioner/sites /srv/www; ip -4 -o addr show dev provpub0")
-    assert web.returncode == 0, web.stderr
-    assert ssh("web1", "getent passwd sikesda").returncode == 2
+    assert {case["id"]: case["server"] for case in result.out["cases"]} == PLACED
+    for host in ("web1", "web2"):
+        web = ssh(host, "ls /etc/apache2/sites-enabled /etc/provisioner/sites /srv/www; "
+                        "ip -4 -o addr show dev provpub0")
+        assert web.returncode == 0, web.stderr
+        assert ssh(host, "getent passwd sikesda").returncode == 2
+        for case in installed.values():
+            assert case["fqdn"] not in web.stdout
+            assert f" {case['public_ip']}/" not in web.stdout
     for case in installed.values():
-        assert case["fqdn"] not in web.stdout
-        assert f" {case['public_ip']}/" not in web.stdout
         for server in multi.dns_servers:
             assert dnsq.query(server.address, case["fqdn"], "A")[1] == [], server.name
     assert "sikesda" not in ssh("db1", "mariadb -N -B -e 'SHOW DATABASES'").stdout
@@ -219,7 +336,7 @@ def test_lab_down_removes_every_host_and_a_new_boot_never_reuses_a_master(cli: C
     old_boot = old_path.split("cm-")[1].split("-")[0]
     masters = subprocess.run(["pgrep", "-af", f"cm-{old_boot}"], capture_output=True, text=True).stdout
     assert masters == "", masters
-    assert "198.19.0.0/24" not in subprocess.run(["ip", "route"], capture_output=True, text=True).stdout
+    assert "198.19.0." not in subprocess.run(["ip", "route"], capture_output=True, text=True).stdout
     assert machine_configuration() == before_lab
 
     up = cli("lab", "up", "--topology", "multi", as_json=False)
