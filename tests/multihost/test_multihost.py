@@ -183,7 +183,7 @@ def test_hosting_server_places_a_case_and_drift_is_seen_and_healed_on_each_web_h
         moved = cli("apply", str(write_case(data)), "-i", str(multi.path))
         assert moved.rc == 3, moved.out
         said = " ".join(e["message"] for e in moved.out["errors"])
-        assert "hosting.server" in {e["field"].split(": ")[-1] for e in moved.out["errors"]}, moved.out
+        assert "hosting.server" in {e["path"].split(": ")[-1] for e in moved.out["errors"]}, moved.out
         assert "is on web2" in said and "web1" in said, said
         assert "duaweb" not in ssh("web1", "ls /etc/apache2/sites-available /srv/www").stdout
 
@@ -236,7 +236,8 @@ def test_a_host_whose_key_changed_is_refused_by_ansible_and_by_the_trial(cli: Cl
     config = tmp_path / "ssh_config"
     config.write_text(Path("/run/provisioner-lab/ssh/config").read_text()
                       .replace("/run/provisioner-lab/ssh/known_hosts", str(known))
-                      .replace("ControlMaster auto", "ControlMaster no"))
+                      .replace("ControlMaster auto", "ControlMaster no")
+                      .replace("ControlPath ", "ControlPath none\n    # was: "))
     settings = inventory / "group_vars" / "all.yml"
     settings.write_text(settings.read_text().replace("-F /run/provisioner-lab/ssh/config", f"-F {config}"))
     env = {"ANSIBLE_CONFIG": str(Path(__file__).resolve().parents[2] / "playbooks" / "ansible.cfg")}
