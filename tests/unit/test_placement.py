@@ -430,11 +430,19 @@ def test_new_cases_of_one_batch_spread_over_the_web_hosts(one_pool: Inventory, o
         "2026-011": ("198.19.0.10", "web1"), "2026-014": ("198.19.1.10", "web2"), "2026-020": ("198.19.0.11", "web1")}
 
 
-def test_hosting_server_is_honoured(one_pool: Inventory) -> None:
-    registry = {"2025-001": _record("2025-001", "web2", "198.19.0.10")}  # web2 has more sites
-    chosen, conflicts = placement.place([_case("ppid", server="web2")], one_pool, _live(registry=registry))
-    assert (chosen, conflicts) == ({"2026-011": site.Placement("198.19.0.11", "web2")}, [])
-    placement.validate_all([_case("ppid", server="web2")], one_pool)
+@pytest.mark.parametrize(("pools", "asked", "held", "placed"), [
+    # hosting.server is honoured though web2 has more sites
+    ("one_pool", {"server": "web2"}, "198.19.0.10", site.Placement("198.19.0.11", "web2")),
+    # an explicit address picks the web host whose pool holds it (auto would choose web1)
+    ("own_pools", {"public_ip": "198.19.1.40"}, "198.19.1.10", site.Placement("198.19.1.40", "web2")),
+])
+def test_a_case_goes_to_the_web_host_it_asks_for(pools: str, asked: dict[str, str], held: str,
+                                                 placed: site.Placement, request: pytest.FixtureRequest) -> None:
+    inventory = request.getfixturevalue(pools)
+    registry = {"2025-001": _record("2025-001", "web2", held)}
+    chosen, conflicts = placement.place([_case("ppid", **asked)], inventory, _live(registry=registry))
+    assert (chosen, conflicts) == ({"2026-011": placed}, [])
+    placement.validate_all([_case("ppid", **asked)], inventory)
 
 
 def test_an_unknown_hosting_server_is_refused(one_pool: Inventory) -> None:
@@ -483,11 +491,6 @@ def test_an_exhausted_pool_of_one_web_host_is_a_conflict_there(own_pools: Invent
     assert placement.place([_case("ppid", server="web1")], own_pools, _live(ptrs=ptrs))[0]["2026-011"].web == "web1"
 
 
-def test_an_explicit_address_picks_the_web_host_whose_pool_holds_it(own_pools: Inventory) -> None:
-    registry = {"2025-001": _record("2025-001", "web2", "198.19.1.10")}  # auto would choose web1
-    chosen, conflicts = placement.place([_case("ppid", public_ip="198.19.1.40")], own_pools, _live(registry=registry))
-    assert (chosen, conflicts) == ({"2026-011": site.Placement("198.19.1.40", "web2")}, [])
-    placement.validate_all([_case("ppid", public_ip="198.19.1.40")], own_pools)
 
 
 def test_an_explicit_address_outside_the_named_servers_pool_is_refused(own_pools: Inventory) -> None:
