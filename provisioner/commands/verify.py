@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from provisioner import documents, placement, site
+from provisioner import check_texts, documents, placement, site
 from provisioner import records as rec
 from provisioner.case import Case
 from provisioner.commands.base import Context, case_file, load_cases, render_documents, reporting
@@ -61,9 +61,9 @@ def run(ctx: Context, paths: list[Path], all_cases: bool = False) -> Report:
             report.cases.append(item)
             record = installed.get(case.id)
             if record is None:
-                item.checks = [Check("case is installed", False,
-                                     f"no record of case {case.id} on the web hosts "
-                                     f"({', '.join(h.name for h in inventory.web_hosts)})", 0.0)]
+                item.checks = [Check.of("case.installed", check_texts.name("case.installed"), False,
+                                        check_texts.detail("case.no_record", case=case.id, hosts=", ".join(
+                                            h.name for h in inventory.web_hosts)), 0.0)]
                 continue
             placed = site.build(case, placement.of_record(record, inventory), inventory, password_file=None)
             item.public_ip, item.server = placed.ip, placed.web_host
@@ -79,7 +79,7 @@ def run(ctx: Context, paths: list[Path], all_cases: bool = False) -> Report:
             item.records.append(str(records.write_trial_history(placed, inventory, item.checks, "verify",
                                                                 tested_at)))
             if rec.newly_failed(previous, item.passed):
-                failures = [f"check '{c.name}': {c.detail}" for c in item.checks if not c.ok]
+                failures = [c.failure() for c in item.checks if not c.ok]
                 item.records.append(str(records.write_incident(placed.id, placed.fqdn, "verify", "verify",
                                                                failures, [])))
                 new_incidents.append(item)
