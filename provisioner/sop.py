@@ -26,7 +26,7 @@ class Step:
     inputs: Text
     output: Text
     minutes: int = 0  # standard time in wall-clock minutes, or
-    days: int = 0  # in working days (Monday to Friday, WITA)
+    days: int = 0  # in working days (Monday to Friday less holidays, WITA: provisioner/working_calendar.py)
 
     def standard(self, lang: str = "id") -> str:
         if self.days:
