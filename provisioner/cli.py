@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 CASES = click.argument("cases", nargs=-1, type=click.Path(path_type=Path, dir_okay=False))
 JSON = click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object on stdout.")
+BY = click.option("--by", default="", help="Who does the work, for steps 9-11 of the SOP trail. Default: "
+                  "PROVISIONER_OPERATOR, SUDO_USER, the records' documents.yml pelaksana, the login name.")
 
 
 def console(stderr: bool = False) -> Console:
@@ -46,7 +48,7 @@ def inventory_option(required: bool) -> Callable:
                         help="Inventory directory or file, read by Ansible (inventories/local, a site's hosts.ini).")
 
 
-def _run(command: Callable[[Context], Report], inventory: Path | None, as_json: bool) -> None:
+def _run(command: Callable[[Context], Report], inventory: Path | None, as_json: bool, by: str = "") -> None:
     from provisioner.commands.base import Context
     from provisioner.display import LiveDisplay, print_json, print_report
 
@@ -59,7 +61,7 @@ def _run(command: Callable[[Context], Report], inventory: Path | None, as_json: 
             shown.append(LiveDisplay(console(stderr=True)))
         return shown[0]
 
-    ctx = Context(inventory_path=inventory, records=params["records"], vault=_vault(params),
+    ctx = Context(inventory_path=inventory, records=params["records"], vault=_vault(params), by=by,
                   on_event=lambda event: live()(event), on_progress=lambda message: live().progress(message))
     report = command(ctx)
     if as_json:
@@ -128,12 +130,13 @@ def plan_cmd(cases: tuple[Path, ...], inventory: Path, diff: bool, export_to: Pa
 @inventory_option(required=True)
 @click.option("--full", is_flag=True,
               help="Run the whole playbook and the trial for every case, also those already as their case says.")
+@BY
 @JSON
-def apply_cmd(cases: tuple[Path, ...], inventory: Path, full: bool, as_json: bool) -> None:
+def apply_cmd(cases: tuple[Path, ...], inventory: Path, full: bool, by: str, as_json: bool) -> None:
     """Provision the cases, run the trial and write the records."""
     from provisioner.commands import apply
 
-    _run(lambda ctx: apply.run(ctx, list(cases), full=full), inventory, as_json)
+    _run(lambda ctx: apply.run(ctx, list(cases), full=full), inventory, as_json, by)
 
 
 @cli.command("verify")
@@ -153,12 +156,13 @@ def verify_cmd(cases: tuple[Path, ...], all_cases: bool, inventory: Path, as_jso
 @cli.command("rollback")
 @click.argument("cases", nargs=-1, required=True)
 @inventory_option(required=True)
+@BY
 @JSON
-def rollback_cmd(cases: tuple[str, ...], inventory: Path, as_json: bool) -> None:
+def rollback_cmd(cases: tuple[str, ...], inventory: Path, by: str, as_json: bool) -> None:
     """Apply again the case file each case (file or id) was applied from before its current one."""
     from provisioner.commands import rollback
 
-    _run(lambda ctx: rollback.run(ctx, list(cases)), inventory, as_json)
+    _run(lambda ctx: rollback.run(ctx, list(cases)), inventory, as_json, by)
 
 
 @cli.command("doctor")

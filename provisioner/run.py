@@ -289,7 +289,8 @@ class Run:
             self.records.remember_applied(s.id)
             # The trail keeps the installation: a re-apply of a live case does not rewrite step 9.
             if s in self.new_sites or sop.INSTALL_STEP not in trail.load(self.ctx.records_dir, s.case):
-                trail.record_install(self.ctx.records_dir, s.case, started, ended, operator())
+                trail.record_install(self.ctx.records_dir, s.case, started, ended,
+                                     operator(self.ctx.records_dir, self.ctx.by))
         render_documents(self.ctx, self._applied_reports())
         self.report.message = (f"{len(self.sites)} case(s) live, every trial check passed; "
                                f"changed {result.changed}"

@@ -36,6 +36,7 @@ class Context:
     vault: VaultIdentities = field(default_factory=VaultIdentities)
     on_event: EventCallback | None = None
     on_progress: Callable[[str], None] = lambda message: None
+    by: str = ""  # --by: who runs the command, for the SOP trail (see ``operator``)
     _inventory: Inventory | None = field(default=None, init=False, repr=False)
 
     def inventory(self, hosts_needed: bool = True) -> Inventory:
@@ -139,9 +140,22 @@ def case_of(ctx: Context, ref: str) -> Case:
     return load_cases([case_file(ctx, ref)])[0]
 
 
-def operator() -> str:
-    """Who ran the command, for the SOP trail: PROVISIONER_OPERATOR, or the login name."""
-    return os.environ.get("PROVISIONER_OPERATOR") or getpass.getuser()
+def operator(records: Path | None = None, by: str = "") -> str:
+    """Who ran the command, for the SOP trail: a person, not the Unix account the tool runs as.
+
+    ``--by``; else PROVISIONER_OPERATOR; else the person behind ``sudo`` (SUDO_USER); else the
+    ``pelaksana`` of the records' documents.yml, when it names someone; else the login name.
+    """
+    for name in (by, os.environ.get("PROVISIONER_OPERATOR", ""), os.environ.get("SUDO_USER", "")):
+        if name.strip() and name.strip() != "root":
+            return name.strip()
+    if records is not None:
+        from provisioner import documents
+
+        pelaksana = documents.settings(records)["pelaksana"]
+        if pelaksana != documents.DEFAULT_SETTINGS["pelaksana"]:
+            return pelaksana
+    return getpass.getuser()
 
 
 def render_documents(ctx: Context, items: list[CaseReport]) -> None:

@@ -38,7 +38,7 @@ def step(ctx: Context, ref: str, number: int, done: str | None, by: str, note: s
         if not (ctx.records_dir / case.id / "case.yml").exists() and case.source is not None:
             rec.Records(ctx.records_dir).case_dir(case.id)
             (ctx.records_dir / case.id / "case.yml").write_text(case.source.read_text(), encoding="utf-8")
-        entry = trail.record(ctx.records_dir, case, number, when, by or operator(), note)
+        entry = trail.record(ctx.records_dir, case, number, when, operator(ctx.records_dir, by), note)
         report.cases = [CaseReport(case.id, case.fqdn,
                                    records=[str(ctx.records_dir / case.id / trail.TRAIL_FILE)])]
         report.message = f"step {number} of case {case.id} recorded as done at {entry.done.isoformat()}"
