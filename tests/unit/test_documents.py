@@ -200,3 +200,16 @@ def test_register_shows_a_case_changed_since_it_was_last_written(records: Path) 
     _pass_the_trial(records, "2026-020")
     page = documents.render_register(records)[0].read_text()
     assert '<tr class="case" data-case="2026-020">' in page
+
+
+@pytest.mark.parametrize(("undone", "says_undone"),
+                         [([], False), (["2026-014: database: database, user, grant"], True)])
+def test_the_impact_says_changes_were_undone_only_when_some_were(records: Path, undone: list[str],
+                                                                 says_undone: bool) -> None:
+    from provisioner.records import Records
+
+    path = Records(records).write_incident("2026-014", "sikesda.tarakankota.go.id", "apply", "trial",
+                                           ["check 'dns A on ns1': refused"], undone)
+    incident = yaml.safe_load(path.read_text())
+    assert ("perubahan yang dibuat proses ini dibatalkan" in incident["impact_id"]) is says_undone
+    assert ("what this run changed was undone" in incident["impact_en"]) is says_undone
