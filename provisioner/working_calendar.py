@@ -4,12 +4,12 @@ Standards in days (SOP steps 7 and 8) count working days. A day is not one when 
 or a Sunday, a national holiday or a *cuti bersama* day as the ``holidays`` package knows them
 (country ID, its public and government categories), or a day in the list the division keeps:
 ``records/hari-libur.yml``, for the cuti bersama of years the package does not know yet, a
-change announced late, and local holidays (the city's anniversary)::
+change announced late, and local holidays::
 
     # Hari libur dan cuti bersama yang dicatat Bidang Aplikasi (di luar libur nasional)
     holidays:
       - {date: 2026-12-31, name: Cuti bersama akhir tahun}
-      - {date: 2026-06-15, name: HUT Kota Tarakan}
+      - {date: 2026-06-15, name: Hari libur daerah}
 
 Days are days of the WITA calendar (UTC+8), where Kota Tarakan is.
 """
