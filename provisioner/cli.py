@@ -260,21 +260,25 @@ def case_new(output: Path, **fields: str) -> None:
 @click.option("--done", "done", help="When it was done, with offset (2026-10-02T09:00:00+08:00); default now.")
 @click.option("--by", default="", help="Who did it.")
 @click.option("--note", default="", help="A remark for the trail.")
-def case_step(case: str, number: int, done: str | None, by: str, note: str) -> None:
+@JSON
+def case_step(case: str, number: int, done: str | None, by: str, note: str, as_json: bool) -> None:
     """Record that step NUMBER of CASE (file or id) was done."""
     from provisioner.commands import case as case_cmd
 
-    _run(lambda ctx: case_cmd.step(ctx, case, number, done, by, note), None, False)
+    _run(lambda ctx: case_cmd.step(ctx, case, number, done, by, note), None, as_json)
 
 
 @case_group.command("show")
 @click.argument("case")
 @LANG
-def case_show(case: str, lang: str) -> None:
+@JSON
+def case_show(case: str, lang: str, as_json: bool) -> None:
     """The 11 steps of CASE with actor, when done, time against the standard, and the next step."""
     from provisioner.commands import case as case_cmd
     from provisioner.display import print_trail
 
+    if as_json:
+        _run(lambda ctx: case_cmd.show(ctx, case), None, True)
     try:
         shown = case_cmd.trail_of(_records_context(), case)
     except ProvisionerError as exc:
@@ -284,11 +288,14 @@ def case_show(case: str, lang: str) -> None:
 
 
 @case_group.command("list")
-def case_list() -> None:
+@JSON
+def case_list(as_json: bool) -> None:
     """Every case in the records with its current step and status."""
     from provisioner.commands import case as case_cmd
     from provisioner.display import print_case_list
 
+    if as_json:
+        _run(case_cmd.listing, None, True)
     print_case_list(case_cmd.all_trails(_records_context()), console())
 
 

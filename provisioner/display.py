@@ -88,33 +88,47 @@ def print_json(report: Report) -> None:
     print(json.dumps(report.as_dict(), ensure_ascii=False))
 
 
+TRAIL_TEXT = {
+    "id": {"columns": ("langkah", "nama", "pelaksana", "selesai", "oleh", "waktu", "standar", ""),
+           "not_applicable": "tidak berlaku", "over": "MELEBIHI", "ok": "ok", "done": "selesai: langkah 11 sudah",
+           "next": "langkah berikutnya: {number}, {name}", "missing": "belum dicatat:",
+           "missing_hint": "langkah {steps} (catat dengan `provisioner case step {case} N --done ...`)"},
+    "en": {"columns": ("step", "name", "actor", "done", "by", "time", "standard", ""),
+           "not_applicable": "n/a", "over": "OVER", "ok": "ok", "done": "done: step 11 is done",
+           "next": "next step: {number}, {name}", "missing": "not recorded:",
+           "missing_hint": "steps {steps} (record them with `provisioner case step {case} N --done ...`)"},
+}
+
+
 def print_trail(shown: Trail, lang: str, console: Console) -> None:
     from rich.markup import escape
     from rich.table import Table
 
+    from provisioner.dates import datetime_text
+
     case = shown.case
     table = Table(title=f"{case.id}  {escape(case.app_title)}  ({escape(case.opd_code)})", title_justify="left")
-    for column in (("langkah", "step"), ("nama", "name"), ("pelaksana", "actor"), ("selesai", "done"),
-                   ("oleh", "by"), ("waktu", "time"), ("standar", "standard"), ("", "")):
-        table.add_column(column[1] if lang == "en" else column[0])
+    t = TRAIL_TEXT["en" if lang == "en" else "id"]
+    for column in t["columns"]:
+        table.add_column(column)
     for row in shown.rows:
         if not row.applies:
             table.add_row(str(row.step.number), escape(row.step.name(lang)), escape(row.step.actor(lang)),
-                          "n/a", "", "", "", "")
+                          t["not_applicable"], "", "", "", "")
             continue
-        flag = "[bold red]OVER[/bold red]" if row.over else ("ok" if row.over is False else "")
-        done = row.entry.done.isoformat(timespec="minutes") if row.entry else "-"
+        flag = f"[bold red]{t['over']}[/bold red]" if row.over else (t["ok"] if row.over is False else "")
+        done = datetime_text(row.entry.done, lang) if row.entry else "-"
         table.add_row(str(row.step.number), escape(row.step.name(lang)), escape(row.step.actor(lang)), done,
                       escape(row.entry.by) if row.entry else "", row.text(lang), row.step.standard(lang), flag)
     console.print(table)
     if shown.next_step is None:
-        console.print("selesai: step 11 is done" if lang == "id" else "done: step 11 is done")
+        console.print(t["done"])
     else:
         name = next(r.step.name(lang) for r in shown.rows if r.step.number == shown.next_step)
-        console.print(f"next step: {shown.next_step}, {escape(name)}")
+        console.print(t["next"].format(number=shown.next_step, name=escape(name)))
     if shown.missing:
-        console.print(f"[yellow]not recorded:[/yellow] steps {', '.join(map(str, shown.missing))} "
-                      f"(record them with `provisioner case step {shown.case.id} N --done ...`)")
+        console.print(f"[yellow]{t['missing']}[/yellow] "
+                      + t["missing_hint"].format(steps=", ".join(map(str, shown.missing)), case=shown.case.id))
 
 
 def print_case_list(trails: list[Trail], console: Console) -> None:

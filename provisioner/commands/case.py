@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from provisioner import documents, trail
 from provisioner import records as rec
@@ -63,3 +64,41 @@ def trail_of(ctx: Context, ref: str) -> Trail:
 
 def all_trails(ctx: Context) -> list[Trail]:
     return [trail_of(ctx, case_id) for case_id in documents.case_ids(ctx.records_dir)]
+
+
+def trail_data(shown: Trail) -> dict[str, Any]:
+    """A case's trail for ``--json``: language-neutral data, English keys, ISO 8601 times."""
+    steps = []
+    for row in shown.rows:
+        entry = row.entry
+        steps.append({
+            "step": row.step.number, "name": row.step.name("en"), "actor": row.step.actor("en"),
+            "applies": row.applies, "done": entry.done.isoformat() if entry else None,
+            "started": entry.started.isoformat() if entry and entry.started else None,
+            "by": entry.by if entry else None, "note": entry.note if entry else None,
+            "source": entry.source if entry else None,
+            "unit": "working_days" if row.step.days else "minutes",
+            "standard": row.step.days or row.step.minutes,
+            "value": None if row.value is None else round(row.value, 4), "over": row.over,
+        })
+    return {"current_step": shown.current_step, "next_step": shown.next_step, "missing": shown.missing,
+            "steps": steps}
+
+
+def show(ctx: Context, ref: str) -> Report:
+    """``case show --json``: one case's trail."""
+    with reporting("case show") as report:
+        shown = trail_of(ctx, ref)
+        report.cases = [CaseReport(shown.case.id, shown.case.fqdn, trail=trail_data(shown))]
+        report.message = (f"case {shown.case.id}: step {shown.current_step or '-'} done"
+                          + (f", next step {shown.next_step}" if shown.next_step else ", every step done"))
+    return report
+
+
+def listing(ctx: Context) -> Report:
+    """``case list --json``: every case's trail."""
+    with reporting("case list") as report:
+        trails = all_trails(ctx)
+        report.cases = [CaseReport(t.case.id, t.case.fqdn, trail=trail_data(t)) for t in trails]
+        report.message = f"{len(trails)} case(s) in {ctx.records_dir}"
+    return report
