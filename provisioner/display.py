@@ -88,13 +88,13 @@ def print_json(report: Report) -> None:
     print(json.dumps(report.as_dict(), ensure_ascii=False))
 
 
+TRAIL_COLUMNS = {"id": ("langkah", "nama", "pelaksana", "selesai", "oleh", "waktu", "standar", ""),
+                 "en": ("step", "name", "actor", "done", "by", "time", "standard", "")}
 TRAIL_TEXT = {
-    "id": {"columns": ("langkah", "nama", "pelaksana", "selesai", "oleh", "waktu", "standar", ""),
-           "not_applicable": "tidak berlaku", "over": "MELEBIHI", "ok": "ok", "done": "selesai: langkah 11 sudah",
+    "id": {"not_applicable": "tidak berlaku", "over": "MELEBIHI", "ok": "ok", "done": "selesai: langkah 11 sudah",
            "next": "langkah berikutnya: {number}, {name}", "missing": "belum dicatat:",
            "missing_hint": "langkah {steps} (catat dengan `provisioner case step {case} N --done ...`)"},
-    "en": {"columns": ("step", "name", "actor", "done", "by", "time", "standard", ""),
-           "not_applicable": "n/a", "over": "OVER", "ok": "ok", "done": "done: step 11 is done",
+    "en": {"not_applicable": "n/a", "over": "OVER", "ok": "ok", "done": "done: step 11 is done",
            "next": "next step: {number}, {name}", "missing": "not recorded:",
            "missing_hint": "steps {steps} (record them with `provisioner case step {case} N --done ...`)"},
 }
@@ -109,7 +109,7 @@ def print_trail(shown: Trail, lang: str, console: Console) -> None:
     case = shown.case
     table = Table(title=f"{case.id}  {escape(case.app_title)}  ({escape(case.opd_code)})", title_justify="left")
     t = TRAIL_TEXT["en" if lang == "en" else "id"]
-    for column in t["columns"]:
+    for column in TRAIL_COLUMNS["en" if lang == "en" else "id"]:
         table.add_column(column)
     for row in shown.rows:
         if not row.applies:
