@@ -11,38 +11,18 @@ output) is passed through untranslated, as data.
 from __future__ import annotations
 
 import string
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-LANGS = ("en", "id")
+from provisioner.bilingual import LANGS, Said, Value, in_lang, join
 
-
-@dataclass(frozen=True)
-class Said:
-    """One text in both languages."""
-
-    en: str
-    id: str
-
-    def __call__(self, lang: str) -> str:
-        return self.id if lang == "id" else self.en
-
-    @classmethod
-    def data(cls, text: object) -> Said:
-        """Text that is the same in every language: an address, a path, a server's own words."""
-        return cls(str(text), str(text))
-
-    def __add__(self, other: Said | str) -> Said:
-        more = other if isinstance(other, Said) else Said.data(other)
-        return Said(self.en + more.en, self.id + more.id)
-
-
-Value = Said | str | int | float
+__all__ = ["CHECKS", "DETAILS", "LANGS", "WORDS", "Phrase", "Said", "detail", "join", "name", "word"]
 
 
 @dataclass(frozen=True)
 class Phrase:
-    """A text with named fields, in both languages; both must use the same fields."""
+    """A text with named fields, in both languages. Every field is given (the English text's are
+    required); the Indonesian text may use them in another order, or one more the caller gives."""
 
     en: str
     id: str
@@ -54,20 +34,8 @@ class Phrase:
         missing = self.fields() - set(values)
         if missing:
             raise KeyError(f"phrase {self.en!r} needs {', '.join(sorted(missing))}")
-        return Said(*(template.format(**{k: _in(v, lang) for k, v in values.items()})
+        return Said(*(template.format(**{k: in_lang(v, lang) for k, v in values.items()})
                       for lang, template in (("en", self.en), ("id", self.id))))
-
-
-def _in(value: Value, lang: str) -> str:
-    return value(lang) if isinstance(value, Said) else str(value)
-
-
-def join(items: Iterable[Value], separator: str = ", ", empty: Said | None = None) -> Said:
-    """Items joined in each language; ``empty`` when there are none."""
-    values = list(items)
-    if not values and empty is not None:
-        return empty
-    return Said(*(separator.join(_in(v, lang) for v in values) for lang in LANGS))
 
 
 # The checks, by id: what each checks, as its name.

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from provisioner.check_texts import Said
+from provisioner.bilingual import Said
 from provisioner.inventory import Inventory
 from provisioner.site import Site
 from provisioner.trial import Check

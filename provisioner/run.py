@@ -20,8 +20,8 @@ from types import TracebackType
 from provisioner import convergence, documents, failpoints, interrupt, journal, placement, secrets, site, sop, trail
 from provisioner import records as rec
 from provisioner.ansible import PlaybookResult, run_playbook
+from provisioner.bilingual import Said, join
 from provisioner.case import Case
-from provisioner.check_texts import Said, join
 from provisioner.commands.base import Context, operator, placed, render_documents
 from provisioner.errors import ProvisionerError
 from provisioner.hosts import Hosts
