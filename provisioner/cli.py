@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from provisioner import __version__
+from provisioner import __version__, language
 from provisioner.errors import EXIT_INVALID, ProvisionerError
 from provisioner.inventory import TOPOLOGIES
+from provisioner.language import _
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -95,9 +96,15 @@ def _records_context() -> Context:
 @click.option("--vault-password-file", "vault_password_files", multiple=True, metavar="FILE",
               help="A vault password file or script (repeatable; ANSIBLE_VAULT_PASSWORD_FILE is also read).")
 @click.option("--debug", is_flag=True, help="Show tracebacks of unexpected errors.")
+@click.option("--lang", "message_lang", type=click.Choice(language.LANGUAGES), default=None,
+              help="Language of messages and tables (default: the locale's, LANG=id_ID.UTF-8 is Indonesian; "
+                   "else English). --json keys and field paths never change.")
 @click.version_option(__version__)
-def cli(records: Path | None, vault_ids: tuple[str, ...], vault_password_files: tuple[str, ...], debug: bool) -> None:
+def cli(records: Path | None, vault_ids: tuple[str, ...], vault_password_files: tuple[str, ...], debug: bool,
+        message_lang: str | None) -> None:
     """Install, trial and record approved application cases (SOP step 9)."""
+    asked = (click.get_current_context().obj or {}).get("lang")  # a subcommand's --lang, seen by main()
+    language.choose(message_lang or asked)
 
 
 @cli.command("check")
@@ -277,12 +284,15 @@ def case_show(case: str, lang: str, as_json: bool) -> None:
     from provisioner.commands import case as case_cmd
     from provisioner.display import print_trail
 
+    if lang in language.LANGUAGES:  # the trail's language is the messages' too
+        language.choose(lang)
     if as_json:
         _run(lambda ctx: case_cmd.show(ctx, case), None, True)
     try:
         shown = case_cmd.trail_of(_records_context(), case)
     except ProvisionerError as exc:
-        console(stderr=True).print(f"[red]error[/red] {exc.message}: " + "; ".join(map(str, exc.errors)))
+        word = _("error")
+        console(stderr=True).print(f"[red]{word}[/red] {exc.message}: " + "; ".join(map(str, exc.errors)))
         sys.exit(exc.exit_code)
     print_trail(shown, "en" if lang == "en" else "id", console())
 
@@ -345,12 +355,24 @@ def lab_status(inventory: Path | None, topology: str | None, as_json: bool) -> N
     _run(lab.status, _lab_inventory(inventory, topology), as_json)
 
 
+def _lang_asked(argv: list[str]) -> str | None:
+    """``--lang id|en`` anywhere on the command line, for messages said before Click has parsed it."""
+    for index, arg in enumerate(argv):
+        value = arg.split("=", 1)[1] if arg.startswith("--lang=") else (
+            argv[index + 1] if arg == "--lang" and index + 1 < len(argv) else None)
+        if value in language.LANGUAGES:
+            return value
+    return None
+
+
 def main() -> None:
     """Entry point: command-line errors exit 2, as JSON too when --json was asked for."""
+    asked = _lang_asked(sys.argv[1:])
+    language.choose(asked)
     try:
-        cli.main(standalone_mode=False)
+        cli.main(standalone_mode=False, obj={"lang": asked})
     except click.exceptions.Abort:
-        click.echo("aborted: nothing was changed", err=True)
+        click.echo(_("aborted: nothing was changed"), err=True)
         sys.exit(EXIT_INVALID)
     except click.ClickException as exc:
         if "--json" in sys.argv:
@@ -365,12 +387,12 @@ def main() -> None:
         # apply and destroy undo and record their own; this is what any other command says of a bug.
         if "--debug" in sys.argv:
             raise
-        message = (f"unexpected error {type(exc).__name__}: {exc}; this is a fault of provisioner: report it with "
-                   "the output of the same command run with --debug")
+        message = _("unexpected error {kind}: {error}; this is a fault of provisioner: report it with the output "
+                    "of the same command run with --debug").format(kind=type(exc).__name__, error=exc)
         if "--json" in sys.argv:
             print(json.dumps({"command": sys.argv[1] if len(sys.argv) > 1 else "", "status": "failed",
                               "exit_code": 1, "message": message, "cases": [],
                               "errors": [{"path": "", "message": message}], "duration_s": 0.0}))
         else:
-            click.echo(f"failed {message}", err=True)
+            click.echo(_("failed") + " " + message, err=True)
         sys.exit(1)

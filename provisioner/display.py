@@ -9,6 +9,9 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from provisioner import language
+from provisioner.language import N_, _
+
 if TYPE_CHECKING:  # rich is imported where something is printed with it: `--json` does not need it
     from rich.console import Console
 
@@ -47,41 +50,49 @@ class LiveDisplay:
             self.console.print(f"  [bold red]FAILED[/bold red]  {task} [dim]{host}[/dim] {message}")
 
 
+STATUS_WORDS = {"ok": N_("ok"), "failed": N_("failed"), "invalid": N_("invalid"), "refused": N_("refused")}
+
+
 def print_report(report: Report, console: Console) -> None:
+    """The report for people, in the chosen language (provisioner/language.py); checks by their
+    catalogue texts in that language."""
     from rich.markup import escape
 
+    lang = language.current()
     for case in report.cases:
-        where = f"on {case.server}" if case.server else ""
+        where = _("on {server}").format(server=case.server) if case.server else ""
         title = "  ".join(str(part) for part in (case.id, case.fqdn, case.public_ip, where) if part)
         if case.checks:
             from rich.table import Table  # only a trial's checks are a table
 
             table = Table(title=title, title_justify="left", show_lines=False)
-            table.add_column("check")
-            table.add_column("result")
-            table.add_column("detail", overflow="fold")
+            table.add_column(_("check"))
+            table.add_column(_("result"))
+            table.add_column(_("detail"), overflow="fold")
             for check in case.checks:
-                result = "[green]ok[/green]" if check.ok else "[bold red]FAILED[/bold red]"
-                table.add_row(escape(check.name), result, escape(check.detail))
+                result = "[green]" + _("ok") + "[/green]" if check.ok else "[bold red]" + _("FAILED") + "[/bold red]"
+                said = check.texts(lang)
+                table.add_row(escape(said["name"]), result, escape(said["detail"]))
             console.print(table)
         else:
-            console.print(title + (f"  ({escape(case.note)})" if case.note else ""))
+            console.print(title + (f"  ({escape(_(case.note))})" if case.note else ""))
         if case.plan is not None:
             for change in case.plan:
                 sign = {"add": "[green]+[/green]", "change": "[yellow]~[/yellow]"}.get(change.action, "[red]-[/red]")
                 console.print(f"  {sign} {escape(change.role)}: {escape(change.thing)}")
             if not case.plan:
-                console.print("  no changes")
+                console.print("  " + _("no changes"))
         elif report.command in ("apply", "destroy"):
-            console.print(f"  changed: {case.changed}")
+            console.print("  " + _("changed: {count}").format(count=case.changed))
         for path in case.records:
-            console.print(f"  record: {escape(path)}")
+            console.print("  " + _("record: {path}").format(path=escape(path)))
     for diff in report.diffs or []:
         console.print(escape(diff))
     for error in report.errors:
-        console.print(f"[red]error[/red] {escape(str(error))}")
+        console.print("[red]" + _("error") + f"[/red] {escape(str(error))}")
     colour = "green" if report.exit_code == 0 else "red"
-    console.print(f"[bold {colour}]{report.status}[/bold {colour}] {escape(report.message)}")
+    status = _(STATUS_WORDS.get(report.status, report.status))
+    console.print(f"[bold {colour}]{status}[/bold {colour}] {escape(report.message)}")
 
 
 def print_json(report: Report) -> None:

@@ -26,6 +26,7 @@ from provisioner.commands.base import Context, operator, placed, render_document
 from provisioner.errors import ProvisionerError
 from provisioner.hosts import Hosts
 from provisioner.inventory import Inventory
+from provisioner.language import N_
 from provisioner.lock import inventory_lock
 from provisioner.report import CaseReport, Report
 from provisioner.trial import run_trials, software_versions
@@ -137,7 +138,7 @@ class Run:
         self.report.cases = [CaseReport(s.id, s.fqdn, s.ip, server=s.web_host) for s in sites]
         self.sites, self.unchanged = convergence.split(sites, self.inventory, live, self.full)
         for s in self.unchanged:
-            self.report.case(s.id).note = "unchanged"
+            self.report.case(s.id).note = N_("unchanged")
         self.new_sites = [s for s in self.sites if not s.vars.installed]
         self.leftovers = {s.id for s in self.new_sites if s.id in live.unfinished}
         for s in self.new_sites:

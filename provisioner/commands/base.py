@@ -14,6 +14,7 @@ from provisioner import journal
 from provisioner.case import Case, load_case, require_approved
 from provisioner.errors import FieldError, InvalidInput, ProvisionerError, Refused
 from provisioner.inventory import Inventory, load_inventory
+from provisioner.language import _
 from provisioner.report import CaseReport, Report
 from provisioner.vault import VaultIdentities
 
@@ -84,9 +85,10 @@ def load_cases(paths: list[Path], release_needed: bool = True) -> list[Case]:
             errors += [FieldError(f"{prefix}{e.path}", e.message) for e in exc.errors]
             message = exc.message
     if errors:
-        raise InvalidInput(message if len(paths) == 1 else f"{len(errors)} problems in the case files", errors)
+        raise InvalidInput(message if len(paths) == 1
+                           else _("{count} problems in the case files").format(count=len(errors)), errors)
     if not cases:
-        raise InvalidInput("no case given", [FieldError("CASE", "name at least one case file")])
+        raise InvalidInput(_("no case given"), [FieldError("CASE", _("name at least one case file"))])
     return cases
 
 
@@ -98,7 +100,7 @@ def require_all_approved(cases: list[Case]) -> None:
         except Refused as exc:
             refused += [FieldError(f"{case.id}: {e.path}", e.message) for e in exc.errors]
     if refused:
-        raise Refused("only approved cases may be applied; nothing was changed", refused)
+        raise Refused(_("only approved cases may be applied; nothing was changed"), refused)
 
 
 def approved_cases(ctx: Context, paths: list[Path]) -> tuple[Inventory, list[Case]]:
@@ -120,7 +122,7 @@ def placed(cases: list[Case], inventory: Inventory, hosts: Hosts,
     live.unfinished = journal.unfinished(inventory.state_dir)
     chosen, conflicts = placement.place(cases, inventory, live)
     if conflicts:
-        raise Refused("conflict with what is live on the servers; nothing was changed", conflicts)
+        raise Refused(_("conflict with what is live on the servers; nothing was changed"), conflicts)
     return chosen, live
 
 
@@ -130,8 +132,9 @@ def case_file(ctx: Context, ref: str | Path) -> Path:
     if not path.is_file():
         path = ctx.records_dir / str(ref) / "case.yml"
         if not path.exists():
-            raise InvalidInput(f"no case {ref}",
-                               [FieldError("CASE", f"{ref} is neither a case file nor a case id in {ctx.records_dir}")])
+            raise InvalidInput(_("no case {case}").format(case=ref),
+                               [FieldError("CASE", _("{case} is neither a case file nor a case id in {records}").format(
+                                   case=ref, records=ctx.records_dir))])
     return path
 
 

@@ -15,6 +15,7 @@ from provisioner.ansible import run_playbook
 from provisioner.commands.base import Context, case_file, load_cases, reporting
 from provisioner.errors import ProvisionerError
 from provisioner.hosts import Hosts
+from provisioner.language import N_
 from provisioner.lock import inventory_lock
 from provisioner.report import CaseReport, Report
 
@@ -43,7 +44,7 @@ def run(ctx: Context, paths: list[Path], drop_database: bool = False, remove_fil
                 item = CaseReport(case.id, case.fqdn)
                 report.cases.append(item)
                 if installed is None:
-                    item.note = "not installed on this inventory (never applied, or removed): nothing to do"
+                    item.note = N_("not installed on this inventory (never applied, or removed): nothing to do")
                     never.append(case.id)
                     continue
                 where = placement.of_record(installed, inventory)
