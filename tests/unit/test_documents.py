@@ -213,3 +213,10 @@ def test_the_impact_says_changes_were_undone_only_when_some_were(records: Path, 
     incident = yaml.safe_load(path.read_text())
     assert ("perubahan yang dibuat proses ini dibatalkan" in incident["impact_id"]) is says_undone
     assert ("what this run changed was undone" in incident["impact_en"]) is says_undone
+
+
+def test_what_failed_and_what_was_undone_are_lists(records: Path) -> None:
+    documents.render_case(records, "2026-020")
+    for lang in ("id", "en"):
+        html = (records / "2026-020" / "dokumen" / lang / "insiden.html").read_text()
+        assert html.count("<ul>") == 2 and "<li>check 'trial[0] GET /': 500</li>" in html
