@@ -10,13 +10,15 @@ output) is passed through untranslated, as data.
 
 from __future__ import annotations
 
+import functools
+import re
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from provisioner.bilingual import LANGS, Said, Value, in_lang, join
 
-__all__ = ["CHECKS", "DETAILS", "LANGS", "WORDS", "Phrase", "Said", "detail", "join", "name", "word"]
+__all__ = ["CHECKS", "DETAILS", "LANGS", "WORDS", "Phrase", "Said", "detail", "join", "name", "recognize", "word"]
 
 
 @dataclass(frozen=True)
@@ -124,3 +126,61 @@ def detail(detail_id: str, **values: Value) -> Said:
 
 def word(key: str) -> Said:
     return WORDS[key]
+
+
+# --- records written before checks spoke both languages ------------------------------------------
+
+_FIELD = re.compile(r"\{([a-z_]+)\}")
+_FREE = ("error", "server_said")  # match any text: never taken as a recognized detail
+
+
+@functools.cache
+def _pattern(template: str) -> re.Pattern[str]:
+    parts = _FIELD.split(template)  # literal, field, literal, field, ...
+    return re.compile("".join(f"(?P<{part}>.+?)" if index % 2 else re.escape(part)
+                              for index, part in enumerate(parts)))
+
+
+_NESTED = {"problems": "; ", "behind": ", "}  # fields that hold details of their own, joined
+_PROSE = {"message", "error", "text", "location", *_NESTED}  # fields whose values may hold ": "
+_EXCEPTION = re.compile(r"([A-Z][A-Za-z]*(?:Error|Exception|Timeout|Refused)[A-Za-z]*): (.*)")
+
+
+def _values(match: re.Match[str]) -> dict[str, Value]:
+    words = {said.en: said for said in WORDS.values()}
+    values: dict[str, Value] = {}
+    for key, value in match.groupdict().items():
+        if key in _NESTED:
+            parts = [_match(DETAILS, part, skip=_FREE) for part in value.split(_NESTED[key])]
+            values[key] = (join([part[1] for part in parts if part], _NESTED[key]) if all(parts) else value)
+        else:
+            values[key] = words.get(value, value)
+    if str(values.get("index", "")).isdigit():
+        values["number"] = int(str(values["index"])) + 1
+    return values
+
+
+def _match(phrases: Mapping[str, Phrase], text: str, skip: tuple[str, ...] = ()) -> tuple[str, Said] | None:
+    """The phrase that says ``text`` in English with the most words of its own, and ``text`` said by it."""
+    found = [(len(_FIELD.sub("", phrase.en)), key, match) for key, phrase in phrases.items()
+             if key not in skip and (match := _pattern(phrase.en).fullmatch(text))
+             and not any(": " in value for field, value in match.groupdict().items() if field not in _PROSE)]
+    for _, key, match in sorted(found, key=lambda item: item[0], reverse=True):
+        try:
+            return key, phrases[key](**_values(match))
+        except KeyError:  # the Indonesian needs a field the English does not carry (a number)
+            continue
+    return None
+
+
+@functools.lru_cache(maxsize=4096)
+def recognize(name: str, detail: str) -> tuple[str | None, Said, Said]:
+    """A check recorded in English only (before ids and texts): its id and both languages, as far
+    as the catalogue's phrases recognize its name and detail; what they do not is kept as it is."""
+    title = _match(CHECKS, name)
+    found = _match(DETAILS, detail, skip=_FREE)
+    failed = _EXCEPTION.fullmatch(detail)
+    if found is None and failed:
+        found = ("error", DETAILS["error"](kind=failed.group(1), message=failed.group(2)))
+    return (title[0] if title else None, title[1] if title else Said.data(name),
+            found[1] if found else Said.data(detail))

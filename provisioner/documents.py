@@ -43,7 +43,7 @@ import jinja2
 import markdown
 import yaml
 
-from provisioner import dates, sop, trail, working_calendar
+from provisioner import check_texts, dates, sop, trail, working_calendar
 from provisioner.case import Case, load_case
 from provisioner.records import TRIAL_HISTORY, Records, last_json_line, write_atomic
 
@@ -163,10 +163,13 @@ def term(value: Any, kind: str, lang: str = "id") -> str:
 
 
 def check_text(check: dict[str, Any], field: str, lang: str = "id") -> str:
-    """A recorded check's name or detail in the language; records written before the checks
-    spoke both languages have only the English."""
-    texts = (check.get("texts") or {}).get(lang) or {}
-    return str(texts.get(field, check.get(field, "")))
+    """A recorded check's name or detail in the language; for records written before the checks
+    spoke both languages, as far as the catalogue recognizes their English."""
+    texts = (check.get("texts") or {}).get(lang)
+    if texts:
+        return str(texts.get(field, check.get(field, "")))
+    _, title, found = check_texts.recognize(str(check.get("name", "")), str(check.get("detail", "")))
+    return (title if field == "name" else found)(lang)
 
 
 @dataclass

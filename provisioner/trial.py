@@ -34,7 +34,7 @@ import yaml
 from cryptography import x509
 
 from provisioner import dns as dnsq
-from provisioner.check_texts import CHECKS, LANGS, Said, detail, join, word
+from provisioner.check_texts import CHECKS, LANGS, Said, detail, join, recognize, word
 from provisioner.check_texts import name as check_name
 from provisioner.host_facts import FactsRequest, HostFacts
 from provisioner.inventory import Host, Inventory
@@ -70,17 +70,22 @@ class Check:
     def of(cls, check_id: str | None, title: Said, ok: bool, found: Said, duration_s: float) -> Check:
         return cls(title.en, ok, found.en, duration_s, check_id, (title, found))
 
+    def _said(self) -> tuple[Said, Said]:
+        """Both languages; a check made from English alone is said as the catalogue recognizes it."""
+        return self.said or recognize(self.name, self.detail)[1:]
+
     def texts(self, lang: str) -> dict[str, str]:
-        title, found = self.said or (Said.data(self.name), Said.data(self.detail))
+        title, found = self._said()
         return {"name": title(lang), "detail": found(lang)}
 
     def failure(self) -> Said:
         """What an incident record says of this check when it failed."""
-        title, found = self.said or (Said.data(self.name), Said.data(self.detail))
+        title, found = self._said()
         return Said(f"check '{title.en}': {found.en}", f"pemeriksaan '{title.id}': {found.id}")
 
     def as_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "ok": self.ok, "detail": self.detail,
+        check_id = self.id if self.said else recognize(self.name, self.detail)[0]
+        return {"id": check_id, "name": self.name, "ok": self.ok, "detail": self.detail,
                 "duration_s": round(self.duration_s, 3), "texts": {lang: self.texts(lang) for lang in LANGS}}
 
 
