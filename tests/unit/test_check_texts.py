@@ -8,8 +8,8 @@ an Indonesian document, nor an ISO timestamp, nor a Markdown or HTML escape.
 from __future__ import annotations
 
 import ast
-import json
 import itertools
+import json
 import re
 import string
 from pathlib import Path
