@@ -22,7 +22,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import holidays
 import yaml
 
 from provisioner.errors import FieldError, InvalidInput
@@ -34,6 +33,8 @@ CATEGORIES = ("public", "government")  # national holidays, and cuti bersama
 
 @functools.cache
 def _national(year: int) -> Mapping[dt.date, str]:
+    import holidays  # a tenth of a second: only when a working day is counted
+
     return dict(holidays.country_holidays("ID", years=year, categories=CATEGORIES, language="id"))
 
 
