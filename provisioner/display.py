@@ -146,14 +146,15 @@ def print_case_list(trails: list[Trail], console: Console) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title="cases", title_justify="left")
-    for column in ("case", "application", "OPD", "fqdn", "current step", "next step", "status"):
+    table = Table(title=_("cases"), title_justify="left")
+    for column in (_("case"), _("application"), "OPD", "fqdn", _("current step"), _("next step"), _("status")):
         table.add_column(column)
     for shown in trails:
         over = sum(1 for r in shown.rows if r.over)
-        status = "selesai" if shown.next_step is None else "berjalan"
-        status += f", {over} over time" if over else ""
-        status += f", steps {', '.join(map(str, shown.missing))} not recorded" if shown.missing else ""
+        status = _("done") if shown.next_step is None else _("in progress")
+        status += ", " + _("{count} over time").format(count=over) if over else ""
+        missing = ", ".join(map(str, shown.missing))
+        status += ", " + _("steps {steps} not recorded").format(steps=missing) if shown.missing else ""
         table.add_row(shown.case.id, escape(shown.case.app_title), escape(shown.case.opd_code), shown.case.fqdn,
                       str(shown.current_step or "-"), str(shown.next_step or "-"), status)
     console.print(table)

@@ -26,7 +26,7 @@ from provisioner.commands.base import Context, operator, placed, render_document
 from provisioner.errors import ProvisionerError
 from provisioner.hosts import Hosts
 from provisioner.inventory import Inventory
-from provisioner.language import N_
+from provisioner.language import N_, _
 from provisioner.lock import inventory_lock
 from provisioner.report import CaseReport, Report
 from provisioner.trial import run_trials, software_versions
@@ -82,8 +82,9 @@ class Run:
     def execute(self) -> None:
         self._place()
         if not self.sites:
-            self.report.message = (f"{len(self.unchanged)} case(s) already as their case files say: changed 0, "
-                                   "no Ansible run (`verify` trials them, `apply --full` runs everything)")
+            self.report.message = _("{count} case(s) already as their case files say: changed 0, no Ansible run "
+                                    "(`verify` trials them, `apply --full` runs everything)").format(
+                count=len(self.unchanged))
             return
         started = rec.now()
         documents.preload()
@@ -275,13 +276,15 @@ class Run:
             self.report.case(s.id).records.append(str(path))
         render_documents(self.ctx, self._applied_reports())
         back = [case_id for case_id, lines in restored.items() if RESTORED_EN in lines[0].en]
-        put_back = f" ({', '.join(back)} put back as before)" if back else ""
+        put_back = _(" ({cases} put back as before)").format(cases=", ".join(back)) if back else ""
         if failure.stage == "trial":
-            raise ProvisionerError(f"the trial failed for {', '.join(failure.reasons)}{put_back}")
+            raise ProvisionerError(_("the trial failed for {cases}{put_back}").format(
+                cases=", ".join(failure.reasons), put_back=put_back))
         first = failure.first()
         if failure.stage == "unexpected":
-            raise ProvisionerError(f"the run was undone{put_back}: {first}")
-        raise ProvisionerError(f"{failure.stage} failed{put_back}: {first}")
+            raise ProvisionerError(_("the run was undone{put_back}: {reason}").format(put_back=put_back, reason=first))
+        raise ProvisionerError(_("{stage} failed{put_back}: {reason}").format(stage=failure.stage, put_back=put_back,
+                                                                            reason=first))
 
     def _finish(self, started: dt.datetime, result: PlaybookResult) -> None:
         ended = rec.now()
@@ -293,9 +296,10 @@ class Run:
                 trail.record_install(self.ctx.records_dir, s.case, started, ended,
                                      operator(self.ctx.records_dir, self.ctx.by))
         render_documents(self.ctx, self._applied_reports())
-        self.report.message = (f"{len(self.sites)} case(s) live, every trial check passed; "
-                               f"changed {result.changed}"
-                               + (f"; {len(self.unchanged)} unchanged, left alone" if self.unchanged else ""))
+        self.report.message = (_("{count} case(s) live, every trial check passed; changed {changed}; {unchanged} "
+                                 "unchanged, left alone") if self.unchanged
+                               else _("{count} case(s) live, every trial check passed; changed {changed}")).format(
+            count=len(self.sites), changed=result.changed, unchanged=len(self.unchanged))
 
     def _applied_reports(self) -> list[CaseReport]:
         return [self.report.case(s.id) for s in self.sites]

@@ -26,6 +26,7 @@ import yaml
 from provisioner import dates, sop, working_calendar
 from provisioner.case import Case
 from provisioner.errors import FieldError, InvalidInput
+from provisioner.language import _
 from provisioner.records import write_atomic
 
 WITA = dt.timezone(dt.timedelta(hours=8), "WITA")
@@ -101,7 +102,7 @@ def load(records: Path, case: Case) -> dict[int, Entry]:
 def _save(records: Path, case: Case, entries: dict[int, Entry]) -> Path:
     path = _path(records, case.id)
     path.parent.mkdir(parents=True, exist_ok=True)
-    own = [e.as_dict() for _, e in sorted(entries.items()) if e.source != "case"]
+    own = [e.as_dict() for e in sorted(entries.values(), key=lambda e: e.step) if e.source != "case"]
     text = (f"# Jejak SOP kasus {case.id} (SOP trail), written by provisioner\n"
             + yaml.safe_dump({"case": case.id, "steps": own}, sort_keys=False, allow_unicode=True))
     return write_atomic(path, text)
@@ -114,24 +115,30 @@ def record(records: Path, case: Case, number: int, done: dt.datetime | None = No
     done = done or now
     errors = []
     if number not in sop.BY_NUMBER:
-        raise InvalidInput(f"there is no step {number}", [FieldError("STEP", "a step number 1-11")])
+        raise InvalidInput(_("there is no step {number}").format(number=number),
+                           [FieldError("STEP", _("a step number 1-11"))])
     if done.tzinfo is None:
-        errors.append(FieldError("--done", "needs an offset, e.g. 2026-10-02T09:00:00+08:00"))
+        errors.append(FieldError("--done", _("needs an offset, e.g. 2026-10-02T09:00:00+08:00")))
     elif done > now + dt.timedelta(minutes=1):
-        errors.append(FieldError("--done", f"{done.isoformat()} is in the future (now {now.isoformat()})"))
+        errors.append(FieldError("--done", _("{when} is in the future (now {now})").format(when=done.isoformat(),
+                                                                                        now=now.isoformat())))
     if not sop.applies(number, case.source_kind):
-        errors.append(FieldError("STEP", f"step {number} applies to applications from a vendor only"))
+        errors.append(FieldError("STEP", _("step {number} applies to applications from a vendor only").format(
+            number=number)))
     entries = load(records, case)
     before = sop.depends_on(number, case.source_kind)
     if before is not None and not errors:
         previous = entries.get(before)
         if previous is None:
-            errors.append(FieldError("STEP", f"step {number} depends on step {before}, which is not recorded yet"))
+            not_yet = _("step {number} depends on step {before}, which is not recorded yet")
+            errors.append(FieldError("STEP", not_yet.format(number=number, before=before)))
         elif previous.done > done:
-            errors.append(FieldError("--done", f"step {number} done at {done.isoformat()} is before step {before} "
-                                                f"({previous.done.isoformat()}), which it depends on"))
+            too_early = _("step {number} done at {when} is before step {before} ({then}), which it depends on")
+            errors.append(FieldError("--done", too_early.format(number=number, when=done.isoformat(), before=before,
+                                                                then=previous.done.isoformat())))
     if errors:
-        raise InvalidInput(f"step {number} of case {case.id} cannot be recorded", errors)
+        raise InvalidInput(_("step {number} of case {case} cannot be recorded").format(number=number, case=case.id),
+                           errors)
     entry = Entry(number, done, by=by, note=note)
     entries[number] = entry
     _save(records, case, entries)

@@ -12,6 +12,7 @@ from provisioner import records as rec
 from provisioner.case import Case
 from provisioner.commands.base import Context, case_of, operator, reporting
 from provisioner.errors import FieldError, InvalidInput
+from provisioner.language import _
 from provisioner.report import CaseReport, Report
 from provisioner.scaffold import scaffold
 
@@ -19,10 +20,11 @@ from provisioner.scaffold import scaffold
 def new(ctx: Context, output: Path, fields: dict[str, str]) -> Report:
     with reporting("case new") as report:
         if output.exists():
-            raise InvalidInput(f"{output} exists already", [FieldError("--output", "choose a new file name")])
+            raise InvalidInput(_("{path} exists already").format(path=output),
+                               [FieldError("--output", _("choose a new file name"))])
         output.write_text(scaffold(fields), encoding="utf-8")
         report.cases = [CaseReport(fields["id"], records=[str(output)])]
-        report.message = f"case file written: {output} (approval pending)"
+        report.message = _("case file written: {path} (approval pending)").format(path=output)
     return report
 
 
@@ -34,15 +36,16 @@ def step(ctx: Context, ref: str, number: int, done: str | None, by: str, note: s
             try:
                 when = dt.datetime.fromisoformat(done)
             except ValueError:
-                raise InvalidInput(f"--done {done} is not a time",
-                                   [FieldError("--done", "write 2026-10-02T09:00:00+08:00")]) from None
+                raise InvalidInput(_("--done {value} is not a time").format(value=done),
+                                   [FieldError("--done", _("write 2026-10-02T09:00:00+08:00"))]) from None
         if not (ctx.records_dir / case.id / "case.yml").exists() and case.source is not None:
             rec.Records(ctx.records_dir).case_dir(case.id)
             (ctx.records_dir / case.id / "case.yml").write_text(case.source.read_text(), encoding="utf-8")
         entry = trail.record(ctx.records_dir, case, number, when, operator(ctx.records_dir, by), note)
         report.cases = [CaseReport(case.id, case.fqdn,
                                    records=[str(ctx.records_dir / case.id / trail.TRAIL_FILE)])]
-        report.message = f"step {number} of case {case.id} recorded as done at {entry.done.isoformat()}"
+        report.message = _("step {number} of case {case} recorded as done at {when}").format(
+            number=number, case=case.id, when=entry.done.isoformat())
     return report
 
 
@@ -90,8 +93,9 @@ def show(ctx: Context, ref: str) -> Report:
     with reporting("case show") as report:
         shown = trail_of(ctx, ref)
         report.cases = [CaseReport(shown.case.id, shown.case.fqdn, trail=trail_data(shown))]
-        report.message = (f"case {shown.case.id}: step {shown.current_step or '-'} done"
-                          + (f", next step {shown.next_step}" if shown.next_step else ", every step done"))
+        report.message = (_("case {case}: step {step} done, next step {next}") if shown.next_step
+                          else _("case {case}: step {step} done, every step done")).format(
+            case=shown.case.id, step=shown.current_step or "-", next=shown.next_step)
     return report
 
 
@@ -100,5 +104,5 @@ def listing(ctx: Context) -> Report:
     with reporting("case list") as report:
         trails = all_trails(ctx)
         report.cases = [CaseReport(t.case.id, t.case.fqdn, trail=trail_data(t)) for t in trails]
-        report.message = f"{len(trails)} case(s) in {ctx.records_dir}"
+        report.message = _("{count} case(s) in {records}").format(count=len(trails), records=ctx.records_dir)
     return report
