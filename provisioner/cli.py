@@ -294,7 +294,7 @@ def case_show(case: str, lang: str, as_json: bool) -> None:
         word = _("error")
         console(stderr=True).print(f"[red]{word}[/red] {exc.message}: " + "; ".join(map(str, exc.errors)))
         sys.exit(exc.exit_code)
-    print_trail(shown, "en" if lang == "en" else "id", console())
+    print_trail(shown, lang if lang in language.LANGUAGES else language.current(), console())
 
 
 @case_group.command("list")

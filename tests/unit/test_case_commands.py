@@ -54,7 +54,7 @@ def test_case_step_records_in_order_and_show_lists_the_trail(tmp_path: Path) -> 
     assert refused.exit_code == 2 and "depends on step 2" in refused.output
     assert _cli(tmp_path, "case", "step", "2026-020", "2", "--done", "2026-10-09T08:02:00+08:00",
                 "--by", "Bagian Umum").exit_code == 0
-    shown = _cli(tmp_path, "case", "show", "2026-020")
+    shown = _cli(tmp_path, "case", "show", "2026-020", "--lang", "id")
     assert shown.exit_code == 0
     assert "Bagian Umum" in shown.output and "langkah berikutnya: 3" in shown.output
     assert "next step: 3" in _cli(tmp_path, "case", "show", "2026-020", "--lang", "en").output
