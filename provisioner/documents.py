@@ -73,7 +73,6 @@ TERMS: dict[str, dict[str, tuple[str, str]]] = {  # kind -> value -> (Indonesian
               "trial": ("uji coba", "trial"), "verify": ("verifikasi", "verify"), "stopped": ("dihentikan", "stopped"),
               "removal": ("penghapusan", "removal"), "unexpected": ("kesalahan tak terduga", "unexpected error")},
     "version": {"unknown": ("tidak diketahui", "unknown")},
-    "none": {"": ("tidak ada", "none"), "-": ("tidak ada", "none")},
 }
 DEFAULT_SETTINGS = {
     "government": "PEMERINTAH KOTA TARAKAN",
@@ -101,7 +100,7 @@ _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when pre
 # edge: within a word it is plain text), a link's "](" or "][", a tag or an entity, a pipe.
 _MD_MARKUP = re.compile(r"\\(?=[^\w\s])|[`*]|(?<![^\W_])_|_(?![^\W_])|\](?=[(\[:])|<(?=[A-Za-z/!?])"
                         r"|&(?=#?\w+;)")
-_MD_LINE_START = re.compile(r"^(\s*)(?:([#>]|[-+](?=\s))|(\d+)(?=\.\s))")
+_MD_LINE_START = re.compile(r"^(\s*)(?:([#>]|[-+](?=\s)|-(?=--))|(\d+)(?=\.\s))")  # heading, quote, list, rule
 _MD_REPLACEMENT = {"<": "&lt;", "&": "&amp;"}
 
 
