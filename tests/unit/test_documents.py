@@ -220,3 +220,10 @@ def test_what_failed_and_what_was_undone_are_lists(records: Path) -> None:
     for lang in ("id", "en"):
         html = (records / "2026-020" / "dokumen" / lang / "insiden.html").read_text()
         assert html.count("<ul>") == 2 and "<li>check 'trial[0] GET /': 500</li>" in html
+
+
+def test_the_sla_summary_speaks_in_days_hours_and_minutes() -> None:
+    summary = {row["number"]: row for row in documents._sla([[(2, 2179.0, True), (7, 2.5, False)],
+                                                             [(2, 36.0, True)]], "id")}
+    assert (summary[2]["median"], summary[2]["worst"]) == ("18 jam 28 menit", "1 hari 12 jam")
+    assert summary[7]["worst"] == "2,5 hari kerja"
