@@ -60,6 +60,7 @@ from provisioner.case_schema import (
 )
 from provisioner.certificates import check_certificate_pair
 from provisioner.errors import FieldError, InvalidInput, Refused
+from provisioner.language import N_, _
 from provisioner.release import archive_problems
 from provisioner.yamlfile import load_mapping
 
@@ -142,10 +143,10 @@ class _Collector:
     def mapping(self, data: dict[str, Any], key: str, path: str) -> dict[str, Any]:
         value = data.get(key)
         if value is None:
-            self.error(path, "is required: a mapping of fields")
+            self.error(path, _("is required: a mapping of fields"))
             return {}
         if not isinstance(value, dict):
-            self.error(path, f"must be a mapping of fields, not {type(value).__name__}")
+            self.error(path, _("must be a mapping of fields, not {kind}").format(kind=type(value).__name__))
             return {}
         self.unknown_keys(value, path)
         return value
@@ -156,30 +157,31 @@ class _Collector:
         for key in unknown[:MAX_UNKNOWN_LISTED]:
             full = f"{path}.{key}" if path else str(key)
             hint = difflib.get_close_matches(str(key), allowed, n=1)
-            suggestion = f"; did you mean '{hint[0]}'?" if hint else f"; allowed: {', '.join(allowed)}"
-            self.error(full, f"unknown field{suggestion}")
+            self.error(full, _("unknown field; did you mean '{hint}'?").format(hint=hint[0]) if hint
+                       else _("unknown field; allowed: {allowed}").format(allowed=", ".join(allowed)))
         if len(unknown) > MAX_UNKNOWN_LISTED:  # a file of junk: the first ones named, the rest counted
-            self.error(path, f"{len(unknown) - MAX_UNKNOWN_LISTED} more unknown fields; allowed: {', '.join(allowed)}")
+            self.error(path, _("{count} more unknown fields; allowed: {allowed}").format(
+                count=len(unknown) - MAX_UNKNOWN_LISTED, allowed=", ".join(allowed)))
 
     def text(self, data: dict[str, Any], key: str, path: str, required: bool = True) -> str | None:
         value = data.get(key)
         if value is None or value == "":
             if required:
-                self.error(path, "is required")
+                self.error(path, _("is required"))
             return None
         if isinstance(value, bool) or not isinstance(value, str | int | float):
-            self.error(path, f"must be text, not {type(value).__name__}")
+            self.error(path, _("must be text, not {kind}").format(kind=type(value).__name__))
             return None
         text = str(value)
         if CONTROL_CHARACTERS.search(text):
-            self.error(path, "must not contain control characters or line breaks")
+            self.error(path, _("must not contain control characters or line breaks"))
             return None
         return text
 
     def pattern(self, data: dict[str, Any], key: str, path: str, regex: re.Pattern[str], rule: str) -> str | None:
         value = self.text(data, key, path)
         if value is not None and not regex.fullmatch(value):
-            self.error(path, f"'{value}' is not allowed: {rule}")
+            self.error(path, _("'{value}' is not allowed: {rule}").format(value=value, rule=_(rule)))
             return None
         return value
 
@@ -187,17 +189,18 @@ class _Collector:
                default: str | None = None) -> str | None:
         value = data.get(key, default)
         if value is None:
-            self.error(path, f"is required: one of {', '.join(allowed)}")
+            self.error(path, _("is required: one of {allowed}").format(allowed=", ".join(allowed)))
             return None
         if not isinstance(value, str) or value not in allowed:
-            self.error(path, f"'{value}' is not allowed: one of {', '.join(allowed)}")
+            self.error(path, _("'{value}' is not allowed: one of {allowed}").format(value=value,
+                                                                                     allowed=", ".join(allowed)))
             return None
         return value
 
     def date(self, data: dict[str, Any], key: str, path: str) -> dt.date | None:
         value = data.get(key)
         if value is None:
-            self.error(path, "is required: a date YYYY-MM-DD")
+            self.error(path, _("is required: a date YYYY-MM-DD"))
             return None
         if isinstance(value, dt.datetime):
             return value.date()
@@ -206,7 +209,7 @@ class _Collector:
         try:
             return dt.date.fromisoformat(str(value))
         except ValueError:
-            self.error(path, f"'{value}' is not a date: write YYYY-MM-DD")
+            self.error(path, _("'{value}' is not a date: write YYYY-MM-DD").format(value=value))
             return None
 
 
@@ -215,14 +218,15 @@ def _validate_upstream(col: _Collector, app: dict[str, Any], runtime: str | None
     if upstream is None:
         return None
     if runtime != PROXY_RUNTIME:
-        col.error("application.upstream", "is only allowed when application.runtime is proxy")
+        col.error("application.upstream", _("is only allowed when application.runtime is proxy"))
         return None
     match = UPSTREAM_URL.fullmatch(upstream)
     if not match:
-        col.error("application.upstream", f"'{upstream}' is not allowed: an http:// or https:// URL")
+        col.error("application.upstream", _("'{value}' is not allowed: an http:// or https:// URL").format(
+            value=upstream))
         return None
     if match.group(3) and not 0 < int(match.group(3)[1:]) < 65536:
-        col.error("application.upstream", f"port {match.group(3)[1:]} is out of range 1-65535")
+        col.error("application.upstream", _("port {port} is out of range 1-65535").format(port=match.group(3)[1:]))
         return None
     return upstream
 
@@ -232,25 +236,26 @@ def _validate_trial(col: _Collector, app: dict[str, Any]) -> tuple[TrialCheck, .
     if raw is None:
         return ()
     if not isinstance(raw, list):
-        col.error("application.trial", "must be a list of checks {path, status, contains}")
+        col.error("application.trial", _("must be a list of checks {path, status, contains}"))
         return ()
     checks: list[TrialCheck] = []
     for index, item in enumerate(raw):
         path = f"application.trial[{index}]"
         if not isinstance(item, dict):
-            col.error(path, "must be a mapping {path, status, contains}")
+            col.error(path, _("must be a mapping {path, status, contains}"))
             continue
         for key in item:
             if key not in TRIAL_KEYS:
-                col.error(f"{path}.{key}", f"unknown field; allowed: {', '.join(TRIAL_KEYS)}")
+                col.error(f"{path}.{key}", _("unknown field; allowed: {allowed}").format(allowed=", ".join(TRIAL_KEYS)))
         url_path = col.text(item, "path", f"{path}.path")
         if url_path is not None and not TRIAL_PATH.fullmatch(url_path):
-            col.error(f"{path}.path", f"'{url_path}' is not allowed: a URL path starting with / and no spaces")
+            col.error(f"{path}.path", _("'{value}' is not allowed: a URL path starting with / and no spaces").format(
+                value=url_path))
             url_path = None
         status = item.get("status", DEFAULT_TRIAL_STATUS)
         if isinstance(status, bool) or not isinstance(status, int) or status not in HTTP_STATUSES:
-            col.error(f"{path}.status", f"'{status}' is not allowed: an HTTP status "
-                      f"{HTTP_STATUSES[0]}-{HTTP_STATUSES[-1]}")
+            col.error(f"{path}.status", _("'{value}' is not allowed: an HTTP status {lowest}-{highest}").format(
+                value=status, lowest=HTTP_STATUSES[0], highest=HTTP_STATUSES[-1]))
             status = None
         contains = col.text(item, "contains", f"{path}.contains", required=False)
         if url_path is not None and isinstance(status, int):
@@ -268,11 +273,13 @@ def _validate_release(col: _Collector, app: dict[str, Any], base: Path, needed: 
     if not needed and not path.is_file():
         return path
     if not path.is_file():
-        col.error("application.release", f"'{release}' does not exist (looked for {path})")
+        col.error("application.release", _("'{value}' does not exist (looked for {path})").format(value=release,
+                                                                                                  path=path))
         return None
     if not path.name.endswith(RELEASE_SUFFIXES):
         kinds = f"{', '.join(RELEASE_SUFFIXES[:-1])} or {RELEASE_SUFFIXES[-1]}"
-        col.error("application.release", f"'{release}' is not allowed: a {kinds} archive")
+        col.error("application.release", _("'{value}' is not allowed: a {kinds} archive").format(value=release,
+                                                                                                  kinds=kinds))
         return None
     problems = archive_problems(path)
     for problem in problems:
@@ -285,14 +292,14 @@ def _validate_database(col: _Collector, hosting: dict[str, Any], app_name: str |
     if raw is None:
         raw = {"engine": NO_ENGINE}
     if not isinstance(raw, dict):
-        col.error("hosting.database", "must be a mapping {engine, name, user, server}")
+        col.error("hosting.database", _("must be a mapping {engine, name, user, server}"))
         return None
     col.unknown_keys(raw, "hosting.database")
     engine = col.choice(raw, "engine", "hosting.database.engine", ENGINES)
     if engine is None or engine == NO_ENGINE:
         for key in ("name", "user", "server"):
             if raw.get(key) is not None and engine == NO_ENGINE:
-                col.error(f"hosting.database.{key}", "is only allowed when an engine is chosen")
+                col.error(f"hosting.database.{key}", _("is only allowed when an engine is chosen"))
         return None
     default = app_name.replace("-", "_") if app_name else None
     values: dict[str, str] = {}
@@ -302,14 +309,16 @@ def _validate_database(col: _Collector, hosting: dict[str, Any], app_name: str |
         if value is None:
             continue
         limit = DB_LIMITS[engine][key]
-        derived = "" if raw.get(key) else " (derived from application.name)"
+        derived = "" if raw.get(key) else _(" (derived from application.name)")
         if not DB_IDENT.fullmatch(value):
-            col.error(path, f"'{value}'{derived} is not allowed: lower-case letters, digits and _, "
-                      "not starting with a digit")
+            col.error(path, _("'{value}'{derived} is not allowed: lower-case letters, digits and _, "
+                              "not starting with a digit").format(value=value, derived=derived))
         elif len(value) > limit:
-            col.error(path, f"'{value}'{derived} is {len(value)} characters; {engine} allows at most {limit}")
+            col.error(path, _("'{value}'{derived} is {length} characters; {engine} allows at most {limit}").format(
+                value=value, derived=derived, length=len(value), engine=engine, limit=limit))
         elif value in (RESERVED_DATABASES if key == "name" else RESERVED_DB_USERS):
-            col.error(path, f"'{value}'{derived} is reserved for the database server itself; choose another")
+            col.error(path, _("'{value}'{derived} is reserved for the database server itself; choose another").format(
+                value=value, derived=derived))
         else:
             values[key] = value
     server = _validate_server(col, raw, "hosting.database.server")
@@ -323,7 +332,7 @@ def _validate_server(col: _Collector, raw: dict[str, Any], path: str) -> str | N
     if raw.get("server") is None:
         return None
     return col.pattern(raw, "server", path, HOST_NAME,
-                       "an inventory host name: letters, digits, '.', '_' and '-', at most 63 characters")
+                       N_("an inventory host name: letters, digits, '.', '_' and '-', at most 63 characters"))
 
 
 def _punycode_hint(label: str) -> str:
@@ -350,15 +359,16 @@ class _Hosting:
 def _validate_subdomain(col: _Collector, hosting: dict[str, Any]) -> str | None:
     raw_subdomain = hosting.get("subdomain")
     if isinstance(raw_subdomain, str) and not raw_subdomain.isascii():
-        col.error("hosting.subdomain", f"'{raw_subdomain}' has non-ASCII letters: Unicode names are refused, "
-                  f"write the IDNA form{_punycode_hint(raw_subdomain)}")
+        col.error("hosting.subdomain", _("'{value}' has non-ASCII letters: Unicode names are refused, write the "
+                                         "IDNA form{hint}").format(value=raw_subdomain,
+                                                                   hint=_punycode_hint(raw_subdomain)))
         return None
     subdomain = col.pattern(hosting, "subdomain", "hosting.subdomain", DNS_LABEL,
-                            "one DNS label: a-z, 0-9 and -, not starting or ending with -, "
-                            f"at most {LABEL_MAX} characters")
+                            _("one DNS label: a-z, 0-9 and -, not starting or ending with -, "
+                              "at most {limit} characters").format(limit=LABEL_MAX))
     if subdomain in RESERVED_SUBDOMAINS:
-        col.error("hosting.subdomain", f"'{subdomain}' is reserved (name servers, mail, the zone's own "
-                  "services); choose another")
+        col.error("hosting.subdomain", _("'{value}' is reserved (name servers, mail, the zone's own services); "
+                                         "choose another").format(value=subdomain))
         return None
     return subdomain
 
@@ -370,7 +380,8 @@ def _validate_public_ip(col: _Collector, hosting: dict[str, Any]) -> str | None:
     try:
         return str(ipaddress.IPv4Address(str(raw)))
     except ValueError:
-        col.error("hosting.public_ip", f"'{raw}' is not allowed: auto, shared or an IPv4 address of the pool")
+        col.error("hosting.public_ip",
+                  _("'{value}' is not allowed: auto, shared or an IPv4 address of the pool").format(value=raw))
         return None
 
 
@@ -379,11 +390,12 @@ def _validate_hosting(col: _Collector, data: dict[str, Any], base: Path) -> _Hos
     subdomain = _validate_subdomain(col, hosting)
     zone = col.text(hosting, "zone", "hosting.zone")
     if zone is not None and not ZONE.fullmatch(zone):
-        col.error("hosting.zone", f"'{zone}' is not allowed: a domain of lower-case DNS labels, no trailing dot")
+        col.error("hosting.zone",
+                  _("'{value}' is not allowed: a domain of lower-case DNS labels, no trailing dot").format(value=zone))
         zone = None
     fqdn = f"{subdomain}.{zone}" if subdomain and zone else None
     if fqdn and len(fqdn) > FQDN_MAX:
-        col.error("hosting.subdomain", f"the name {fqdn} is longer than {FQDN_MAX}")
+        col.error("hosting.subdomain", _("the name {fqdn} is longer than {limit}").format(fqdn=fqdn, limit=FQDN_MAX))
     public_ip = _validate_public_ip(col, hosting)
     tls = col.choice(hosting, "tls", "hosting.tls", TLS_MODES, default=DEFAULT_TLS)
     files: dict[str, Path | None] = {}
@@ -393,11 +405,12 @@ def _validate_hosting(col: _Collector, data: dict[str, Any], base: Path) -> _Hos
         if path_text is None:
             continue
         if tls != PROVIDED_TLS:
-            col.error(f"hosting.{key}", "is only allowed when hosting.tls is provided")
+            col.error(f"hosting.{key}", _("is only allowed when hosting.tls is provided"))
             continue
         resolved = (base / path_text).resolve()
         if not resolved.is_file():
-            col.error(f"hosting.{key}", f"'{path_text}' does not exist (looked for {resolved})")
+            col.error(f"hosting.{key}", _("'{value}' does not exist (looked for {path})").format(value=path_text,
+                                                                                             path=resolved))
             continue
         files[key] = resolved
     tls_cert, tls_key = files["tls_cert"], files["tls_key"]
@@ -413,29 +426,31 @@ def _validate_sop(col: _Collector, data: dict[str, Any]) -> tuple[tuple[int, dt.
     if raw is None:
         return ()
     if not isinstance(raw, list):
-        col.error("sop", "must be a list of {step, done}")
+        col.error("sop", _("must be a list of {step, done}"))
         return ()
     steps: list[tuple[int, dt.datetime]] = []
     for index, item in enumerate(raw):
         path = f"sop[{index}]"
         if not isinstance(item, dict):
-            col.error(path, "must be a mapping {step, done}")
+            col.error(path, _("must be a mapping {step, done}"))
             continue
         for key in item:
             if key not in SOP_KEYS:
-                col.error(f"{path}.{key}", f"unknown field; allowed: {', '.join(SOP_KEYS)}")
+                col.error(f"{path}.{key}", _("unknown field; allowed: {allowed}").format(allowed=", ".join(SOP_KEYS)))
         step = item.get("step")
         if isinstance(step, bool) or not isinstance(step, int) or step not in SOP_STEPS:
-            col.error(f"{path}.step", f"'{step}' is not allowed: a step number {SOP_STEPS[0]}-{SOP_STEPS[-1]}")
+            col.error(f"{path}.step", _("'{value}' is not allowed: a step number {first}-{last}").format(
+                value=step, first=SOP_STEPS[0], last=SOP_STEPS[-1]))
             continue
         done = item.get("done")
         try:
             when = done if isinstance(done, dt.datetime) else dt.datetime.fromisoformat(str(done))
         except ValueError:
-            col.error(f"{path}.done", f"'{done}' is not a time: write 2026-10-02T09:00:00+08:00")
+            col.error(f"{path}.done", _("'{value}' is not a time: write 2026-10-02T09:00:00+08:00").format(value=done))
             continue
         if when.tzinfo is None:
-            col.error(f"{path}.done", f"'{done}' has no offset: write it as 2026-10-02T09:00:00+08:00")
+            col.error(f"{path}.done", _("'{value}' has no offset: write it as 2026-10-02T09:00:00+08:00").format(
+                value=done))
             continue
         steps.append((step, when))
     return tuple(steps)
@@ -447,8 +462,8 @@ def parse_case(data: dict[str, Any], base: Path, source: Path | None = None,
     col = _Collector()
     col.unknown_keys(data, "")
     case_id = col.pattern(data, "id", "id", CASE_ID,
-                          "a letter or digit, then letters, digits, '.', '_' or '-', "
-                          f"at most {CASE_ID_MAX} characters")
+                          _("a letter or digit, then letters, digits, '.', '_' or '-', "
+                            "at most {limit} characters").format(limit=CASE_ID_MAX))
     opd = col.mapping(data, "opd", "opd")
     opd_code = col.text(opd, "code", "opd.code")
     opd_name = col.text(opd, "name", "opd.name")
@@ -463,10 +478,10 @@ def parse_case(data: dict[str, Any], base: Path, source: Path | None = None,
 
     app = col.mapping(data, "application", "application")
     app_name = col.pattern(app, "name", "application.name", APP_NAME,
-                           f"a lower-case letter, then 1-{APP_NAME_MAX - 1} of a-z, 0-9 and -")
+                           _("a lower-case letter, then 1-{limit} of a-z, 0-9 and -").format(limit=APP_NAME_MAX - 1))
     if app_name in RESERVED_USERS:
-        col.error("application.name", f"'{app_name}' is a system account name (it becomes the application's "
-                  "system user); choose another")
+        col.error("application.name", _("'{value}' is a system account name (it becomes the application's "
+                                        "system user); choose another").format(value=app_name))
         app_name = None
     app_title = col.text(app, "title", "application.title")
     category = col.choice(app, "category", "application.category", CATEGORIES)
@@ -482,12 +497,13 @@ def parse_case(data: dict[str, Any], base: Path, source: Path | None = None,
 
     contact = col.mapping(data, "contact", "contact")
     contact_name = col.text(contact, "name", "contact.name")
-    contact_email = col.pattern(contact, "email", "contact.email", EMAIL, "an e-mail address")
+    contact_email = col.pattern(contact, "email", "contact.email", EMAIL, N_("an e-mail address"))
     sop = _validate_sop(col, data)
 
     if col.errors:
-        where = f" in {source}" if source else ""
-        raise InvalidInput(f"the case{where} is invalid ({len(col.errors)} problems)", col.errors)
+        message = (_("the case in {source} is invalid ({count} problems)") if source
+                   else _("the case is invalid ({count} problems)"))
+        raise InvalidInput(message.format(source=source, count=len(col.errors)), col.errors)
     return Case(
         id=_validated(case_id), opd_code=_validated(opd_code), opd_name=_validated(opd_name),
         letter_number=_validated(letter_number), letter_date=_validated(letter_date),
@@ -512,7 +528,7 @@ def _validated(value: T | None) -> T:
 
 def load_case(path: Path, release_needed: bool = True) -> Case:
     """Read and validate one case file."""
-    data = load_mapping(path, "case file", max_bytes=MAX_CASE_BYTES, anchors=False, max_depth=MAX_CASE_DEPTH)
+    data = load_mapping(path, N_("case file"), max_bytes=MAX_CASE_BYTES, anchors=False, max_depth=MAX_CASE_DEPTH)
     return parse_case(data, path.resolve().parent, source=path, release_needed=release_needed)
 
 
@@ -520,7 +536,8 @@ def require_approved(case: Case) -> None:
     """Only an approved case may change servers (SOP step 5 comes before step 9)."""
     if case.approval_status != "approved":
         raise Refused(
-            f"case {case.id} is not approved (approval.status is {case.approval_status}); "
-            "only approved cases may be applied",
-            [FieldError("approval.status", f"is {case.approval_status}; must be approved to apply")],
+            _("case {case} is not approved (approval.status is {status}); only approved cases may be applied").format(
+                case=case.id, status=case.approval_status),
+            [FieldError("approval.status", _("is {status}; must be approved to apply").format(
+                status=case.approval_status))],
         )

@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from provisioner import __version__
+from provisioner import __version__, language
 from provisioner.errors import EXIT_INVALID, ProvisionerError
 from provisioner.inventory import TOPOLOGIES
+from provisioner.language import _
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
 
 CASES = click.argument("cases", nargs=-1, type=click.Path(path_type=Path, dir_okay=False))
 JSON = click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object on stdout.")
+BY = click.option("--by", default="", help="Who does the work, for steps 9-11 of the SOP trail. Default: "
+                  "PROVISIONER_OPERATOR, SUDO_USER, the records' documents.yml pelaksana, the login name.")
 
 
 def console(stderr: bool = False) -> Console:
@@ -46,7 +49,7 @@ def inventory_option(required: bool) -> Callable:
                         help="Inventory directory or file, read by Ansible (inventories/local, a site's hosts.ini).")
 
 
-def _run(command: Callable[[Context], Report], inventory: Path | None, as_json: bool) -> None:
+def _run(command: Callable[[Context], Report], inventory: Path | None, as_json: bool, by: str = "") -> None:
     from provisioner.commands.base import Context
     from provisioner.display import LiveDisplay, print_json, print_report
 
@@ -59,7 +62,7 @@ def _run(command: Callable[[Context], Report], inventory: Path | None, as_json: 
             shown.append(LiveDisplay(console(stderr=True)))
         return shown[0]
 
-    ctx = Context(inventory_path=inventory, records=params["records"], vault=_vault(params),
+    ctx = Context(inventory_path=inventory, records=params["records"], vault=_vault(params), by=by,
                   on_event=lambda event: live()(event), on_progress=lambda message: live().progress(message))
     report = command(ctx)
     if as_json:
@@ -93,9 +96,15 @@ def _records_context() -> Context:
 @click.option("--vault-password-file", "vault_password_files", multiple=True, metavar="FILE",
               help="A vault password file or script (repeatable; ANSIBLE_VAULT_PASSWORD_FILE is also read).")
 @click.option("--debug", is_flag=True, help="Show tracebacks of unexpected errors.")
+@click.option("--lang", "message_lang", type=click.Choice(language.LANGUAGES), default=None,
+              help="Language of messages and tables (default: the locale's, LANG=id_ID.UTF-8 is Indonesian; "
+                   "else English). --json keys and field paths never change.")
 @click.version_option(__version__)
-def cli(records: Path | None, vault_ids: tuple[str, ...], vault_password_files: tuple[str, ...], debug: bool) -> None:
+def cli(records: Path | None, vault_ids: tuple[str, ...], vault_password_files: tuple[str, ...], debug: bool,
+        message_lang: str | None) -> None:
     """Install, trial and record approved application cases (SOP step 9)."""
+    asked = (click.get_current_context().obj or {}).get("lang")  # a subcommand's --lang, seen by main()
+    language.choose(message_lang or asked)
 
 
 @cli.command("check")
@@ -128,12 +137,13 @@ def plan_cmd(cases: tuple[Path, ...], inventory: Path, diff: bool, export_to: Pa
 @inventory_option(required=True)
 @click.option("--full", is_flag=True,
               help="Run the whole playbook and the trial for every case, also those already as their case says.")
+@BY
 @JSON
-def apply_cmd(cases: tuple[Path, ...], inventory: Path, full: bool, as_json: bool) -> None:
+def apply_cmd(cases: tuple[Path, ...], inventory: Path, full: bool, by: str, as_json: bool) -> None:
     """Provision the cases, run the trial and write the records."""
     from provisioner.commands import apply
 
-    _run(lambda ctx: apply.run(ctx, list(cases), full=full), inventory, as_json)
+    _run(lambda ctx: apply.run(ctx, list(cases), full=full), inventory, as_json, by)
 
 
 @cli.command("verify")
@@ -153,12 +163,13 @@ def verify_cmd(cases: tuple[Path, ...], all_cases: bool, inventory: Path, as_jso
 @cli.command("rollback")
 @click.argument("cases", nargs=-1, required=True)
 @inventory_option(required=True)
+@BY
 @JSON
-def rollback_cmd(cases: tuple[str, ...], inventory: Path, as_json: bool) -> None:
+def rollback_cmd(cases: tuple[str, ...], inventory: Path, by: str, as_json: bool) -> None:
     """Apply again the case file each case (file or id) was applied from before its current one."""
     from provisioner.commands import rollback
 
-    _run(lambda ctx: rollback.run(ctx, list(cases)), inventory, as_json)
+    _run(lambda ctx: rollback.run(ctx, list(cases)), inventory, as_json, by)
 
 
 @cli.command("doctor")
@@ -256,35 +267,45 @@ def case_new(output: Path, **fields: str) -> None:
 @click.option("--done", "done", help="When it was done, with offset (2026-10-02T09:00:00+08:00); default now.")
 @click.option("--by", default="", help="Who did it.")
 @click.option("--note", default="", help="A remark for the trail.")
-def case_step(case: str, number: int, done: str | None, by: str, note: str) -> None:
+@JSON
+def case_step(case: str, number: int, done: str | None, by: str, note: str, as_json: bool) -> None:
     """Record that step NUMBER of CASE (file or id) was done."""
     from provisioner.commands import case as case_cmd
 
-    _run(lambda ctx: case_cmd.step(ctx, case, number, done, by, note), None, False)
+    _run(lambda ctx: case_cmd.step(ctx, case, number, done, by, note), None, as_json)
 
 
 @case_group.command("show")
 @click.argument("case")
 @LANG
-def case_show(case: str, lang: str) -> None:
+@JSON
+def case_show(case: str, lang: str, as_json: bool) -> None:
     """The 11 steps of CASE with actor, when done, time against the standard, and the next step."""
     from provisioner.commands import case as case_cmd
     from provisioner.display import print_trail
 
+    if lang in language.LANGUAGES:  # the trail's language is the messages' too
+        language.choose(lang)
+    if as_json:
+        _run(lambda ctx: case_cmd.show(ctx, case), None, True)
     try:
         shown = case_cmd.trail_of(_records_context(), case)
     except ProvisionerError as exc:
-        console(stderr=True).print(f"[red]error[/red] {exc.message}: " + "; ".join(map(str, exc.errors)))
+        word = _("error")
+        console(stderr=True).print(f"[red]{word}[/red] {exc.message}: " + "; ".join(map(str, exc.errors)))
         sys.exit(exc.exit_code)
-    print_trail(shown, "en" if lang == "en" else "id", console())
+    print_trail(shown, lang if lang in language.LANGUAGES else language.current(), console())
 
 
 @case_group.command("list")
-def case_list() -> None:
+@JSON
+def case_list(as_json: bool) -> None:
     """Every case in the records with its current step and status."""
     from provisioner.commands import case as case_cmd
     from provisioner.display import print_case_list
 
+    if as_json:
+        _run(case_cmd.listing, None, True)
     print_case_list(case_cmd.all_trails(_records_context()), console())
 
 
@@ -334,12 +355,24 @@ def lab_status(inventory: Path | None, topology: str | None, as_json: bool) -> N
     _run(lab.status, _lab_inventory(inventory, topology), as_json)
 
 
+def _lang_asked(argv: list[str]) -> str | None:
+    """``--lang id|en`` anywhere on the command line, for messages said before Click has parsed it."""
+    for index, arg in enumerate(argv):
+        value = arg.split("=", 1)[1] if arg.startswith("--lang=") else (
+            argv[index + 1] if arg == "--lang" and index + 1 < len(argv) else None)
+        if value in language.LANGUAGES:
+            return value
+    return None
+
+
 def main() -> None:
     """Entry point: command-line errors exit 2, as JSON too when --json was asked for."""
+    asked = _lang_asked(sys.argv[1:])
+    language.choose(asked)
     try:
-        cli.main(standalone_mode=False)
+        cli.main(standalone_mode=False, obj={"lang": asked})
     except click.exceptions.Abort:
-        click.echo("aborted: nothing was changed", err=True)
+        click.echo(_("aborted: nothing was changed"), err=True)
         sys.exit(EXIT_INVALID)
     except click.ClickException as exc:
         if "--json" in sys.argv:
@@ -354,12 +387,12 @@ def main() -> None:
         # apply and destroy undo and record their own; this is what any other command says of a bug.
         if "--debug" in sys.argv:
             raise
-        message = (f"unexpected error {type(exc).__name__}: {exc}; this is a fault of provisioner: report it with "
-                   "the output of the same command run with --debug")
+        message = _("unexpected error {kind}: {error}; this is a fault of provisioner: report it with the output "
+                    "of the same command run with --debug").format(kind=type(exc).__name__, error=exc)
         if "--json" in sys.argv:
             print(json.dumps({"command": sys.argv[1] if len(sys.argv) > 1 else "", "status": "failed",
                               "exit_code": 1, "message": message, "cases": [],
                               "errors": [{"path": "", "message": message}], "duration_s": 0.0}))
         else:
-            click.echo(f"failed {message}", err=True)
+            click.echo(_("failed") + " " + message, err=True)
         sys.exit(1)

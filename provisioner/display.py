@@ -9,6 +9,9 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from provisioner import language
+from provisioner.language import N_, _
+
 if TYPE_CHECKING:  # rich is imported where something is printed with it: `--json` does not need it
     from rich.console import Console
 
@@ -47,88 +50,111 @@ class LiveDisplay:
             self.console.print(f"  [bold red]FAILED[/bold red]  {task} [dim]{host}[/dim] {message}")
 
 
+STATUS_WORDS = {"ok": N_("ok"), "failed": N_("failed"), "invalid": N_("invalid"), "refused": N_("refused")}
+
+
 def print_report(report: Report, console: Console) -> None:
+    """The report for people, in the chosen language (provisioner/language.py); checks by their
+    catalogue texts in that language."""
     from rich.markup import escape
 
+    lang = language.current()
     for case in report.cases:
-        where = f"on {case.server}" if case.server else ""
+        where = _("on {server}").format(server=case.server) if case.server else ""
         title = "  ".join(str(part) for part in (case.id, case.fqdn, case.public_ip, where) if part)
         if case.checks:
             from rich.table import Table  # only a trial's checks are a table
 
             table = Table(title=title, title_justify="left", show_lines=False)
-            table.add_column("check")
-            table.add_column("result")
-            table.add_column("detail", overflow="fold")
+            table.add_column(_("check"))
+            table.add_column(_("result"))
+            table.add_column(_("detail"), overflow="fold")
             for check in case.checks:
-                result = "[green]ok[/green]" if check.ok else "[bold red]FAILED[/bold red]"
-                table.add_row(escape(check.name), result, escape(check.detail))
+                result = "[green]" + _("ok") + "[/green]" if check.ok else "[bold red]" + _("FAILED") + "[/bold red]"
+                said = check.texts(lang)
+                table.add_row(escape(said["name"]), result, escape(said["detail"]))
             console.print(table)
         else:
-            console.print(title + (f"  ({escape(case.note)})" if case.note else ""))
+            console.print(title + (f"  ({escape(_(case.note))})" if case.note else ""))
         if case.plan is not None:
             for change in case.plan:
                 sign = {"add": "[green]+[/green]", "change": "[yellow]~[/yellow]"}.get(change.action, "[red]-[/red]")
                 console.print(f"  {sign} {escape(change.role)}: {escape(change.thing)}")
             if not case.plan:
-                console.print("  no changes")
+                console.print("  " + _("no changes"))
         elif report.command in ("apply", "destroy"):
-            console.print(f"  changed: {case.changed}")
+            console.print("  " + _("changed: {count}").format(count=case.changed))
         for path in case.records:
-            console.print(f"  record: {escape(path)}")
+            console.print("  " + _("record: {path}").format(path=escape(path)))
     for diff in report.diffs or []:
         console.print(escape(diff))
     for error in report.errors:
-        console.print(f"[red]error[/red] {escape(str(error))}")
+        console.print("[red]" + _("error") + f"[/red] {escape(str(error))}")
     colour = "green" if report.exit_code == 0 else "red"
-    console.print(f"[bold {colour}]{report.status}[/bold {colour}] {escape(report.message)}")
+    status = _(STATUS_WORDS.get(report.status, report.status))
+    console.print(f"[bold {colour}]{status}[/bold {colour}] {escape(report.message)}")
 
 
 def print_json(report: Report) -> None:
     print(json.dumps(report.as_dict(), ensure_ascii=False))
 
 
+TRAIL_COLUMNS = {"id": ("langkah", "nama", "pelaksana", "selesai", "oleh", "waktu", "standar", ""),
+                 "en": ("step", "name", "actor", "done", "by", "time", "standard", "")}
+TRAIL_TEXT = {
+    "id": {"not_applicable": "tidak berlaku", "over": "MELEBIHI", "ok": "ok", "done": "selesai: langkah 11 sudah",
+           "next": "langkah berikutnya: {number}, {name}", "missing": "belum dicatat:",
+           "missing_hint": "langkah {steps} (catat dengan `provisioner case step {case} N --done ...`)"},
+    "en": {"not_applicable": "n/a", "over": "OVER", "ok": "ok", "done": "done: step 11 is done",
+           "next": "next step: {number}, {name}", "missing": "not recorded:",
+           "missing_hint": "steps {steps} (record them with `provisioner case step {case} N --done ...`)"},
+}
+
+
 def print_trail(shown: Trail, lang: str, console: Console) -> None:
     from rich.markup import escape
     from rich.table import Table
 
+    from provisioner.dates import datetime_text
+
     case = shown.case
     table = Table(title=f"{case.id}  {escape(case.app_title)}  ({escape(case.opd_code)})", title_justify="left")
-    for column in (("langkah", "step"), ("nama", "name"), ("pelaksana", "actor"), ("selesai", "done"),
-                   ("oleh", "by"), ("waktu", "time"), ("standar", "standard"), ("", "")):
-        table.add_column(column[1] if lang == "en" else column[0])
+    t = TRAIL_TEXT["en" if lang == "en" else "id"]
+    for column in TRAIL_COLUMNS["en" if lang == "en" else "id"]:
+        table.add_column(column)
     for row in shown.rows:
         if not row.applies:
             table.add_row(str(row.step.number), escape(row.step.name(lang)), escape(row.step.actor(lang)),
-                          "n/a", "", "", "", "")
+                          t["not_applicable"], "", "", "", "")
             continue
-        flag = "[bold red]OVER[/bold red]" if row.over else ("ok" if row.over is False else "")
-        done = row.entry.done.isoformat(timespec="minutes") if row.entry else "-"
+        flag = f"[bold red]{t['over']}[/bold red]" if row.over else (t["ok"] if row.over is False else "")
+        done = datetime_text(row.entry.done, lang) if row.entry else "-"
         table.add_row(str(row.step.number), escape(row.step.name(lang)), escape(row.step.actor(lang)), done,
                       escape(row.entry.by) if row.entry else "", row.text(lang), row.step.standard(lang), flag)
     console.print(table)
     if shown.next_step is None:
-        console.print("selesai: step 11 is done" if lang == "id" else "done: step 11 is done")
+        console.print(t["done"])
     else:
         name = next(r.step.name(lang) for r in shown.rows if r.step.number == shown.next_step)
-        console.print(f"next step: {shown.next_step}, {escape(name)}")
+        console.print(t["next"].format(number=shown.next_step, name=escape(name)))
     if shown.missing:
-        console.print(f"[yellow]not recorded:[/yellow] steps {', '.join(map(str, shown.missing))} "
-                      f"(record them with `provisioner case step {shown.case.id} N --done ...`)")
+        console.print(f"[yellow]{t['missing']}[/yellow] "
+                      + t["missing_hint"].format(steps=", ".join(map(str, shown.missing)), case=shown.case.id))
 
 
 def print_case_list(trails: list[Trail], console: Console) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title="cases", title_justify="left")
-    for column in ("case", "application", "OPD", "fqdn", "current step", "next step", "status"):
+    table = Table(title=_("cases"), title_justify="left")
+    for column in (_("case"), _("application"), "OPD", "fqdn", _("current step"), _("next step"), _("status")):
         table.add_column(column)
     for shown in trails:
         over = sum(1 for r in shown.rows if r.over)
-        status = "selesai" if shown.next_step is None else "berjalan"
-        status += f", {over} over time" if over else ""
-        status += f", steps {', '.join(map(str, shown.missing))} not recorded" if shown.missing else ""
+        status = _("done") if shown.next_step is None else _("in progress")
+        status += ", " + _("{count} over time").format(count=over) if over else ""
+        missing = ", ".join(map(str, shown.missing))
+        status += ", " + _("steps {steps} not recorded").format(steps=missing) if shown.missing else ""
         table.add_row(shown.case.id, escape(shown.case.app_title), escape(shown.case.opd_code), shown.case.fqdn,
                       str(shown.current_step or "-"), str(shown.next_step or "-"), status)
     console.print(table)

@@ -3,7 +3,11 @@
 Each document is a Jinja2 Markdown template per language (``templates/id``, ``templates/en``);
 Markdown is written for diffs in git, then the same text becomes self-contained HTML with the
 agency's heading (``templates/layout.html.j2``) and PDF (WeasyPrint). Text that comes from a
-case is escaped for Markdown and HTML alike by the ``md`` filter, so it can never become markup.
+case is escaped for Markdown and HTML alike by the ``md`` filter, so it can never become markup;
+it escapes only what would otherwise be read as markup there, so that the Markdown reads as
+plain text ("e_kinerja", "->", "trial[0]" stay as they are). Dates, durations and numbers are
+written as people write them (provisioner/dates.py); the words a check says come from the
+catalogue of check texts in the document's language (provisioner/check_texts.py).
 
 Inputs, all in ``records/<case-id>/``: ``case.yml``, ``konfigurasi.yml``, ``uji-coba.json``,
 ``insiden/*.yml``, ``trail.yml``. Outputs: ``dokumen/<lang>/<document>.{md,html,pdf}``, and the
@@ -39,7 +43,7 @@ import jinja2
 import markdown
 import yaml
 
-from provisioner import sop, trail
+from provisioner import check_texts, dates, sop, trail, working_calendar
 from provisioner.case import Case, load_case
 from provisioner.records import TRIAL_HISTORY, Records, last_json_line, write_atomic
 
@@ -51,12 +55,33 @@ DOCUMENTS = {
     "laporan": {"id": "Laporan Instalasi dan Uji Coba", "en": "Installation and Trial Report"},
     "insiden": {"id": "Dokumentasi Kejadian", "en": "Incident Documentation"},
 }
+# The document's code in its number (nomor), as "LIU/2026-014/2026".
+DOCUMENT_CODES = {"konfigurasi": "DKA", "dokumentasi": "DOK", "laporan": "LIU", "insiden": "DKJ"}
+# The words of a case's fields and records, as each language says them; a value not here is data.
+TERMS: dict[str, dict[str, tuple[str, str]]] = {  # kind -> value -> (Indonesian, English)
+    "approval": {"approved": ("disetujui", "approved"), "pending": ("menunggu keputusan", "pending"),
+                 "rejected": ("ditolak", "rejected")},
+    "tls": {"none": ("tanpa TLS (hanya http)", "none (http only)"),
+            "self-signed": ("sertifikat swatanda (self-signed)", "self-signed certificate"),
+            "provided": ("sertifikat yang disediakan", "provided certificate"),
+            "acme": ("sertifikat ACME, diperbarui otomatis", "ACME certificate, renewed automatically")},
+    "runtime": {"static": ("situs statis", "static site"), "php": ("PHP (php-fpm)", "PHP (php-fpm)"),
+                "proxy": ("diteruskan (reverse proxy)", "reverse proxy")},
+    "source": {"vendor": ("vendor", "vendor"), "inhouse": ("dikembangkan sendiri", "built in-house")},
+    "category": {"umum": ("umum", "general"), "khusus": ("khusus", "special-purpose")},
+    "stage": {"preflight": ("pemeriksaan awal", "preflight"), "provisioning": ("pemasangan", "provisioning"),
+              "trial": ("uji coba", "trial"), "verify": ("verifikasi", "verify"), "stopped": ("dihentikan", "stopped"),
+              "removal": ("penghapusan", "removal"), "unexpected": ("kesalahan tak terduga", "unexpected error")},
+    "version": {"unknown": ("tidak diketahui", "unknown")},
+}
 DEFAULT_SETTINGS = {
     "government": "PEMERINTAH KOTA TARAKAN",
     "heading": "DINAS KOMUNIKASI, INFORMATIKA, STATISTIK DAN PERSANDIAN, Kota Tarakan",
     "division": "Bidang Aplikasi Informatika",
     "pelaksana": "(nama pelaksana)",
     "kepala_bidang": "(nama Kepala Bidang Aplikasi Informatika)",
+    # A document's number (nomor): {document} its code (DOCUMENT_CODES), {case} the case id, {year}.
+    "document_number": "{document}/{case}/{year}",
 }
 SETTINGS_FILE = "documents.yml"
 RENDERED_FILE = ".rendered.json"  # in dokumen/<lang>/: {document: sha256 of what its HTML and PDF were made from}
@@ -70,14 +95,34 @@ MAX_WORKERS = 4  # each holds ~100 MB
 EXTENSIONS = ("md", "html", "pdf")
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: five times faster
 
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]|#<>&])")
+# What Markdown (with HTML inside it) would read as markup in running text or a table cell, and only
+# that: a backslash before punctuation, code and emphasis marks (an underscore only at a word's
+# edge: within a word it is plain text), a link's "](" or "][", a tag or an entity, a pipe.
+_MD_MARKUP = re.compile(r"\\(?=[^\w\s])|[`*]|(?<![^\W_])_|_(?![^\W_])|\](?=[(\[:])|<(?=[A-Za-z/!?])"
+                        r"|&(?=#?\w+;)")
+_MD_LINE_START = re.compile(r"^(\s*)(?:([#>]|[-+](?=\s)|-(?=--))|(\d+)(?=\.\s))")  # heading, quote, list, rule
+_MD_REPLACEMENT = {"<": "&lt;", "&": "&amp;"}
 
 
-def md_text(value: Any) -> str:
-    """Escape text for a Markdown table cell that also becomes HTML: no markup survives."""
+def md_text(value: Any, in_table: bool = True) -> str:
+    """Escape text for a Markdown table cell (or, ``in_table`` false, a list item or a line) that
+    also becomes HTML: no markup survives, and text that is no markup is left as it is."""
     text = str(value).replace("\r", " ").replace("\n", " ")
-    return _MD_SPECIAL.sub(lambda m: {"<": "&lt;", ">": "&gt;", "&": "&amp;"}.get(m.group(1), "\\" + m.group(1)),
-                           text)
+    text = _MD_MARKUP.sub(lambda m: _MD_REPLACEMENT.get(m.group(0), "\\" + m.group(0)), text)
+    if in_table:
+        text = text.replace("|", "\\|")
+    return _MD_LINE_START.sub(lambda m: m.group(1) + (f"\\{m.group(2)}" if m.group(2) else f"{m.group(3)}\\"),
+                              text)
+
+
+def md_line(value: Any) -> str:
+    """``md_text`` for a list item or a line of its own, where a pipe is plain text."""
+    return md_text(value, in_table=False)
+
+
+def md_code(value: Any) -> str:
+    """Text for inside a code span, where Markdown escapes do not work: one line, no backtick."""
+    return str(value).replace("\r", " ").replace("\n", " ").replace("`", "'")
 
 
 def settings(records: Path) -> dict[str, str]:
@@ -98,7 +143,32 @@ def _environment(templates: Path, lang: str) -> jinja2.Environment:
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                              keep_trailing_newline=True, autoescape=jinja2.select_autoescape(["html.j2"]))
     env.filters["md"] = md_text
+    env.filters["md_line"] = md_line
+    env.filters["code"] = md_code
+    env.filters["term"] = functools.partial(term, lang=lang)
+    env.filters["when"] = functools.partial(dates.datetime_text, lang=lang)
+    env.filters["day"] = functools.partial(dates.date_text, lang=lang)
+    env.filters["number"] = functools.partial(dates.number_text, lang=lang)
+    env.filters["said"] = functools.partial(check_text, lang=lang)
     return env
+
+
+def term(value: Any, kind: str, lang: str = "id") -> str:
+    """A field's value as the language says it (``approved``: "disetujui"); other values as they are."""
+    said = TERMS.get(kind, {}).get("" if value is None else str(value))
+    if said is None:
+        return "-" if value is None else str(value)
+    return said[0] if lang == "id" else said[1]
+
+
+def check_text(check: dict[str, Any], field: str, lang: str = "id") -> str:
+    """A recorded check's name or detail in the language; for records written before the checks
+    spoke both languages, as far as the catalogue recognizes their English."""
+    texts = (check.get("texts") or {}).get(lang)
+    if texts:
+        return str(texts.get(field, check.get(field, "")))
+    _, title, found = check_texts.recognize(str(check.get("name", "")), str(check.get("detail", "")))
+    return (title if field == "name" else found)(lang)
 
 
 @dataclass
@@ -138,6 +208,7 @@ def _context(data: CaseData, lang: str, doc_settings: dict[str, str]) -> dict[st
     pool = (data.config or {}).get("web", {}).get("php_fpm_pool") or ""
     php = re.search(r"/php/([0-9.]+)/", pool)
     return {
+        "lang": lang,
         "case": data.case, "config": data.config, "trial": data.trial, "incidents": data.incidents,
         "url": data.url, "settings": doc_settings, "php_version": php.group(1) if php else "",
         "passed_count": sum(1 for c in (data.trial or {}).get("checks", []) if c["ok"]),
@@ -156,10 +227,36 @@ def _wanted(data: CaseData) -> list[str]:
     return wanted
 
 
-def render_html(body_markdown: str, title: str, lang: str, doc_settings: dict[str, str], footer: str) -> str:
+HEADER_LABELS = {"id": ("Nomor", "Tanggal", "Perihal"), "en": ("Number", "Date", "Subject")}
+
+
+def _dated(data: CaseData, name: str) -> str:
+    """The date a document carries: when what it records happened."""
+    if name == "laporan":
+        return str((data.trial or {}).get("tested_at", ""))
+    if name == "insiden":
+        return str(data.incidents[-1].get("when", "")) if data.incidents else ""
+    return str((data.config or {}).get("applied_at", ""))
+
+
+def _header(data: CaseData, name: str, lang: str, doc_settings: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """Nomor, tanggal and perihal, as an official letter carries them."""
+    dated = _dated(data, name)
+    year = dated[:4] if dated[:4].isdigit() else str(data.case.letter_date)[:4]
+    try:
+        number = doc_settings["document_number"].format(document=DOCUMENT_CODES[name], case=data.case.id, year=year)
+    except (KeyError, IndexError, ValueError):  # a pattern with an unknown field: the default's form
+        number = f"{DOCUMENT_CODES[name]}/{data.case.id}/{year}"
+    labels = HEADER_LABELS[lang]
+    return ((labels[0], number), (labels[1], dates.date_text(dated, lang) if dated else "-"),
+            (labels[2], f"{DOCUMENTS[name][lang]}: {data.case.app_title}"))
+
+
+def render_html(body_markdown: str, title: str, lang: str, doc_settings: dict[str, str], footer: str,
+                name: str = "", header: Sequence[tuple[str, str]] = ()) -> str:
     body = markdown.markdown(body_markdown, extensions=["tables"], output_format="html")
     return environment(lang).get_template("layout.html.j2").render(
-        body=body, title=title, lang=lang, settings=doc_settings, footer=footer)
+        body=body, title=title, lang=lang, settings=doc_settings, footer=footer, name=name, header=header)
 
 
 def preload() -> threading.Thread:
@@ -179,9 +276,13 @@ class Document:
     title: str
     footer: str
     text: str
+    header: tuple[tuple[str, str], ...] = ()
 
     def path(self, ext: str) -> Path:
         return self.folder / f"{self.name}.{ext}"
+
+    def html(self, doc_settings: dict[str, str]) -> str:
+        return render_html(self.text, self.title, self.lang, doc_settings, self.footer, self.name, self.header)
 
 
 def documents_of(records: Path, case_id: str, langs: tuple[str, ...], doc_settings: dict[str, str]) -> list[Document]:
@@ -195,7 +296,8 @@ def documents_of(records: Path, case_id: str, langs: tuple[str, ...], doc_settin
             found.append(Document(
                 folder=records / case_id / "dokumen" / lang, name=name, lang=lang,
                 title=f"{DOCUMENTS[name][lang]}: {data.case.app_title}", footer=f"provisioner · {case_id} · {name}",
-                text=env.get_template(f"{name}.md.j2").render(**context)))
+                text=env.get_template(f"{name}.md.j2").render(**context),
+                header=_header(data, name, lang, doc_settings)))
     return found
 
 
@@ -214,7 +316,8 @@ def _basis(lang: str, doc_settings: dict[str, str]) -> str:
 
 
 def _digest(doc: Document, basis: str) -> str:
-    return hashlib.sha256("\0".join((basis, doc.lang, doc.title, doc.footer, doc.text)).encode()).hexdigest()
+    return hashlib.sha256("\0".join((basis, doc.lang, doc.title, doc.footer, doc.text, json.dumps(doc.header)))
+                          .encode()).hexdigest()
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -236,8 +339,7 @@ def _is_current(doc: Document, digest: str, recorded: str | None, doc_settings: 
         if html.stat().st_mtime_ns < written or pdf.stat().st_mtime_ns < written:
             return False
         if recorded is None:  # made before digests were recorded: the HTML on disk tells
-            return html.read_text(encoding="utf-8") == render_html(doc.text, doc.title, doc.lang, doc_settings,
-                                                                  doc.footer)
+            return html.read_text(encoding="utf-8") == doc.html(doc_settings)
     except FileNotFoundError:
         return False
     return recorded == digest
@@ -299,7 +401,7 @@ def render_cases(records: Path, case_ids: list[str], langs: tuple[str, ...] = LA
     for doc, _ in stale:
         doc.folder.mkdir(parents=True, exist_ok=True)
         write_atomic(doc.path("md"), doc.text)
-        page = render_html(doc.text, doc.title, doc.lang, doc_settings, doc.footer)
+        page = doc.html(doc_settings)
         write_atomic(doc.path("html"), page)
         jobs.append((page, doc.path("pdf")))
     _write_pdfs(jobs)
@@ -320,7 +422,8 @@ REGISTER_TEXT: dict[str, dict[str, Any]] = {
            "shared": "bersama",
            "sla_title": "Ringkasan waktu per langkah SOP",
            "sla_rule": "Standar dalam menit dihitung jam dinding; standar dalam hari dihitung hari kerja "
-                       "(Senin sampai Jumat, WITA).",
+                       "(Senin sampai Jumat, WITA, di luar libur nasional, cuti bersama, dan hari libur yang "
+                       "dicatat Bidang).",
            "sla_columns": ["Langkah", "Nama", "Standar", "Kasus tercatat", "Median", "Terlama", "Melebihi standar"]},
     "en": {"title": "Application Register", "search": "Search: ", "placeholder": "case, OPD, application, address…",
            "columns": ["Case", "OPD", "Application", "Domain name", "IP address", "Database", "Last trial",
@@ -329,7 +432,8 @@ REGISTER_TEXT: dict[str, dict[str, Any]] = {
            "shared": "shared",
            "sla_title": "Time per SOP step",
            "sla_rule": "Standards in minutes count wall-clock time; standards in days count working days "
-                       "(Monday to Friday, WITA).",
+                       "(Monday to Friday, WITA, less national holidays, cuti bersama and the division's own "
+                       "holidays).",
            "sla_columns": ["Step", "Name", "Standard", "Cases recorded", "Median", "Worst", "Over the standard"]},
 }
 
@@ -349,15 +453,14 @@ def _register_row(records: Path, data: CaseData, lang: str) -> dict[str, str]:
             "address": str(config.get("public_ip", "-"))
             + (f" ({t['shared']})" if config.get("shared_address") else ""),
             "database": f"{database['engine']}: {database['name']}" if database else "-",
-            "result": result, "result_text": t[result] + (f" ({latest['tested_at']})" if latest else ""),
+            "result": result,
+            "result_text": t[result] + (f" ({dates.datetime_text(latest['tested_at'], lang)})" if latest else ""),
             "step": step, "link": f"{data.case.id}/dokumen/{lang}/" + ("laporan.html" if data.trial else
                                                                      "dokumentasi.html")}
 
 
 def _format(value: float, step: sop.Step, lang: str) -> str:
-    if step.days:
-        return f"{value:.2f} {'hari kerja' if lang == 'id' else 'working days'}"
-    return f"{value:.1f} {'menit' if lang == 'id' else 'min'}"
+    return trail.value_text(step, value, lang)
 
 
 StepTimes = Sequence[tuple[int, float, bool]]  # (step number, time in the step's unit, over its standard)
@@ -406,10 +509,11 @@ def _code_version() -> str:
 def _records_digest(folder: Path) -> str:
     """The sha256 of a case's records and of the code that reads them."""
     digest = hashlib.sha256(_code_version().encode())
-    for path in [folder / name for name in CASE_RECORDS] + sorted((folder / "insiden").glob("*.yml")):
+    calendar = folder.parent / working_calendar.HOLIDAYS_FILE  # working days count against it
+    for path in [folder / name for name in CASE_RECORDS] + sorted((folder / "insiden").glob("*.yml")) + [calendar]:
         content = path.read_bytes() if path.is_file() else None
         size = -1 if content is None else len(content)
-        digest.update(f"\0{path.relative_to(folder).as_posix()}\0{size}\0".encode() + (content or b""))
+        digest.update(f"\0{path.relative_to(folder.parent).as_posix()}\0{size}\0".encode() + (content or b""))
     # The register shows the latest trial, often a verify: the history's last line, not all of it.
     digest.update(json.dumps(last_json_line(folder / TRIAL_HISTORY), sort_keys=True).encode())
     return digest.hexdigest()

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from provisioner.bilingual import Said
 from provisioner.inventory import Inventory
 from provisioner.site import Site
 from provisioner.trial import Check
@@ -216,6 +217,21 @@ INCIDENT_TEXT = {
                      "The change to the live application failed and it could NOT be put back as it was; "
                      "check it by hand."),
 }
+# The impact when the stage's own text says that changes were undone, but the run had made none to
+# undo (it failed before creating anything, or nothing of the case was new).
+NOTHING_UNDONE = {
+    "provisioning": ("Aplikasi belum dapat diakses; proses ini belum membuat perubahan, jadi tidak ada yang "
+                     "dibatalkan.",
+                     "The application is not available; this run had changed nothing, so nothing was undone."),
+    "trial": ("Aplikasi gagal uji coba; proses ini tidak membuat perubahan baru, jadi tidak ada yang dibatalkan.",
+              "The application failed its trial; this run made no new change, so nothing was undone."),
+    "stopped": ("Proses dihentikan (sinyal) sebelum selesai; belum ada perubahan, jadi tidak ada yang dibatalkan.",
+                "The run was stopped by a signal before it finished; it had changed nothing, so nothing was undone."),
+    "unexpected": ("Proses gagal karena kesalahan tak terduga pada provisioner; belum ada perubahan, jadi tidak ada "
+                   "yang dibatalkan.",
+                   "The run failed on an unexpected error in provisioner; it had changed nothing, so nothing was "
+                   "undone."),
+}
 FOLLOW_UP = ("Perbaiki penyebab di atas, lalu jalankan perintah yang sama lagi; proses ulang aman dijalankan.",
              "Fix the cause above, then run the same command again; running it again is safe.")
 
@@ -311,15 +327,25 @@ class Records:
         return max(found, key=lambda t: _when(t.get("tested_at")), default=None)
 
     def write_incident(self, case_id: str, fqdn: str, command: str, stage: str,
-                       failures: Iterable[str], undone: Iterable[str], impact_of: str | None = None) -> Path:
+                       failures: Iterable[str | Said], undone: Iterable[str | Said],
+                       impact_of: str | None = None) -> Path:
         """One incident as data (``insiden/<time>.yml``); the running log is rendered from all of them.
-        The impact said is the stage's, or ``impact_of``'s (a key of INCIDENT_TEXT) when given."""
+        The impact said is the stage's, or ``impact_of``'s (a key of INCIDENT_TEXT) when given; a
+        stage that would say its changes were undone says so only when something was.
+        ``failures`` and ``undone`` are kept in English (``failures``, ``undone``) and Indonesian
+        (``failures_id``, ``undone_id``); a plain string is the same in both (a server's words)."""
         when = now()
         folder = self.case_dir(case_id) / "insiden"
         folder.mkdir(exist_ok=True)
-        impact = INCIDENT_TEXT.get(impact_of or stage, INCIDENT_TEXT["provisioning"])
+        failed = [f if isinstance(f, Said) else Said.data(f) for f in failures]
+        was_undone = [u if isinstance(u, Said) else Said.data(u) for u in undone]
+        key = impact_of or stage
+        impact = INCIDENT_TEXT.get(key, INCIDENT_TEXT["provisioning"])
+        if not was_undone and impact_of is None:
+            impact = NOTHING_UNDONE.get(stage, impact)
         data = {"case": case_id, "fqdn": fqdn, "when": when.isoformat(), "command": command, "stage": stage,
-                "failures": list(failures), "undone": list(undone),
+                "failures": [f.en for f in failed], "undone": [u.en for u in was_undone],
+                "failures_id": [f.id for f in failed], "undone_id": [u.id for u in was_undone],
                 "impact_id": impact[0], "impact_en": impact[1],
                 "follow_up_id": FOLLOW_UP[0], "follow_up_en": FOLLOW_UP[1]}
         name = when.strftime("%Y%m%dT%H%M%S")

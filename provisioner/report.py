@@ -36,6 +36,7 @@ class CaseReport:
     note: str = ""
     plan: list[PlannedChange] | None = None
     server: str | None = None  # the web host serving the case (an inventory name), once known
+    trail: dict[str, Any] | None = None  # `case show|list --json`: the case's SOP trail
 
     @property
     def passed(self) -> bool:
@@ -46,6 +47,7 @@ class CaseReport:
                 "checks": [c.as_dict() for c in self.checks], "records": self.records,
                 **({"note": self.note} if self.note else {}),
                 **({"server": self.server} if self.server else {}),
+                **({"trail": self.trail} if self.trail is not None else {}),
                 **({"plan": [p.as_dict() for p in self.plan]} if self.plan is not None else {})}
 
 

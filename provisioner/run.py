@@ -20,14 +20,18 @@ from types import TracebackType
 from provisioner import convergence, documents, failpoints, interrupt, journal, placement, secrets, site, sop, trail
 from provisioner import records as rec
 from provisioner.ansible import PlaybookResult, run_playbook
+from provisioner.bilingual import Said, join
 from provisioner.case import Case
 from provisioner.commands.base import Context, operator, placed, render_documents
 from provisioner.errors import ProvisionerError
 from provisioner.hosts import Hosts
 from provisioner.inventory import Inventory
+from provisioner.language import N_, _
 from provisioner.lock import inventory_lock
 from provisioner.report import CaseReport, Report
 from provisioner.trial import run_trials, software_versions
+
+RESTORED_EN = "restored to the case as applied before this run"
 
 
 @dataclass
@@ -35,7 +39,11 @@ class Failure:
     """Why a run failed, per case: the stage it failed in and what went wrong."""
 
     stage: str
-    reasons: dict[str, list[str]] = field(default_factory=dict)
+    reasons: dict[str, list[str | Said]] = field(default_factory=dict)
+
+    def first(self) -> str:
+        """The first case's reasons, in English, for the run's message."""
+        return "; ".join(r.en if isinstance(r, Said) else r for r in next(iter(self.reasons.values())))
 
 
 class Run:
@@ -74,8 +82,9 @@ class Run:
     def execute(self) -> None:
         self._place()
         if not self.sites:
-            self.report.message = (f"{len(self.unchanged)} case(s) already as their case files say: changed 0, "
-                                   "no Ansible run (`verify` trials them, `apply --full` runs everything)")
+            self.report.message = _("{count} case(s) already as their case files say: changed 0, no Ansible run "
+                                    "(`verify` trials them, `apply --full` runs everything)").format(
+                count=len(self.unchanged))
             return
         started = rec.now()
         documents.preload()
@@ -130,7 +139,7 @@ class Run:
         self.report.cases = [CaseReport(s.id, s.fqdn, s.ip, server=s.web_host) for s in sites]
         self.sites, self.unchanged = convergence.split(sites, self.inventory, live, self.full)
         for s in self.unchanged:
-            self.report.case(s.id).note = "unchanged"
+            self.report.case(s.id).note = N_("unchanged")
         self.new_sites = [s for s in self.sites if not s.vars.installed]
         self.leftovers = {s.id for s in self.new_sites if s.id in live.unfinished}
         for s in self.new_sites:
@@ -158,10 +167,10 @@ class Run:
             item.records += [str(p) for p in self.records.write_trial(s, self.inventory, item.checks,
                                                                        rec.now().isoformat())]
             if not item.passed:
-                failure.reasons[s.id] = [f"check '{c.name}': {c.detail}" for c in item.checks if not c.ok]
+                failure.reasons[s.id] = [c.failure() for c in item.checks if not c.ok]
         return failure
 
-    def _undo(self, failed: set[str], result: PlaybookResult) -> list[str]:
+    def _undo(self, failed: set[str], result: PlaybookResult) -> list[Said]:
         """Remove what this run created for new cases that failed; say what, per case.
 
         What a case got is what the roles reported for it; for a case whose earlier run died
@@ -178,23 +187,25 @@ class Run:
             created = result.created_for(s.id)
             removals.append(s.vars.removal(drop_database=whole or "database" in created,
                                            remove_files=whole or "directories" in created))
-            what = [f"{role}: {', '.join(c.changed)}" for role, c in sorted(changes.items()) if c.changed]
-            what += ["everything left by the earlier run that died"] if whole else []
-            undone.append(f"{s.id}: " + "; ".join(what))
+            what = [Said.data(f"{role}: {', '.join(c.changed)}") for role, c in sorted(changes.items()) if c.changed]
+            what += [Said("everything left by the earlier run that died",
+                          "semua yang ditinggalkan proses sebelumnya yang terhenti")] if whole else []
+            undone.append(Said.data(f"{s.id}: ") + join(what, "; "))
         if not removals:
             return []
         self.ctx.on_progress(f"undoing what this run created for {len(removals)} case(s)")
         result_undo = run_playbook("destroy.yml", self.inventory, self.state_dir,
                                    {"provisioner_sites": removals}, on_event=self.ctx.on_event)
         if not result_undo.ok:
-            undone.append("THE UNDO ITSELF FAILED, check by hand: "
+            undone.append(Said("THE UNDO ITSELF FAILED, check by hand: ",
+                               "PEMBATALAN ITU SENDIRI GAGAL, periksa secara manual: ")
                           + "; ".join(str(f) for f in result_undo.failures))
         else:
             for removal in removals:
                 journal.end(self.state_dir, removal["id"])
         return undone
 
-    def _restore(self, failed: set[str]) -> dict[str, list[str]]:
+    def _restore(self, failed: set[str]) -> dict[str, list[Said]]:
         """Put each installed case that failed back as it was applied before this run; say how, per case.
 
         Its earlier case file goes back into the records and through the same playbook: its
@@ -203,21 +214,25 @@ class Run:
         """
         from provisioner.case import load_case
 
-        said: dict[str, list[str]] = {}
+        said: dict[str, list[Said]] = {}
         back: list[site.Site] = []
         for s in self.sites:
             if s.id not in failed or not s.vars.installed:
                 continue
             text = self.previous.get(s.id)
             if text is None:
-                said[s.id] = [f"{s.id}: NOT RESTORED, the records ({self.records.root}) hold no earlier "
-                              "case file of it"]
+                said[s.id] = [Said(f"{s.id}: NOT RESTORED, the records ({self.records.root}) hold no earlier "
+                                   "case file of it",
+                                   f"{s.id}: TIDAK DIKEMBALIKAN, catatan ({self.records.root}) tidak menyimpan "
+                                   "berkas kasus sebelumnya")]
                 continue
             path = self.records.put_back_case(s.id, text)
             try:
                 case = load_case(path)
             except ProvisionerError as exc:
-                said[s.id] = [f"{s.id}: NOT RESTORED, its earlier case file no longer loads: {exc.message}"]
+                said[s.id] = [Said(f"{s.id}: NOT RESTORED, its earlier case file no longer loads: {exc.message}",
+                                   f"{s.id}: TIDAK DIKEMBALIKAN, berkas kasus sebelumnya tidak dapat dibaca lagi: "
+                                   f"{exc.message}")]
                 continue
             pw = secrets.ensure_password(self.state_dir, case.id) if case.database else None
             back.append(site.build(case, s.placement, self.inventory, password_file=pw, installed=True))
@@ -231,16 +246,19 @@ class Run:
         for b in back:
             release = f" (release {b.vars.release_id})" if b.vars.release_id else ""
             if not result.ok:
-                said[b.id] = [f"{b.id}: RESTORE FAILED, check by hand: "
+                said[b.id] = [Said(f"{b.id}: RESTORE FAILED, check by hand: ",
+                                   f"{b.id}: PENGEMBALIAN GAGAL, periksa secara manual: ")
                               + "; ".join(str(f) for f in result.failures)]
                 continue
             versions = software_versions(b, self.inventory, self.hosts)
             self.records.write_configuration(b, self.inventory, versions, now, first=False)
             self.records.write_trial(b, self.inventory, checks[b.id], now)
-            failed_checks = [f"{c.name}: {c.detail}" for c in checks[b.id] if not c.ok]
-            said[b.id] = [f"{b.id}: restored to the case as applied before this run{release}; "
-                          + ("its trial passes again" if not failed_checks
-                             else "ITS TRIAL STILL FAILS: " + "; ".join(failed_checks))]
+            failed_checks = [c.failure() for c in checks[b.id] if not c.ok]
+            said[b.id] = [Said(f"{b.id}: {RESTORED_EN}{release}; ",
+                               f"{b.id}: dikembalikan ke kasus seperti diterapkan sebelum proses ini{release}; ")
+                          + (Said("its trial passes again", "uji cobanya lulus lagi") if not failed_checks
+                             else Said("ITS TRIAL STILL FAILS: ", "UJI COBANYA MASIH GAGAL: ")
+                             + join(failed_checks, "; "))]
         return said
 
     def _fail(self, failure: Failure, result: PlaybookResult) -> None:
@@ -249,22 +267,24 @@ class Run:
         for s in self.sites:
             if s.id not in failure.reasons:
                 continue
-            mine = [u for u in undone if u.startswith(f"{s.id}:") or "UNDO" in u] + restored.get(s.id, [])
+            mine = [u for u in undone if u.en.startswith(f"{s.id}:") or "UNDO" in u.en] + restored.get(s.id, [])
             impact = None
             if s.id in restored:
-                impact = "restored" if ": restored to the case" in restored[s.id][0] else "not_restored"
+                impact = "restored" if RESTORED_EN in restored[s.id][0].en else "not_restored"
             path = self.records.write_incident(s.id, s.fqdn, "apply", failure.stage, failure.reasons[s.id], mine,
                                                impact_of=impact)
             self.report.case(s.id).records.append(str(path))
         render_documents(self.ctx, self._applied_reports())
-        back = [case_id for case_id, lines in restored.items() if ": restored to the case" in lines[0]]
-        put_back = f" ({', '.join(back)} put back as before)" if back else ""
+        back = [case_id for case_id, lines in restored.items() if RESTORED_EN in lines[0].en]
+        put_back = _(" ({cases} put back as before)").format(cases=", ".join(back)) if back else ""
         if failure.stage == "trial":
-            raise ProvisionerError(f"the trial failed for {', '.join(failure.reasons)}{put_back}")
-        first = "; ".join(next(iter(failure.reasons.values())))
+            raise ProvisionerError(_("the trial failed for {cases}{put_back}").format(
+                cases=", ".join(failure.reasons), put_back=put_back))
+        first = failure.first()
         if failure.stage == "unexpected":
-            raise ProvisionerError(f"the run was undone{put_back}: {first}")
-        raise ProvisionerError(f"{failure.stage} failed{put_back}: {first}")
+            raise ProvisionerError(_("the run was undone{put_back}: {reason}").format(put_back=put_back, reason=first))
+        raise ProvisionerError(_("{stage} failed{put_back}: {reason}").format(stage=failure.stage, put_back=put_back,
+                                                                            reason=first))
 
     def _finish(self, started: dt.datetime, result: PlaybookResult) -> None:
         ended = rec.now()
@@ -273,11 +293,13 @@ class Run:
             self.records.remember_applied(s.id)
             # The trail keeps the installation: a re-apply of a live case does not rewrite step 9.
             if s in self.new_sites or sop.INSTALL_STEP not in trail.load(self.ctx.records_dir, s.case):
-                trail.record_install(self.ctx.records_dir, s.case, started, ended, operator())
+                trail.record_install(self.ctx.records_dir, s.case, started, ended,
+                                     operator(self.ctx.records_dir, self.ctx.by))
         render_documents(self.ctx, self._applied_reports())
-        self.report.message = (f"{len(self.sites)} case(s) live, every trial check passed; "
-                               f"changed {result.changed}"
-                               + (f"; {len(self.unchanged)} unchanged, left alone" if self.unchanged else ""))
+        self.report.message = (_("{count} case(s) live, every trial check passed; changed {changed}; {unchanged} "
+                                 "unchanged, left alone") if self.unchanged
+                               else _("{count} case(s) live, every trial check passed; changed {changed}")).format(
+            count=len(self.sites), changed=result.changed, unchanged=len(self.unchanged))
 
     def _applied_reports(self) -> list[CaseReport]:
         return [self.report.case(s.id) for s in self.sites]

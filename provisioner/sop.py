@@ -8,25 +8,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from provisioner.bilingual import Said
 
-@dataclass(frozen=True)
-class Text:
-    id: str
-    en: str
 
-    def __call__(self, lang: str) -> str:
-        return self.en if lang == "en" else self.id
+def T(id: str, en: str) -> Said:
+    """A step's text, Indonesian first as the SOP is written."""
+    return Said(en=en, id=id)
 
 
 @dataclass(frozen=True)
 class Step:
     number: int
-    name: Text
-    actor: Text
-    inputs: Text
-    output: Text
+    name: Said
+    actor: Said
+    inputs: Said
+    output: Said
     minutes: int = 0  # standard time in wall-clock minutes, or
-    days: int = 0  # in working days (Monday to Friday, WITA)
+    days: int = 0  # in working days (Monday to Friday less holidays, WITA: provisioner/working_calendar.py)
 
     def standard(self, lang: str = "id") -> str:
         if self.days:
@@ -34,7 +32,6 @@ class Step:
         return f"{self.minutes} menit" if lang == "id" else f"{self.minutes} min"
 
 
-T = Text
 STEPS: tuple[Step, ...] = (
     Step(1, T("Surat permohonan penyediaan aplikasi dari OPD", "Request letter from the OPD"),
          T("OPD", "OPD"), T("Surat permohonan", "Request letter"), T("Surat", "Letter"), minutes=2),

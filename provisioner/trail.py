@@ -7,9 +7,10 @@ How time is counted (the rule the documents and ``case show`` follow):
 - A step's time runs from the moment the step it depends on was done (or from its own recorded
   start, as step 9 has) to the moment it was done. Step 1 has no measured time.
 - A standard in minutes counts wall-clock time.
-- A standard in days counts working days: only time falling on Monday to Friday, on the WITA
-  (UTC+8) calendar, counts; Saturday and Sunday do not. Public holidays are not known to the
-  tool and count as working days.
+- A standard in days counts working days: only time falling on a working day of the WITA (UTC+8)
+  calendar counts; Saturday and Sunday, Indonesia's national holidays and cuti bersama, and the
+  days in the division's own list (``records/hari-libur.yml``) do not
+  (provisioner/working_calendar.py).
 - A step is over time when its time exceeds its standard.
 """
 
@@ -22,9 +23,10 @@ from typing import Any
 
 import yaml
 
-from provisioner import sop
+from provisioner import dates, sop, working_calendar
 from provisioner.case import Case
 from provisioner.errors import FieldError, InvalidInput
+from provisioner.language import _
 from provisioner.records import write_atomic
 
 WITA = dt.timezone(dt.timedelta(hours=8), "WITA")
@@ -63,27 +65,20 @@ class Row:
     over: bool | None
 
     def text(self, lang: str = "id") -> str:
-        if self.value is None:
-            return "-"
-        if self.step.days:
-            return f"{self.value:.2f} {'hari kerja' if lang == 'id' else 'working days'}"
-        return f"{self.value:.1f} {'menit' if lang == 'id' else 'min'}"
+        """The time taken as a person says it: "2,5 hari kerja", "1 hari 12 jam", "36 menit"."""
+        return value_text(self.step, self.value, lang)
 
 
-def working_days(start: dt.datetime, end: dt.datetime) -> float:
-    """Days elapsed between two moments, counting Monday to Friday (WITA calendar) only."""
-    start, end = start.astimezone(WITA), end.astimezone(WITA)
-    if end <= start:
-        return 0.0
-    seconds = 0.0
-    cursor = start
-    while cursor < end:
-        midnight = (cursor + dt.timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-        upto = min(midnight, end)
-        if cursor.weekday() < 5:
-            seconds += (upto - cursor).total_seconds()
-        cursor = upto
-    return seconds / 86400
+def value_text(step: sop.Step, value: float | None, lang: str = "id") -> str:
+    """A time in the unit of the step's standard (working days, or minutes), for people."""
+    if value is None:
+        return "-"
+    return dates.working_days_text(value, lang) if step.days else dates.duration_text(value, lang)
+
+
+def working_days(start: dt.datetime, end: dt.datetime, calendar: working_calendar.Calendar | None = None) -> float:
+    """Days elapsed between two moments, counting working days (WITA calendar) only."""
+    return (calendar or working_calendar.Calendar()).working_days(start, end)
 
 
 def _path(records: Path, case_id: str) -> Path:
@@ -107,7 +102,7 @@ def load(records: Path, case: Case) -> dict[int, Entry]:
 def _save(records: Path, case: Case, entries: dict[int, Entry]) -> Path:
     path = _path(records, case.id)
     path.parent.mkdir(parents=True, exist_ok=True)
-    own = [e.as_dict() for _, e in sorted(entries.items()) if e.source != "case"]
+    own = [e.as_dict() for e in sorted(entries.values(), key=lambda e: e.step) if e.source != "case"]
     text = (f"# Jejak SOP kasus {case.id} (SOP trail), written by provisioner\n"
             + yaml.safe_dump({"case": case.id, "steps": own}, sort_keys=False, allow_unicode=True))
     return write_atomic(path, text)
@@ -120,24 +115,30 @@ def record(records: Path, case: Case, number: int, done: dt.datetime | None = No
     done = done or now
     errors = []
     if number not in sop.BY_NUMBER:
-        raise InvalidInput(f"there is no step {number}", [FieldError("STEP", "a step number 1-11")])
+        raise InvalidInput(_("there is no step {number}").format(number=number),
+                           [FieldError("STEP", _("a step number 1-11"))])
     if done.tzinfo is None:
-        errors.append(FieldError("--done", "needs an offset, e.g. 2026-10-02T09:00:00+08:00"))
+        errors.append(FieldError("--done", _("needs an offset, e.g. 2026-10-02T09:00:00+08:00")))
     elif done > now + dt.timedelta(minutes=1):
-        errors.append(FieldError("--done", f"{done.isoformat()} is in the future (now {now.isoformat()})"))
+        errors.append(FieldError("--done", _("{when} is in the future (now {now})").format(when=done.isoformat(),
+                                                                                        now=now.isoformat())))
     if not sop.applies(number, case.source_kind):
-        errors.append(FieldError("STEP", f"step {number} applies to applications from a vendor only"))
+        errors.append(FieldError("STEP", _("step {number} applies to applications from a vendor only").format(
+            number=number)))
     entries = load(records, case)
     before = sop.depends_on(number, case.source_kind)
     if before is not None and not errors:
         previous = entries.get(before)
         if previous is None:
-            errors.append(FieldError("STEP", f"step {number} depends on step {before}, which is not recorded yet"))
+            not_yet = _("step {number} depends on step {before}, which is not recorded yet")
+            errors.append(FieldError("STEP", not_yet.format(number=number, before=before)))
         elif previous.done > done:
-            errors.append(FieldError("--done", f"step {number} done at {done.isoformat()} is before step {before} "
-                                                f"({previous.done.isoformat()}), which it depends on"))
+            too_early = _("step {number} done at {when} is before step {before} ({then}), which it depends on")
+            errors.append(FieldError("--done", too_early.format(number=number, when=done.isoformat(), before=before,
+                                                                then=previous.done.isoformat())))
     if errors:
-        raise InvalidInput(f"step {number} of case {case.id} cannot be recorded", errors)
+        raise InvalidInput(_("step {number} of case {case} cannot be recorded").format(number=number, case=case.id),
+                           errors)
     entry = Entry(number, done, by=by, note=note)
     entries[number] = entry
     _save(records, case, entries)
@@ -155,9 +156,10 @@ def record_install(records: Path, case: Case, started: dt.datetime, ended: dt.da
     _save(records, case, entries)
 
 
-def _taken(step: sop.Step, start: dt.datetime, end: dt.datetime) -> tuple[float, bool]:
+def _taken(step: sop.Step, start: dt.datetime, end: dt.datetime,
+           calendar: working_calendar.Calendar) -> tuple[float, bool]:
     if step.days:
-        days = working_days(start, end)
+        days = calendar.working_days(start, end)
         return days, days > step.days
     minutes = (end - start).total_seconds() / 60
     return minutes, minutes > step.minutes
@@ -165,6 +167,7 @@ def _taken(step: sop.Step, start: dt.datetime, end: dt.datetime) -> tuple[float,
 
 def rows(records: Path, case: Case) -> list[Row]:
     entries = load(records, case)
+    calendar = working_calendar.load(records)
     out = []
     for step in sop.STEPS:
         applies = sop.applies(step.number, case.source_kind)
@@ -174,7 +177,7 @@ def rows(records: Path, case: Case) -> list[Row]:
             before = sop.depends_on(step.number, case.source_kind)
             start = entry.started or (entries[before].done if before in entries else None)
             if start is not None:
-                value, over = _taken(step, start, entry.done)
+                value, over = _taken(step, start, entry.done, calendar)
         out.append(Row(step, applies, entry, value, over))
     return out
 

@@ -3,7 +3,10 @@
 Name servers are asked directly over DNS, the site over HTTP(S) on its public address from this
 machine, and the hosts are inspected (services, users, files, permissions, the address, Apache's
 configtest, and a database login with the very settings the application got). Every check
-reports name, ok, detail and duration; none of them changes anything.
+reports its stable id, name, ok, detail and duration; none of them changes anything. Names and
+details are said in English and Indonesian (provisioner/check_texts.py, the catalogue): the
+English ones are what ``name`` and ``detail`` always were, the Indonesian ones go into the
+Indonesian documents.
 
 A fleet is trialled as a batch (``run_trials``): the DNS and HTTP checks of all sites run in a
 bounded thread pool; each host is read once for all its sites (provisioner/host_facts.py: one
@@ -23,7 +26,7 @@ import socket
 import ssl
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import dns.exception
@@ -31,6 +34,8 @@ import yaml
 from cryptography import x509
 
 from provisioner import dns as dnsq
+from provisioner.check_texts import CHECKS, LANGS, Said, detail, join, recognize, word
+from provisioner.check_texts import name as check_name
 from provisioner.host_facts import FactsRequest, HostFacts
 from provisioner.inventory import Host, Inventory
 from provisioner.site import Site, php_version
@@ -51,37 +56,70 @@ _RC_MARK = "--provisioner-rc "
 
 @dataclass
 class Check:
+    """One check's result. ``name`` and ``detail`` are English (as they always were); ``id`` is the
+    catalogue's (None for a check outside it, as doctor's); ``said`` holds both languages."""
+
     name: str
     ok: bool
     detail: str
     duration_s: float
+    id: str | None = None
+    said: tuple[Said, Said] | None = field(default=None, compare=False)
+
+    @classmethod
+    def of(cls, check_id: str | None, title: Said, ok: bool, found: Said, duration_s: float) -> Check:
+        return cls(title.en, ok, found.en, duration_s, check_id, (title, found))
+
+    def _said(self) -> tuple[Said, Said]:
+        """Both languages; a check made from English alone is said as the catalogue recognizes it."""
+        return self.said or recognize(self.name, self.detail)[1:]
+
+    def texts(self, lang: str) -> dict[str, str]:
+        title, found = self._said()
+        return {"name": title(lang), "detail": found(lang)}
+
+    def failure(self) -> Said:
+        """What an incident record says of this check when it failed."""
+        title, found = self._said()
+        return Said(f"check '{title.en}': {found.en}", f"pemeriksaan '{title.id}': {found.id}")
 
     def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "ok": self.ok, "detail": self.detail, "duration_s": round(self.duration_s, 3)}
+        check_id = self.id if self.said else recognize(self.name, self.detail)[0]
+        return {"id": check_id, "name": self.name, "ok": self.ok, "detail": self.detail,
+                "duration_s": round(self.duration_s, 3), "texts": {lang: self.texts(lang) for lang in LANGS}}
 
 
-def timed(name: str, probe: Callable[[], tuple[bool, str]]) -> Check:
+Probe = Callable[[], tuple[bool, Said | str]]
+
+
+def timed(name: str, probe: Probe, **values: Any) -> Check:
+    """Run a probe. ``name`` is a check id of the catalogue (its fields given as ``values``), or,
+    for a check outside the catalogue, its name."""
+    title = check_name(name, **values) if name in CHECKS else Said.data(name)
     start = time.perf_counter()
+    found: Said | str
     try:
-        ok, detail = probe()
+        ok, found = probe()
     except (OSError, dns.exception.DNSException, http.client.HTTPException, ssl.SSLError, RuntimeError) as exc:
-        ok, detail = False, f"{exc.__class__.__name__}: {exc}"
-    return Check(name, ok, detail, time.perf_counter() - start)
+        ok, found = False, detail("error", kind=exc.__class__.__name__, message=str(exc))
+    return Check.of(name if name in CHECKS else None, title, ok,
+                    found if isinstance(found, Said) else Said.data(found), time.perf_counter() - start)
 
 
 # --- DNS -------------------------------------------------------------------------------------
 
-def _in_step(primary: Host, secondary: Host, zones: list[str]) -> tuple[bool, str]:
+def _in_step(primary: Host, secondary: Host, zones: list[str]) -> tuple[bool, Said]:
     """Wait (bounded) until ``secondary`` serves every zone at the primary's SOA serial."""
     deadline = time.monotonic() + SECONDARY_SYNC_TIMEOUT
     while True:
         want = {zone: dnsq.soa_serial(primary.address, zone) for zone in zones}
         have = {zone: dnsq.soa_serial(secondary.address, zone) for zone in zones}
         if want == have:
-            return True, "SOA serials " + ", ".join(f"{zone} {serial}" for zone, serial in have.items())
+            return True, detail("dns.serials", serials=", ".join(f"{zone} {serial}" for zone, serial in have.items()))
         if time.monotonic() > deadline:
-            return False, (f"after {SECONDARY_SYNC_TIMEOUT:.0f} s: " + ", ".join(
-                f"{zone} {have[zone]} (primary {want[zone]})" for zone in zones if have[zone] != want[zone]))
+            behind = join(detail("dns.behind", zone=zone, have=str(have[zone]), want=str(want[zone]))
+                          for zone in zones if have[zone] != want[zone])
+            return False, detail("dns.late", seconds=f"{SECONDARY_SYNC_TIMEOUT:.0f}", behind=behind)
         time.sleep(0.1)
 
 
@@ -90,31 +128,30 @@ def _sync_zones(site: Site) -> tuple[str, ...]:
     return tuple(dict.fromkeys([site.case.zone, site.vars.reverse_zone]))
 
 
-def _sync_name(secondary: Host, inventory: Inventory) -> str:
-    return f"dns zones on {secondary.name} in step with {inventory.dns_primary.name}"
-
-
-def _sync_check(primary: Host, secondary: Host, zones: tuple[str, ...], name: str) -> Check:
-    return timed(name, lambda: _in_step(primary, secondary, list(zones)))
+def _sync_check(primary: Host, secondary: Host, zones: tuple[str, ...]) -> Check:
+    return timed("dns.in_step", lambda: _in_step(primary, secondary, list(zones)),
+                 secondary=secondary.name, primary=primary.name)
 
 
 def _record_checks(site: Site, inventory: Inventory) -> list[Check]:
     """A (and PTR, unless the site is served on a shared address) on every authoritative server."""
     checks = []
     for server in inventory.dns_servers:
-        def probe_a(server: Host = server) -> tuple[bool, str]:
+        def probe_a(server: Host = server) -> tuple[bool, Said]:
             rcode, answers = dnsq.query(server.address, site.fqdn, "A")
-            return answers == [site.ip], f"{site.fqdn} A -> {', '.join(answers) or rcode} (want {site.ip})"
+            return answers == [site.ip], detail("dns.answer", name=site.fqdn, type="A",
+                                                answers=", ".join(answers) or rcode, want=site.ip)
 
-        def probe_ptr(server: Host = server) -> tuple[bool, str]:
+        def probe_ptr(server: Host = server) -> tuple[bool, Said]:
             name = dnsq.reverse_name(site.ip)
             rcode, answers = dnsq.query(server.address, name, "PTR")
             want = f"{site.fqdn}."
-            return answers == [want], f"{name} PTR -> {', '.join(answers) or rcode} (want {want})"
+            return answers == [want], detail("dns.answer", name=name, type="PTR",
+                                             answers=", ".join(answers) or rcode, want=want)
 
-        checks.append(timed(f"dns A on {server.name}", probe_a))
+        checks.append(timed("dns.a", probe_a, server=server.name))
         if not site.vars.shared:  # the shared address's PTR names the host, not each site on it
-            checks.append(timed(f"dns PTR on {server.name}", probe_ptr))
+            checks.append(timed("dns.ptr", probe_ptr, server=server.name))
     return checks
 
 
@@ -181,36 +218,40 @@ def _http_checks(site: Site, ports: tuple[int, int] = PORTS) -> list[Check]:
     scheme = "https" if tls else "http"
     checks = []
     if tls:
-        def probe_redirect() -> tuple[bool, str]:
+        def probe_redirect() -> tuple[bool, Said]:
             resp = fetch(site, "/", tls=False, ports=ports)
             want = f"https://{site.fqdn}/"
             return (resp.status in (301, 308) and resp.location == want,
-                    f"http://{site.ip}/ Host {site.fqdn} -> {resp.status} {resp.location} (want 301 {want})")
+                    detail("http.redirect", ip=site.ip, fqdn=site.fqdn, status=resp.status, location=resp.location,
+                           want=want))
 
-        def probe_cert() -> tuple[bool, str]:
+        def probe_cert() -> tuple[bool, Said]:
             resp = fetch(site, "/", tls=True, ports=ports)
-            return site.fqdn in resp.cert_names, f"certificate names: {', '.join(resp.cert_names) or 'none'}"
+            return site.fqdn in resp.cert_names, detail("tls.names", names=join(resp.cert_names, empty=word("none")))
 
-        checks.append(timed("http redirects to https", probe_redirect))
-        checks.append(timed("tls certificate names the site", probe_cert))
+        checks.append(timed("http.redirect", probe_redirect))
+        checks.append(timed("tls.names", probe_cert))
 
-    def probe_site() -> tuple[bool, str]:
+    def probe_site() -> tuple[bool, Said]:
         resp = fetch(site, "/", tls=tls, ports=ports)
-        return resp.status < 500, f"{scheme}://{site.ip}/ Host {site.fqdn} -> {resp.status}"
+        return resp.status < 500, detail("http.status", url=f"{scheme}://{site.ip}/", fqdn=site.fqdn,
+                                         status=resp.status)
 
-    checks.append(timed(f"{scheme} answers on {site.ip}", probe_site))
+    checks.append(timed("http.answers", probe_site, scheme=scheme, ip=site.ip))
     for index, trial in enumerate(site.case.trial):
-        def probe_trial(trial: Any = trial) -> tuple[bool, str]:
+        def probe_trial(trial: Any = trial) -> tuple[bool, Said]:
             resp = fetch(site, trial.path, tls=tls, ports=ports)
             problems = []
             if resp.status != trial.status:
-                problems.append(f"status {resp.status}, want {trial.status}")
+                problems.append(detail("http.wrong_status", status=resp.status, want=trial.status))
             if trial.contains and trial.contains not in resp.body:
-                problems.append(f"body lacks {trial.contains!r}")
-            detail = f"GET {trial.path} -> {resp.status}" + (f": {'; '.join(problems)}" if problems else "")
-            return not problems, detail
+                problems.append(detail("http.body_lacks", text=repr(trial.contains)))
+            if problems:
+                return False, detail("http.trial_problems", path=trial.path, status=resp.status,
+                                     problems=join(problems, "; "))
+            return True, detail("http.trial", path=trial.path, status=resp.status)
 
-        checks.append(timed(f"trial[{index}] GET {trial.path}", probe_trial))
+        checks.append(timed("http.case_trial", probe_trial, index=index, number=index + 1, path=trial.path))
     return checks
 
 
@@ -315,96 +356,100 @@ def _host_checks(site: Site, inventory: Inventory, read: HostFacts | Exception) 
             raise read
         return read
 
-    def probe_address() -> tuple[bool, str]:
+    def probe_address() -> tuple[bool, Said]:
         iface = facts().interface(inventory.public_interface)
         if iface.addresses is None:
             raise RuntimeError(f"{inventory.public_interface}: {iface.error}")
-        return site.ip in iface.addresses, f"{iface.name} carries {', '.join(iface.addresses) or 'nothing'}"
+        return site.ip in iface.addresses, detail("host.carries", interface=iface.name,
+                                                  addresses=join(iface.addresses, empty=word("nothing")))
 
-    def probe_configtest() -> tuple[bool, str]:
+    def probe_configtest() -> tuple[bool, Said]:
         out = facts().command("configtest")
         text = out.stderr or out.stdout
-        return out.rc == 0, text.strip().splitlines()[-1] if text.strip() else ""
+        return out.rc == 0, detail("server_said", text=text.strip().splitlines()[-1] if text.strip() else "")
 
-    def probe_apache() -> tuple[bool, str]:
+    def probe_apache() -> tuple[bool, Said]:
         running = facts().users_running("apache2")
-        return bool(running), f"{len(running)} apache2 processes"
+        return bool(running), detail("apache.processes", count=len(running))
 
-    def probe_vhost() -> tuple[bool, str]:
+    def probe_vhost() -> tuple[bool, Said]:
         link, conf = facts().file(v.vhost_link), facts().file(v.vhost_file)
         ok = link.is_symlink and conf.exists and conf.user == "root" and f"{site.ip}:" in conf.found
-        problem = "" if ok else " missing, not enabled or not on the address"
-        return ok, f"{v.vhost_link} -> {v.vhost_file}{problem}"
+        return ok, detail("vhost.link" if ok else "vhost.link_problem", link=v.vhost_link, file=v.vhost_file)
 
-    def probe_vhost_unchanged() -> tuple[bool, str]:
+    def probe_vhost_unchanged() -> tuple[bool, Said]:
         marker, conf = facts().file(v.marker), facts().file(v.vhost_file)
         want = _ownership_record(marker.content if marker.exists else None).get("vhost_sha256", "")
         now = conf.sha256 if conf.exists else "missing"
-        return bool(want) and now == want, ("as applied" if now == want else
-                                            f"{v.vhost_file} differs from what apply wrote (edited by hand?)")
+        return bool(want) and now == want, (detail("vhost.as_applied") if now == want else
+                                            detail("vhost.differs", file=v.vhost_file))
 
-    def probe_user() -> tuple[bool, str]:
+    def probe_user() -> tuple[bool, Said]:
         user = facts().user(v.user)
         ok = user.exists and user.shell in ("/usr/sbin/nologin", "/bin/false")
-        return ok, f"user {v.user}: " + (f"shell {user.shell}" if user.exists else "missing")
+        return ok, (detail("app.user", user=v.user, shell=user.shell) if user.exists
+                    else detail("app.user_missing", user=v.user))
 
-    def probe_docroot() -> tuple[bool, str]:
+    def owner_mode(path: str) -> Said:
+        found = facts().file(path)
+        return detail("file.owner_mode", path=path, owner=found.user if found.exists else "-",
+                      mode=oct(found.mode) if found.exists else "-")
+
+    def probe_docroot() -> tuple[bool, Said]:
         docroot = facts().file(v.docroot)
         ok = docroot.is_directory and docroot.user == v.user and docroot.mode & 0o002 == 0
-        return ok, f"{v.docroot} owner {docroot.user if docroot.exists else '-'} mode " \
-                   f"{oct(docroot.mode) if docroot.exists else '-'}"
+        return ok, owner_mode(v.docroot)
 
-    checks += [timed("public address bound", probe_address),
-               timed("apache configtest passes", probe_configtest),
-               timed("apache is running", probe_apache),
-               timed("virtual host enabled", probe_vhost),
-               timed("virtual host as applied", probe_vhost_unchanged),
-               timed("application user exists", probe_user),
-               timed("document root owned by the application", probe_docroot)]
+    checks += [timed("host.address", probe_address),
+               timed("apache.configtest", probe_configtest),
+               timed("apache.running", probe_apache),
+               timed("vhost.enabled", probe_vhost),
+               timed("vhost.as_applied", probe_vhost_unchanged),
+               timed("app.user", probe_user),
+               timed("app.docroot", probe_docroot)]
 
     if site.case.runtime == "php":
-        def probe_pool() -> tuple[bool, str]:
+        def probe_pool() -> tuple[bool, Said]:
             pool, sock = facts().file(v.pool_file), facts().file(v.pool_socket)
             ok = pool.exists and pool.user == "root" and pool.mode == 0o600 and sock.is_socket
-            detail = f"{v.pool_file} mode {oct(pool.mode) if pool.exists else '-'}, socket " + \
-                     ("present" if sock.is_socket else "missing")
-            return ok, detail
+            return ok, detail("php.pool", pool=v.pool_file, mode=oct(pool.mode) if pool.exists else "-",
+                              socket=word("present" if sock.is_socket else "missing"))
 
-        def probe_workers() -> tuple[bool, str]:
+        def probe_workers() -> tuple[bool, Said]:
             # ondemand pools start workers on request; the trial's HTTP checks have made some.
             users = set(facts().users_running(f"php-fpm{php_version(inventory)}"))
-            return v.user in users, f"php-fpm workers run as: {', '.join(sorted(users)) or 'none'}"
+            return v.user in users, detail("php.workers", users=join(sorted(users), empty=word("none")))
 
-        checks += [timed("php-fpm pool configured, root-only", probe_pool),
-                   timed("php-fpm runs as the application user", probe_workers)]
+        checks += [timed("php.pool", probe_pool),
+                   timed("php.workers", probe_workers)]
 
     database = site.case.database
     if database is not None:
-        def probe_env() -> tuple[bool, str]:
+        def probe_env() -> tuple[bool, Said]:
             env = facts().file(v.env_file)
             ok = env.exists and env.user == v.user and env.mode == 0o400
-            return ok, f"{v.env_file} owner {env.user if env.exists else '-'} mode " \
-                       f"{oct(env.mode) if env.exists else '-'}"
+            return ok, owner_mode(v.env_file)
 
         def logins() -> list[tuple[int, list[str]]]:
             out = facts().command(_login_key(site))
             return _db_results(out.stdout, out.stderr, out.rc)
 
-        def probe_login() -> tuple[bool, str]:
+        def probe_login() -> tuple[bool, Said]:
             rc, lines = logins()[0]
             said = [line.strip() for line in lines if line.strip()]
-            return rc == 0 and said[-1:] == ["1"], \
-                f"{database.user}@{v.db.address if v.db else '-'}/{database.name}: " + \
-                ("login ok" if rc == 0 else (said or ["failed"])[-1])
+            where = {"user": database.user, "address": v.db.address if v.db else "-", "database": database.name}
+            if rc == 0:
+                return said[-1:] == ["1"], detail("db.login_ok", **where)
+            return False, detail("db.login_failed", **where, error=said[-1] if said else word("failed"))
 
-        def probe_isolated() -> tuple[bool, str]:
+        def probe_isolated() -> tuple[bool, Said]:
             rc, _ = logins()[1]
             target = "mysql" if database.engine == "mariadb" else "postgres"
-            return rc != 0, f"database {target}: " + ("refused" if rc != 0 else "reachable, must not be")
+            return rc != 0, detail("db.refused" if rc != 0 else "db.reachable", target=target)
 
-        checks += [timed("database settings file readable by the application only", probe_env),
-                   timed("database user logs in with the application's settings", probe_login),
-                   timed("database user cannot reach other databases", probe_isolated)]
+        checks += [timed("db.settings", probe_env),
+                   timed("db.login", probe_login),
+                   timed("db.isolated", probe_isolated)]
     return checks
 
 
@@ -421,9 +466,8 @@ def run_trials(sites: list[Site], inventory: Inventory, hosts: Hosts, *, workers
         http = {s.id: pool.submit(_http_checks, s, ports) for s in sites}
         syncs = {}
         for secondary in secondaries:
-            name = _sync_name(secondary, inventory)
             for zones in dict.fromkeys(_sync_zones(s) for s in sites):
-                syncs[secondary.name, zones] = pool.submit(_sync_check, inventory.dns_primary, secondary, zones, name)
+                syncs[secondary.name, zones] = pool.submit(_sync_check, inventory.dns_primary, secondary, zones)
         records = {s.id: pool.submit(_record_checks, s, inventory) for s in sites}
         concurrent.futures.wait(http.values())
         requests: dict[str, tuple[Host, FactsRequest]] = {}

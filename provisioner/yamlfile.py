@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from provisioner.errors import FieldError, InvalidInput
+from provisioner.language import _
 
 if TYPE_CHECKING:  # yaml is imported where a file is read: `provisioner --help` does not need it
     import yaml
@@ -60,14 +61,15 @@ def _structure(text: str, loader: Any, anchors: bool, max_depth: int | None) -> 
         if event.anchor and not anchors:
             kind = "alias" if isinstance(event, yaml.AliasEvent) else "anchor"
             line = event.start_mark.line + 1 if event.start_mark else 0
-            found.append(FieldError(_field(frames), f"YAML {kind} '{event.anchor}' at line {line}: anchors and "
-                                                    "aliases are not allowed; write each value out"))
+            found.append(FieldError(_field(frames), _("YAML {kind} '{name}' at line {line}: anchors and aliases are "
+                                                      "not allowed; write each value out").format(
+                kind=kind, name=event.anchor, line=line)))
             if len(found) >= 3:
                 break
         if isinstance(event, yaml.CollectionStartEvent) and max_depth is not None and len(frames) >= max_depth:
             line = event.start_mark.line + 1 if event.start_mark else 0
-            found.append(FieldError(_field(frames), f"nested more than {max_depth} levels deep at line {line}; "
-                                                    f"at most {max_depth} are allowed"))
+            found.append(FieldError(_field(frames), _("nested more than {limit} levels deep at line {line}; at most "
+                                                      "{limit} are allowed").format(limit=max_depth, line=line)))
             break
         if isinstance(event, yaml.MappingStartEvent):
             frames.append([True, "?", True])
@@ -95,13 +97,15 @@ def _read(path: Path, what: str, max_bytes: int | None) -> str:
     whose size the file system does not tell, such as a pipe)."""
     size = path.stat().st_size
     if max_bytes is not None and size > max_bytes:
-        raise InvalidInput(f"{what} is too large: {path}",
-                           [FieldError("", f"{size} bytes; at most {max_bytes} are allowed")])
+        raise InvalidInput(_("{what} is too large: {path}").format(what=_(what), path=path),
+                           [FieldError("", _("{size} bytes; at most {limit} are allowed").format(
+                               size=size, limit=max_bytes))])
     with path.open("rb") as stream:
         raw = stream.read(-1 if max_bytes is None else max_bytes + 1)
     if max_bytes is not None and len(raw) > max_bytes:
-        raise InvalidInput(f"{what} is too large: {path}",
-                           [FieldError("", f"more than {max_bytes} bytes; at most {max_bytes} are allowed")])
+        raise InvalidInput(_("{what} is too large: {path}").format(what=_(what), path=path),
+                           [FieldError("", _("more than {limit} bytes; at most {limit} are allowed").format(
+                               limit=max_bytes))])
     return raw.decode("utf-8")
 
 
@@ -117,16 +121,19 @@ def load_mapping(path: Path, what: str = "file", *, max_bytes: int | None = None
     try:
         text = _read(path, what, max_bytes)
     except FileNotFoundError:
-        raise InvalidInput(f"{what} not found: {path}", [FieldError("", f"no such file: {path}")]) from None
+        raise InvalidInput(_("{what} not found: {path}").format(what=_(what), path=path),
+                           [FieldError("", _("no such file: {path}").format(path=path))]) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"{what} cannot be read: {path}", [FieldError("", str(exc))]) from None
+        raise InvalidInput(_("{what} cannot be read: {path}").format(what=_(what), path=path),
+                           [FieldError("", str(exc))]) from None
     # libyaml when present: a batch of 500 case files is read in a second, not ten.
     loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
         refused = [] if anchors and max_depth is None else _structure(text, loader_class, anchors, max_depth)
         if refused:
-            raise InvalidInput(f"{what} uses YAML anchors or aliases: {path}" if refused[0].message.startswith("YAML ")
-                               else f"{what} is nested too deep: {path}", refused)
+            message = (_("{what} uses YAML anchors or aliases: {path}") if "'" in refused[0].message
+                       else _("{what} is nested too deep: {path}"))  # only the anchor's message names it in quotes
+            raise InvalidInput(message.format(what=_(what), path=path), refused)
         loader = loader_class(text)  # a safe loader, C or Python; the document is composed once
         try:
             node = loader.get_single_node()
@@ -135,13 +142,14 @@ def load_mapping(path: Path, what: str = "file", *, max_bytes: int | None = None
         finally:
             loader.dispose()
     except yaml.YAMLError as exc:
-        raise InvalidInput(f"{what} is not valid YAML: {path}", [FieldError("", str(exc))]) from None
+        raise InvalidInput(_("{what} is not valid YAML: {path}").format(what=_(what), path=path),
+                           [FieldError("", str(exc))]) from None
     if duplicates:
-        raise InvalidInput(f"{what} has duplicate keys: {path}", duplicates)
+        raise InvalidInput(_("{what} has duplicate keys: {path}").format(what=_(what), path=path), duplicates)
     if not isinstance(data, dict):
-        kind = "empty" if data is None else type(data).__name__
+        kind = _("empty") if data is None else type(data).__name__
         raise InvalidInput(
-            f"{what} must be a YAML mapping: {path}",
-            [FieldError("", f"the document is {kind}, expected a mapping of fields")],
+            _("{what} must be a YAML mapping: {path}").format(what=_(what), path=path),
+            [FieldError("", _("the document is {kind}, expected a mapping of fields").format(kind=kind))],
         )
     return data

@@ -54,9 +54,10 @@ def write(folder: Path, count: int, shared_every: int = 4, prefix: str = "fleet"
     return paths
 
 
-def write_records(root: Path, case_file: Path, ip: str, passed: bool) -> None:
+def write_records(root: Path, case_file: Path, ip: str, passed: bool, checks: list[Any] | None = None) -> None:
     """A case's records as ``apply`` leaves them, without a lab: its copy, configuration, trial,
-    and the installation in its trail when the trial passed, an incident when it did not."""
+    and the installation in its trail when the trial passed, an incident when it did not.
+    ``checks``: the trial's checks (default: two, one of them the case's own trial request)."""
     import datetime as dt
 
     from provisioner import trail
@@ -73,7 +74,7 @@ def write_records(root: Path, case_file: Path, ip: str, passed: bool) -> None:
     store = Records(root)
     store.write_case(site)
     store.write_configuration(site, inventory, {"apache": "Apache/2.4.71"}, "2026-11-27T10:00:00+08:00")
-    checks = [Check("dns A on ns1", True, f"-> {ip}", 0.001), Check("trial[0] GET /", passed, "200", 0.02)]
+    checks = checks or [Check("dns A on ns1", True, f"-> {ip}", 0.001), Check("trial[0] GET /", passed, "200", 0.02)]
     store.write_trial(site, inventory, checks, "2026-11-27T10:05:00+08:00")
     if passed:
         trail.record_install(root, case, dt.datetime(2026, 11, 27, 10, 0, tzinfo=wita),

@@ -14,6 +14,7 @@ from provisioner import journal
 from provisioner.case import Case, load_case, require_approved
 from provisioner.errors import FieldError, InvalidInput, ProvisionerError, Refused
 from provisioner.inventory import Inventory, load_inventory
+from provisioner.language import _
 from provisioner.report import CaseReport, Report
 from provisioner.vault import VaultIdentities
 
@@ -36,6 +37,7 @@ class Context:
     vault: VaultIdentities = field(default_factory=VaultIdentities)
     on_event: EventCallback | None = None
     on_progress: Callable[[str], None] = lambda message: None
+    by: str = ""  # --by: who runs the command, for the SOP trail (see ``operator``)
     _inventory: Inventory | None = field(default=None, init=False, repr=False)
 
     def inventory(self, hosts_needed: bool = True) -> Inventory:
@@ -83,9 +85,10 @@ def load_cases(paths: list[Path], release_needed: bool = True) -> list[Case]:
             errors += [FieldError(f"{prefix}{e.path}", e.message) for e in exc.errors]
             message = exc.message
     if errors:
-        raise InvalidInput(message if len(paths) == 1 else f"{len(errors)} problems in the case files", errors)
+        raise InvalidInput(message if len(paths) == 1
+                           else _("{count} problems in the case files").format(count=len(errors)), errors)
     if not cases:
-        raise InvalidInput("no case given", [FieldError("CASE", "name at least one case file")])
+        raise InvalidInput(_("no case given"), [FieldError("CASE", _("name at least one case file"))])
     return cases
 
 
@@ -97,7 +100,7 @@ def require_all_approved(cases: list[Case]) -> None:
         except Refused as exc:
             refused += [FieldError(f"{case.id}: {e.path}", e.message) for e in exc.errors]
     if refused:
-        raise Refused("only approved cases may be applied; nothing was changed", refused)
+        raise Refused(_("only approved cases may be applied; nothing was changed"), refused)
 
 
 def approved_cases(ctx: Context, paths: list[Path]) -> tuple[Inventory, list[Case]]:
@@ -119,7 +122,7 @@ def placed(cases: list[Case], inventory: Inventory, hosts: Hosts,
     live.unfinished = journal.unfinished(inventory.state_dir)
     chosen, conflicts = placement.place(cases, inventory, live)
     if conflicts:
-        raise Refused("conflict with what is live on the servers; nothing was changed", conflicts)
+        raise Refused(_("conflict with what is live on the servers; nothing was changed"), conflicts)
     return chosen, live
 
 
@@ -129,8 +132,9 @@ def case_file(ctx: Context, ref: str | Path) -> Path:
     if not path.is_file():
         path = ctx.records_dir / str(ref) / "case.yml"
         if not path.exists():
-            raise InvalidInput(f"no case {ref}",
-                               [FieldError("CASE", f"{ref} is neither a case file nor a case id in {ctx.records_dir}")])
+            raise InvalidInput(_("no case {case}").format(case=ref),
+                               [FieldError("CASE", _("{case} is neither a case file nor a case id in {records}").format(
+                                   case=ref, records=ctx.records_dir))])
     return path
 
 
@@ -139,9 +143,22 @@ def case_of(ctx: Context, ref: str) -> Case:
     return load_cases([case_file(ctx, ref)])[0]
 
 
-def operator() -> str:
-    """Who ran the command, for the SOP trail: PROVISIONER_OPERATOR, or the login name."""
-    return os.environ.get("PROVISIONER_OPERATOR") or getpass.getuser()
+def operator(records: Path | None = None, by: str = "") -> str:
+    """Who ran the command, for the SOP trail: a person, not the Unix account the tool runs as.
+
+    ``--by``; else PROVISIONER_OPERATOR; else the person behind ``sudo`` (SUDO_USER); else the
+    ``pelaksana`` of the records' documents.yml, when it names someone; else the login name.
+    """
+    for name in (by, os.environ.get("PROVISIONER_OPERATOR", ""), os.environ.get("SUDO_USER", "")):
+        if name.strip() and name.strip() != "root":
+            return name.strip()
+    if records is not None:
+        from provisioner import documents
+
+        pelaksana = documents.settings(records)["pelaksana"]
+        if pelaksana != documents.DEFAULT_SETTINGS["pelaksana"]:
+            return pelaksana
+    return getpass.getuser()
 
 
 def render_documents(ctx: Context, items: list[CaseReport]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from provisioner.commands.base import Context, load_cases, placed, reporting, require_all_approved
+from provisioner.language import N_, _
 from provisioner.report import CaseReport, Report
 
 
@@ -21,6 +22,8 @@ def run(ctx: Context, paths: list[Path]) -> Report:
             for item in report.cases:
                 where = chosen[item.id]
                 item.public_ip, item.server = where.ip, where.web
-                item.note = "installed" if item.id in live.installed else "not installed"
-        report.message = f"{len(cases)} case(s) valid" + (" and free of conflicts" if ctx.inventory_path else "")
+                # A word of the --json contract: translated where it is displayed.
+                item.note = N_("installed") if item.id in live.installed else N_("not installed")
+        report.message = (_("{count} case(s) valid and free of conflicts") if ctx.inventory_path
+                          else _("{count} case(s) valid")).format(count=len(cases))
     return report

@@ -15,6 +15,7 @@ from provisioner.ansible import run_playbook
 from provisioner.commands.base import Context, case_file, load_cases, reporting
 from provisioner.errors import ProvisionerError
 from provisioner.hosts import Hosts
+from provisioner.language import N_, _
 from provisioner.lock import inventory_lock
 from provisioner.report import CaseReport, Report
 
@@ -43,7 +44,7 @@ def run(ctx: Context, paths: list[Path], drop_database: bool = False, remove_fil
                 item = CaseReport(case.id, case.fqdn)
                 report.cases.append(item)
                 if installed is None:
-                    item.note = "not installed on this inventory (never applied, or removed): nothing to do"
+                    item.note = N_("not installed on this inventory (never applied, or removed): nothing to do")
                     never.append(case.id)
                     continue
                 where = placement.of_record(installed, inventory)
@@ -52,8 +53,8 @@ def run(ctx: Context, paths: list[Path], drop_database: bool = False, remove_fil
                 gone.append(placed.vars.removal(drop_database=drop_database, remove_files=remove_files,
                                                 holds_address=case.id in live.installed))
             if not gone:
-                report.message = (f"case {', '.join(never)} is not installed on inventory {inventory.name} "
-                                  "(never applied, or removed): nothing to do")
+                report.message = _("case {cases} is not installed on inventory {inventory} (never applied, or "
+                                   "removed): nothing to do").format(cases=", ".join(never), inventory=inventory.name)
                 return report
             try:
                 result = run_playbook("destroy.yml", inventory, inventory.state_dir,
@@ -71,10 +72,11 @@ def run(ctx: Context, paths: list[Path], drop_database: bool = False, remove_fil
                 for v in gone:
                     path = records.write_incident(v["id"], v["fqdn"], "destroy", "removal", failures, [])
                     report.case(v["id"]).records.append(str(path))
-                raise ProvisionerError("destroy failed: " + "; ".join(failures))
+                raise ProvisionerError(_("destroy failed: {failures}").format(failures="; ".join(failures)))
             if drop_database:
                 for v in gone:
                     secrets.forget(inventory.state_dir, v["id"])
-            kept = [k for k, asked in (("databases", drop_database), ("files", remove_files)) if not asked]
-            report.message = f"{len(gone)} case(s) removed" + (f"; kept: {', '.join(kept)}" if kept else "")
+            kept = [k for k, asked in ((_("databases"), drop_database), (_("files"), remove_files)) if not asked]
+            report.message = (_("{count} case(s) removed; kept: {kept}") if kept else _("{count} case(s) removed")
+                              ).format(count=len(gone), kept=", ".join(kept))
     return report

@@ -14,6 +14,7 @@ from provisioner.ansible import PlaybookResult, run_playbook
 from provisioner.commands.base import Context, approved_cases, placed, reporting
 from provisioner.errors import ProvisionerError
 from provisioner.hosts import Hosts
+from provisioner.language import _
 from provisioner.report import CaseReport, PlannedChange, Report
 
 
@@ -42,14 +43,15 @@ def run(ctx: Context, paths: list[Path], diff: bool = False, export_to: Path | N
                                     password_file=existing if existing.exists() else Path("/dev/null"),
                                     installed=placement.is_installed(case, live)))
         # Cases already as their files say plan nothing, without Ansible (as apply leaves them alone).
-        to_check, _ = convergence.split(sites, inventory, live)
+        to_check, _unchanged = convergence.split(sites, inventory, live)
         result = PlaybookResult("provision.yml", rc=0, status="successful")
         if to_check:
             result = run_playbook("provision.yml", inventory, inventory.state_dir,
                                   {"provisioner_sites": [s.vars.as_vars() for s in to_check]}, check=True,
                                   on_event=ctx.on_event)
         if not result.ok:
-            raise ProvisionerError("the plan could not be computed: " + "; ".join(str(f) for f in result.failures))
+            raise ProvisionerError(_("the plan could not be computed: {failures}").format(
+                failures="; ".join(str(f) for f in result.failures)))
         for s in sites:
             changes = planned_changes(result, s.id, s.vars.installed)
             report.cases.append(CaseReport(s.id, s.fqdn, s.ip, len(changes), plan=changes, server=s.web_host))
@@ -57,8 +59,8 @@ def run(ctx: Context, paths: list[Path], diff: bool = False, export_to: Path | N
             report.diffs = result.diffs
         added = sum(1 for c in report.cases for p in c.plan or [] if p.action == "add")
         changed = sum(1 for c in report.cases for p in c.plan or [] if p.action == "change")
-        report.message = (f"apply would add {added} and change {changed} item(s)" if added or changed
-                          else "no changes: the servers match the cases")
+        report.message = (_("apply would add {added} and change {changed} item(s)").format(added=added, changed=changed)
+                          if added or changed else _("no changes: the servers match the cases"))
         if export_to is not None:
             written = export.write(export_to, sites, inventory)
             report.message += f"; the run is exported to {export_to} ({', '.join(p.name for p in written)})"

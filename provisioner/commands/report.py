@@ -6,6 +6,7 @@ from __future__ import annotations
 from provisioner import documents
 from provisioner.commands.base import Context, case_of, reporting
 from provisioner.errors import FieldError, InvalidInput
+from provisioner.language import _
 from provisioner.report import CaseReport, Report
 
 
@@ -13,11 +14,13 @@ def run(ctx: Context, refs: list[str], all_cases: bool, langs: tuple[str, ...]) 
     with reporting("report") as report:
         ids = documents.case_ids(ctx.records_dir) if all_cases else [case_of(ctx, ref).id for ref in refs]
         if not ids:
-            raise InvalidInput("no case to report on", [FieldError("CASE", f"no case in {ctx.records_dir}")])
+            raise InvalidInput(_("no case to report on"),
+                               [FieldError("CASE", _("no case in {records}").format(records=ctx.records_dir))])
         report.cases = [CaseReport(case_id) for case_id in ids]
         # One batch, so that many cases' PDFs spread over several processes.
         for path in documents.render_cases(ctx.records_dir, ids, langs=langs):
             report.case(path.parent.parent.parent.name).records.append(str(path))
         register = documents.render_register(ctx.records_dir, with_sla=all_cases)
-        report.message = f"documents of {len(ids)} case(s) written; register: {register[0]}"
+        report.message = _("documents of {count} case(s) written; register: {register}").format(
+            count=len(ids), register=register[0])
     return report

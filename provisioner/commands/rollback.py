@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from provisioner.commands.base import Context, case_of, load_cases, reporting, require_all_approved
 from provisioner.errors import FieldError, InvalidInput
+from provisioner.language import _
 from provisioner.records import APPLIED_DIR, Records
 from provisioner.report import Report
 from provisioner.run import Run
@@ -24,14 +25,15 @@ def run(ctx: Context, refs: list[str]) -> Report:
             case_id = case_of(ctx, ref).id
             path = records.previous_applied(case_id)
             if path is None:
-                missing.append(FieldError(f"{case_id}", f"the records hold no earlier applied case file "
-                                                        f"({ctx.records_dir / case_id / APPLIED_DIR})"))
+                earlier_file = _("the records hold no earlier applied case file ({path})")
+                folder = ctx.records_dir / case_id / APPLIED_DIR
+                missing.append(FieldError(f"{case_id}", earlier_file.format(path=folder)))
             else:
                 earlier.append(path)
         if missing:
-            raise InvalidInput("nothing to roll back to; nothing was changed", missing)
+            raise InvalidInput(_("nothing to roll back to; nothing was changed"), missing)
         if not earlier:
-            raise InvalidInput("no case given", [FieldError("CASE", "name at least one case file or case id")])
+            raise InvalidInput(_("no case given"), [FieldError("CASE", _("name at least one case file or case id"))])
         cases = load_cases(earlier)
         require_all_approved(cases)
         with Run(ctx, inventory, cases, report) as transaction:

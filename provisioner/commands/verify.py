@@ -11,12 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from provisioner import documents, placement, site
+from provisioner import check_texts, documents, placement, site
 from provisioner import records as rec
 from provisioner.case import Case
 from provisioner.commands.base import Context, case_file, load_cases, render_documents, reporting
 from provisioner.errors import FieldError, InvalidInput, ProvisionerError
 from provisioner.hosts import Hosts
+from provisioner.language import _
 from provisioner.report import CaseReport, Report
 from provisioner.trial import Check, run_trials
 
@@ -35,11 +36,11 @@ def _installed_cases(ctx: Context, paths: list[Path], all_cases: bool, installed
         found = [ctx.records_dir / case_id / "case.yml" for case_id in sorted(installed)]
         missing = [p for p in found if not p.exists()]
         if missing:
-            raise InvalidInput("installed cases have no case file in the records",
-                               [FieldError("--all", f"{p} is missing") for p in missing])
+            raise InvalidInput(_("installed cases have no case file in the records"),
+                               [FieldError("--all", _("{path} is missing").format(path=p)) for p in missing])
         paths = found
     if not paths:
-        raise InvalidInput("no case given", [FieldError("CASE", "name case files, or --all")])
+        raise InvalidInput(_("no case given"), [FieldError("CASE", _("name case files, or --all"))])
     return load_cases([case_file(ctx, p) for p in paths], release_needed=False)
 
 
@@ -49,7 +50,8 @@ def run(ctx: Context, paths: list[Path], all_cases: bool = False) -> Report:
         hosts = Hosts(inventory)
         installed = _installed(hosts)
         if all_cases and not installed:  # nothing installed is not an error
-            report.message = f"0 cases installed on inventory {inventory.name}: nothing to verify"
+            report.message = _("0 cases installed on inventory {inventory}: nothing to verify").format(
+                inventory=inventory.name)
             return report
         cases = _installed_cases(ctx, paths, all_cases, installed)
         placement.validate_all(cases, inventory)
@@ -61,9 +63,9 @@ def run(ctx: Context, paths: list[Path], all_cases: bool = False) -> Report:
             report.cases.append(item)
             record = installed.get(case.id)
             if record is None:
-                item.checks = [Check("case is installed", False,
-                                     f"no record of case {case.id} on the web hosts "
-                                     f"({', '.join(h.name for h in inventory.web_hosts)})", 0.0)]
+                item.checks = [Check.of("case.installed", check_texts.name("case.installed"), False,
+                                        check_texts.detail("case.no_record", case=case.id, hosts=", ".join(
+                                            h.name for h in inventory.web_hosts)), 0.0)]
                 continue
             placed = site.build(case, placement.of_record(record, inventory), inventory, password_file=None)
             item.public_ip, item.server = placed.ip, placed.web_host
@@ -79,7 +81,7 @@ def run(ctx: Context, paths: list[Path], all_cases: bool = False) -> Report:
             item.records.append(str(records.write_trial_history(placed, inventory, item.checks, "verify",
                                                                 tested_at)))
             if rec.newly_failed(previous, item.passed):
-                failures = [f"check '{c.name}': {c.detail}" for c in item.checks if not c.ok]
+                failures = [c.failure() for c in item.checks if not c.ok]
                 item.records.append(str(records.write_incident(placed.id, placed.fqdn, "verify", "verify",
                                                                failures, [])))
                 new_incidents.append(item)
@@ -89,6 +91,6 @@ def run(ctx: Context, paths: list[Path], all_cases: bool = False) -> Report:
             documents.render_register(ctx.records_dir)
         failed = [item.id for item in report.cases if not item.passed]
         if failed:
-            raise ProvisionerError(f"verify failed for {', '.join(failed)}")
-        report.message = f"{len(cases)} case(s) verified, every check passed"
+            raise ProvisionerError(_("verify failed for {cases}").format(cases=", ".join(failed)))
+        report.message = _("{count} case(s) verified, every check passed").format(count=len(cases))
     return report

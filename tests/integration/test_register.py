@@ -32,7 +32,8 @@ def test_apply_recorded_steps_nine_to_eleven(records: Path, examples_applied: Pa
 
 def test_a_failed_case_has_its_incident_document(records: Path, failed_case: str) -> None:
     text = (records / failed_case / "dokumen" / "id" / "insiden.md").read_text()
-    assert "body lacks" in text
+    assert "isi halaman tidak memuat" in text and "body lacks" not in text  # the check's Indonesian detail
+    assert "body lacks" in (records / failed_case / "dokumen" / "en" / "insiden.md").read_text()
 
 
 def test_register_lists_every_case_and_its_search_filters_them(records: Path, examples_applied: Path) -> None:

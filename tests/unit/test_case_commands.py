@@ -54,9 +54,10 @@ def test_case_step_records_in_order_and_show_lists_the_trail(tmp_path: Path) -> 
     assert refused.exit_code == 2 and "depends on step 2" in refused.output
     assert _cli(tmp_path, "case", "step", "2026-020", "2", "--done", "2026-10-09T08:02:00+08:00",
                 "--by", "Bagian Umum").exit_code == 0
-    shown = _cli(tmp_path, "case", "show", "2026-020")
+    shown = _cli(tmp_path, "case", "show", "2026-020", "--lang", "id")
     assert shown.exit_code == 0
-    assert "Bagian Umum" in shown.output and "next step: 3" in shown.output
+    assert "Bagian Umum" in shown.output and "langkah berikutnya: 3" in shown.output
+    assert "next step: 3" in _cli(tmp_path, "case", "show", "2026-020", "--lang", "en").output
     listed = _cli(tmp_path, "case", "list")
     assert "2026-020" in listed.output
 
@@ -70,3 +71,29 @@ def test_case_step_refuses_a_time_in_the_future(tmp_path: Path) -> None:
 def test_report_of_an_unknown_case_is_invalid(tmp_path: Path) -> None:
     result = _cli(tmp_path, "report", "2026-404")
     assert result.exit_code == 2
+
+
+def test_case_step_show_and_list_speak_json(tmp_path: Path) -> None:
+    import json
+
+    case = str(EXAMPLES / "2026-020-simpeg-proxy.yml")
+    stepped = _cli(tmp_path, "case", "step", case, "1", "--done", "2026-10-09T08:00:00+08:00", "--by", "Rina",
+                   "--json")
+    assert stepped.exit_code == 0 and json.loads(stepped.output)["command"] == "case step"
+    shown = json.loads(_cli(tmp_path, "case", "show", "2026-020", "--json").output)
+    assert (shown["command"], shown["status"], shown["exit_code"]) == ("case show", "ok", 0)
+    trail = shown["cases"][0]["trail"]
+    assert (trail["current_step"], trail["next_step"]) == (1, 2)
+    assert trail["steps"][0] == {"step": 1, "name": "Request letter from the OPD", "actor": "OPD", "applies": True,
+                                 "done": "2026-10-09T08:00:00+08:00", "started": None, "by": "Rina", "note": "",
+                                 "source": "engineer", "unit": "minutes", "standard": 2, "value": None,
+                                 "over": None}
+    listed = json.loads(_cli(tmp_path, "case", "list", "--json").output)
+    assert [c["id"] for c in listed["cases"]] == ["2026-020"] and listed["cases"][0]["trail"]["next_step"] == 2
+
+
+def test_case_show_json_of_an_unknown_case_is_invalid(tmp_path: Path) -> None:
+    import json
+
+    result = _cli(tmp_path, "case", "show", "2026-999", "--json")
+    assert result.exit_code == 2 and json.loads(result.output)["status"] == "invalid"

@@ -65,7 +65,7 @@ def test_report_shows_step_nine_against_its_standard_and_signatures(records: Pat
                                                            "kepala_bidang": "Ahmad Fauzi"}))
     documents.render_case(records, "2026-014")
     text = (records / "2026-014" / "dokumen" / "id" / "laporan.md").read_text()
-    assert "| Lama langkah 9 | 5.0 menit dari standar 90 menit |" in text
+    assert "| Lama langkah 9 | 5 menit dari standar 90 menit |" in text
     assert "Rina Wulandari" in text and "Ahmad Fauzi" in text
     html = (records / "2026-014" / "dokumen" / "en" / "laporan.html").read_text()
     assert "DINAS KOMUNIKASI, INFORMATIKA, STATISTIK DAN PERSANDIAN, Kota Tarakan" in html
@@ -74,21 +74,21 @@ def test_report_shows_step_nine_against_its_standard_and_signatures(records: Pat
 def test_incident_log_lists_what_failed_and_what_was_undone(records: Path) -> None:
     documents.render_case(records, "2026-020")
     text = (records / "2026-020" / "dokumen" / "en" / "insiden.md").read_text()
-    assert "check 'trial\\[0\\] GET /': 500" in text
+    assert "- check 'trial[0] GET /': 500" in text
     assert "database: database, user, grant" in text
 
 
 def test_register_lists_every_case_with_its_result_and_step(records: Path) -> None:
     page = documents.render_register(records)[0].read_text()
     assert page.count('<tr class="case') == 2
-    assert "lulus (2026-11-27T10:05:00+08:00)" in page
+    assert "lulus (Jumat, 27 November 2026, 10.05 WITA)" in page
     assert '<tr class="case failed" data-case="2026-020">' in page
 
 
 def test_sla_summary_counts_steps_over_the_standard(records: Path) -> None:
     cases = [documents.read_case(records, case_id) for case_id in documents.case_ids(records)]
     summary = {row["number"]: row for row in documents.sla_summary(cases)}
-    assert summary[9]["count"] == 1 and summary[9]["median"] == "5.0 menit" and summary[9]["over"] == 0
+    assert summary[9]["count"] == 1 and summary[9]["median"] == "5 menit" and summary[9]["over"] == 0
 
 
 # --- made again only when what they are made from changed -----------------------------------
@@ -200,3 +200,30 @@ def test_register_shows_a_case_changed_since_it_was_last_written(records: Path) 
     _pass_the_trial(records, "2026-020")
     page = documents.render_register(records)[0].read_text()
     assert '<tr class="case" data-case="2026-020">' in page
+
+
+@pytest.mark.parametrize(("undone", "says_undone"),
+                         [([], False), (["2026-014: database: database, user, grant"], True)])
+def test_the_impact_says_changes_were_undone_only_when_some_were(records: Path, undone: list[str],
+                                                                 says_undone: bool) -> None:
+    from provisioner.records import Records
+
+    path = Records(records).write_incident("2026-014", "sikesda.tarakankota.go.id", "apply", "trial",
+                                           ["check 'dns A on ns1': refused"], undone)
+    incident = yaml.safe_load(path.read_text())
+    assert ("perubahan yang dibuat proses ini dibatalkan" in incident["impact_id"]) is says_undone
+    assert ("what this run changed was undone" in incident["impact_en"]) is says_undone
+
+
+def test_what_failed_and_what_was_undone_are_lists(records: Path) -> None:
+    documents.render_case(records, "2026-020")
+    for lang in ("id", "en"):
+        html = (records / "2026-020" / "dokumen" / lang / "insiden.html").read_text()
+        assert html.count("<ul>") == 2 and "<li>check 'trial[0] GET /': 500</li>" in html
+
+
+def test_the_sla_summary_speaks_in_days_hours_and_minutes() -> None:
+    summary = {row["number"]: row for row in documents._sla([[(2, 2179.0, True), (7, 2.5, False)],
+                                                             [(2, 36.0, True)]], "id")}
+    assert (summary[2]["median"], summary[2]["worst"]) == ("18 jam 28 menit", "1 hari 12 jam")
+    assert summary[7]["worst"] == "2,5 hari kerja"

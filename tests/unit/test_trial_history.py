@@ -52,8 +52,10 @@ def test_each_trial_is_one_line_appended(records: rec.Records) -> None:
     lines = [json.loads(line) for line in first.read_text().splitlines()]
     assert [(line["tested_at"], line["command"], line["passed"]) for line in lines] == [
         (_at(9), "verify", True), (_at(10), "verify", False)]
-    assert lines[1]["checks"][1] == {"name": "virtual host enabled", "ok": False, "detail": "missing",
-                                     "duration_s": 0.0}
+    assert lines[1]["checks"][1] == {"id": "vhost.enabled", "name": "virtual host enabled", "ok": False,
+                                     "detail": "missing", "duration_s": 0.0,
+                                     "texts": {"en": {"name": "virtual host enabled", "detail": "missing"},
+                                               "id": {"name": "virtual host aktif", "detail": "missing"}}}
     assert not (records.root / SITE.id / "uji-coba.json").exists()
 
 
