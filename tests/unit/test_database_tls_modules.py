@@ -1,0 +1,182 @@
+"""The batched database, pg_hba.conf and TLS modules (playbooks/library), without a server: what
+each would change is decided by pure functions, read here; the TLS module writes into a temporary
+folder. Against the real MariaDB and PostgreSQL they run in every integration test's apply."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+
+from tests.playbook_code import load
+
+MARIADB = load("library/provisioner_mariadb.py")
+POSTGRESQL = load("library/provisioner_postgresql.py")
+PG_HBA = load("library/provisioner_pg_hba.py")
+TLS = load("library/provisioner_tls.py")
+
+# Made by the servers themselves: MariaDB's PASSWORD('pencil'), and PostgreSQL 15's verifier for
+# a role created with PASSWORD 'pencil' (in a transaction rolled back).
+PENCIL_NATIVE = "*7614BE58636C810A9D8970A50B3B2A78450413E4"
+PENCIL_SCRAM = ("SCRAM-SHA-256$4096:Dbl+kcZvQpMMv2i7263Qdg==$onpISqowEZ+k+jVRAqwy67MxN194VJ4NVMChWx3eRtM="
+                ":l47LYuPZ7a9xebCe4AExqEOc/ypCrdTm5izCxaxZlNI=")
+USER = {"name": "simpeg", "host": "198.19.0.10", "database": "simpeg", "password": "pencil"}
+SHOWN = ["GRANT USAGE ON *.* TO `simpeg`@`198.19.0.10` IDENTIFIED BY PASSWORD '" + PENCIL_NATIVE + "'",
+         "GRANT ALL PRIVILEGES ON `simpeg`.* TO `simpeg`@`198.19.0.10`"]
+
+
+def test_the_native_password_hash_is_the_servers() -> None:
+    assert MARIADB.native_hash("pencil") == PENCIL_NATIVE
+
+
+def test_a_mariadb_user_as_wanted_needs_nothing() -> None:
+    assert MARIADB._user_statements(USER, ("mysql_native_password", PENCIL_NATIVE), MARIADB.grants_of(SHOWN)) == []
+
+
+def test_a_missing_mariadb_user_is_created_with_its_one_grant() -> None:
+    statements = [s for s, _ in MARIADB._user_statements(USER, None, set())]
+    assert statements == ["CREATE USER 'simpeg'@'198.19.0.10' IDENTIFIED BY %s",
+                          "GRANT ALL PRIVILEGES ON `simpeg`.* TO 'simpeg'@'198.19.0.10'"]
+
+
+@pytest.mark.parametrize("row", [("mysql_native_password", MARIADB.native_hash("other")), ("unix_socket", "")])
+def test_a_mariadb_user_with_another_password_or_plugin_gets_the_password_again(row: tuple[str, str]) -> None:
+    statements = MARIADB._user_statements(USER, row, MARIADB.grants_of(SHOWN))
+    assert statements == [("ALTER USER 'simpeg'@'198.19.0.10' IDENTIFIED BY %s", ("pencil",))]
+
+
+@pytest.mark.parametrize("grants", [
+    SHOWN[:1],                                                               # its grant revoked
+    [*SHOWN, "GRANT SELECT ON `other`.* TO `simpeg`@`198.19.0.10`"],         # a grant too many
+    ["GRANT ALL PRIVILEGES ON *.* TO `simpeg`@`198.19.0.10`", SHOWN[1]],     # global rights
+])
+def test_mariadb_grants_other_than_its_one_are_revoked_and_it_is_granted_again(grants: list[str]) -> None:
+    statements = [s for s, _ in MARIADB._user_statements(USER, ("mysql_native_password", PENCIL_NATIVE),
+                                                         MARIADB.grants_of(grants))]
+    assert statements == ["REVOKE ALL PRIVILEGES, GRANT OPTION FROM 'simpeg'@'198.19.0.10'",
+                          "GRANT ALL PRIVILEGES ON `simpeg`.* TO 'simpeg'@'198.19.0.10'"]
+
+
+def test_names_with_quotes_cannot_break_out_of_their_quoting() -> None:
+    assert MARIADB.quote_name("a`b") == "`a``b`"
+    assert MARIADB.account("a'b", "h") == "'a''b'@'h'"
+    assert POSTGRESQL.quote_name('a"b') == '"a""b"'
+
+
+def test_a_scram_verifier_is_checked_against_the_password() -> None:
+    assert POSTGRESQL.scram_matches(PENCIL_SCRAM, "pencil")
+    assert not POSTGRESQL.scram_matches(PENCIL_SCRAM, "pencil2")
+    assert not POSTGRESQL.scram_matches("md5" + "0" * 32, "pencil")
+    assert not POSTGRESQL.scram_matches(None, "pencil")
+
+
+PG_USER = {"name": "simpeg", "password": "pencil", "state": "present"}
+RIGHT_ROW = (False, False, False, True, PENCIL_SCRAM)
+
+
+@pytest.mark.parametrize(("row", "wanted"), [
+    (RIGHT_ROW, []),
+    (None, ["CREATE ROLE \"simpeg\" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD %s"]),
+    ((True, False, False, True, PENCIL_SCRAM), ["ALTER ROLE \"simpeg\" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE"]),
+    ((False, False, False, False, PENCIL_SCRAM), ["ALTER ROLE \"simpeg\" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE"]),
+    ((False, False, False, True, None), ["ALTER ROLE \"simpeg\" PASSWORD %s"]),
+])
+def test_a_postgresql_user_changes_only_where_it_differs(row: Any, wanted: list[str]) -> None:
+    assert [s for s, _ in POSTGRESQL.user_statements(PG_USER, row)] == wanted
+
+
+def test_a_removed_postgresql_user_is_dropped_only_if_it_exists() -> None:
+    absent = {"name": "simpeg", "state": "absent"}
+    assert POSTGRESQL.user_statements(absent, None) == []
+    assert POSTGRESQL.user_statements(absent, RIGHT_ROW) == [('DROP ROLE "simpeg"', ())]
+
+
+HBA = ["# a comment the module leaves alone", "local   all   postgres   peer",
+       "host\tother\tother\t198.19.0.20/32\tscram-sha-256"]
+
+
+def _line(database: str = "simpeg", state: str = "present", method: str = "scram-sha-256") -> dict[str, Any]:
+    return {"site": {"id": database}, "database": database, "user": database, "source": "198.19.0.10/32",
+            "method": method, "state": state}
+
+
+def test_a_pg_hba_line_is_added_once_at_the_end_and_nothing_else_moves() -> None:
+    once, changed = PG_HBA.edit(HBA, [_line()])
+    assert changed == [True] and once[:3] == HBA and once[3] == "host\tsimpeg\tsimpeg\t198.19.0.10/32\tscram-sha-256"
+    assert PG_HBA.edit(once, [_line()]) == (once, [False])
+
+
+def test_a_pg_hba_line_with_another_method_is_mended_in_place_and_duplicates_go() -> None:
+    lines = [*HBA, "host simpeg simpeg 198.19.0.10/32 trust", "host simpeg simpeg 198.19.0.10/32 trust"]
+    mended, changed = PG_HBA.edit(lines, [_line()])
+    assert changed == [True] and mended == [*HBA, "host\tsimpeg\tsimpeg\t198.19.0.10/32\tscram-sha-256"]
+
+
+def test_a_removed_sites_pg_hba_line_goes_and_others_stay() -> None:
+    lines = [*HBA, "host\tsimpeg\tsimpeg\t198.19.0.10/32\tscram-sha-256"]
+    assert PG_HBA.edit(lines, [_line(state="absent")]) == (HBA, [True])
+    assert PG_HBA.edit(HBA, [_line(state="absent")]) == (HBA, [False])
+
+
+def test_pg_hba_is_written_by_a_rename_keeping_its_mode(tmp_path: Path) -> None:
+    path = tmp_path / "pg_hba.conf"
+    path.write_text("\n".join(HBA) + "\n")
+    path.chmod(0o640)
+    PG_HBA._write(str(path), [*HBA, "host\ta\ta\t10.0.0.1/32\tscram-sha-256"])
+    assert path.read_text().splitlines()[-1] == "host\ta\ta\t10.0.0.1/32\tscram-sha-256"
+    assert path.stat().st_mode & 0o777 == 0o640 and os.listdir(tmp_path) == ["pg_hba.conf"]
+
+
+@pytest.fixture
+def tls_item(tmp_path: Path) -> dict[str, Any]:
+    folder = tmp_path / "tls"
+    return {"site": {"id": "x"}, "key": str(folder / "a.key"), "csr": str(folder / "a.csr"),
+            "cert": str(folder / "a.crt"), "fqdn": "simpeg.tarakankota.go.id", "ip": "198.19.0.10"}
+
+
+NOW = datetime.datetime(2026, 11, 29, tzinfo=datetime.UTC)
+
+
+def _names(path: str) -> set[Any]:
+    cert = x509.load_pem_x509_certificate(Path(path).read_bytes())
+    return set(cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
+
+
+def test_a_self_signed_site_gets_its_key_request_and_certificate_once(tls_item: dict[str, Any]) -> None:
+    assert TLS.ensure(tls_item, NOW, check_mode=False)
+    assert os.stat(tls_item["key"]).st_mode & 0o777 == 0o600
+    assert os.stat(tls_item["cert"]).st_mode & 0o777 == 0o644 and os.path.exists(tls_item["csr"])
+    assert _names(tls_item["cert"]) == {x509.DNSName("simpeg.tarakankota.go.id"),
+                                        x509.IPAddress(ipaddress.ip_address("198.19.0.10"))}
+    before = Path(tls_item["cert"]).read_bytes()
+    assert not TLS.ensure(tls_item, NOW, check_mode=False)
+    assert Path(tls_item["cert"]).read_bytes() == before
+
+
+def test_a_certificate_for_another_address_or_near_its_end_is_made_again_with_the_same_key(
+        tls_item: dict[str, Any]) -> None:
+    TLS.ensure(tls_item, NOW, check_mode=False)
+    key = Path(tls_item["key"]).read_bytes()
+    assert TLS.ensure({**tls_item, "ip": "198.19.0.11"}, NOW, check_mode=False)
+    assert x509.IPAddress(ipaddress.ip_address("198.19.0.11")) in _names(tls_item["cert"])
+    assert Path(tls_item["key"]).read_bytes() == key
+    assert TLS.ensure({**tls_item, "ip": "198.19.0.11"}, NOW + datetime.timedelta(days=800), check_mode=False)
+
+
+def test_a_broken_key_is_replaced_and_its_certificate_with_it(tls_item: dict[str, Any]) -> None:
+    TLS.ensure(tls_item, NOW, check_mode=False)
+    cert = Path(tls_item["cert"]).read_bytes()
+    Path(tls_item["key"]).write_text("not a key")
+    assert TLS.ensure(tls_item, NOW, check_mode=False)
+    assert Path(tls_item["cert"]).read_bytes() != cert
+    assert not TLS.ensure(tls_item, NOW, check_mode=False)
+
+
+def test_check_mode_writes_nothing(tls_item: dict[str, Any]) -> None:
+    assert TLS.ensure(tls_item, NOW, check_mode=True)
+    assert not os.path.exists(tls_item["key"]) and not os.path.exists(tls_item["cert"])
