@@ -63,6 +63,8 @@ class Inventory:
     settings: dict[str, Any] = field(default_factory=dict, repr=False)  # may hold decrypted vault values
     source: Path | None = None  # None: the directory itself
     vault: VaultIdentities = field(default_factory=VaultIdentities)
+    _pool_cache: dict[str | None, list[ipaddress.IPv4Address]] = field(default_factory=dict, init=False,
+                                                                        repr=False, compare=False)
 
     @property
     def name(self) -> str:
@@ -90,11 +92,7 @@ class Inventory:
 
     def web_host(self, name: str) -> Host:
         """The web host ``name`` (a case's ``hosting.server``, or where its record was found)."""
-        if name not in self.groups.get("web", []):
-            raise InvalidInput(f"inventory {self.name} has no web host {name}",
-                               [FieldError("hosting.server", f"'{name}' is not one of the web hosts: "
-                                           + ", ".join(self.groups.get("web", [])))])
-        return self.hosts[name]
+        return self._member("web", name, "hosting.server", "web")
 
     def database_hosts(self, engine: str) -> list[Host]:
         return self.group(f"db_{engine}")
@@ -103,10 +101,14 @@ class Inventory:
         """The engine's host ``name``; without a name, the first of its group."""
         if name is None:
             return self.first(f"db_{engine}")
-        if name not in self.groups.get(f"db_{engine}", []):
-            raise InvalidInput(f"inventory {self.name} has no {engine} host {name}",
-                               [FieldError("hosting.database.server", f"'{name}' is not one of the {engine} hosts: "
-                                           + ", ".join(self.groups.get(f"db_{engine}", [])))])
+        return self._member(f"db_{engine}", name, "hosting.database.server", engine)
+
+    def _member(self, group: str, name: str, field_path: str, what: str) -> Host:
+        """Host ``name`` of ``group``, or a refusal naming the case's field and the hosts allowed."""
+        if name not in self.groups.get(group, []):
+            raise InvalidInput(f"inventory {self.name} has no {what} host {name}",
+                               [FieldError(field_path, f"'{name}' is not one of the {what} hosts: "
+                                           + ", ".join(self.groups.get(group, [])))])
         return self.hosts[name]
 
     @property
@@ -150,9 +152,12 @@ class Inventory:
     def pool_addresses(self, host: Host | None = None) -> list[ipaddress.IPv4Address]:
         """Addresses ``auto`` may hand out to the sites of ``host`` (of the inventory's pool
         without a host), in order. Pools are per web host, or one shared by all of them."""
-        first = ipaddress.IPv4Address(self._pool_setting("provisioner_pool_first", host))
-        last = ipaddress.IPv4Address(self._pool_setting("provisioner_pool_last", host))
-        return [ip for ip in self.pool(host).hosts() if first <= ip <= last]
+        key = host.name if host is not None else None
+        if key not in self._pool_cache:  # placement asks once per case: a 500-case batch, 500 times
+            first = ipaddress.IPv4Address(self._pool_setting("provisioner_pool_first", host))
+            last = ipaddress.IPv4Address(self._pool_setting("provisioner_pool_last", host))
+            self._pool_cache[key] = [ip for ip in self.pool(host).hosts() if first <= ip <= last]
+        return list(self._pool_cache[key])
 
     def all_pool_addresses(self) -> list[ipaddress.IPv4Address]:
         """Every address any web host may hand out, in order."""
