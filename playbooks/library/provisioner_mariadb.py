@@ -15,6 +15,7 @@ import hashlib
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.provisioner_batch import ARGUMENTS, Batch
+from ansible.module_utils.provisioner_dump import dump_each
 
 DOCUMENTATION = r"""
 module: provisioner_mariadb
@@ -24,15 +25,18 @@ description:
     is left as it is.
   - C(what=users) makes each present user exist at its client host with the given password and
     exactly one grant, ALL on its database (other rights are revoked); an absent user is dropped.
+  - C(what=dumps) dumps each database (mariadb-dump, one transaction) into its target, gzipped,
+    owner-only; C(what=drops) then drops each database that exists.
   - Check mode reports what would change. Needs PyMySQL on the database host.
 options:
-  what: {description: databases or users., type: str, required: true, choices: [databases, users]}
+  what: {description: databases, users, dumps or drops., type: str, required: true,
+         choices: [databases, users, dumps, drops]}
   login_unix_socket: {description: The server's socket; root connects through it., type: str, required: true}
   loop_var: {description: Name under which each result carries its site., type: str, default: item}
   items:
     description: >-
-      databases - site, name. users - site, name, host, database, password (present only) and
-      state (present or absent).
+      databases and drops - site, name. users - site, name, host, database, password (present
+      only) and state (present or absent). dumps - site, name, target (a .sql.gz path).
     type: list
     elements: dict
     required: true
@@ -130,16 +134,38 @@ def _users(module, cursor, batch):
         batch.done(item, bool(statements), name=item["name"])
 
 
+def _dumps(module, cursor, batch):
+    socket = module.params["login_unix_socket"]
+    dump_each(module, batch, lambda item: ["mariadb-dump", f"--socket={socket}", "--user=root",
+                                           "--single-transaction", "--quick", "--", item["name"]])
+
+
+def _drops(module, cursor, batch):
+    cursor.execute("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA")
+    existing = {row[0] for row in cursor.fetchall()}
+    for item in module.params["items"]:
+        if not item.get("name"):
+            batch.failed(item, "a database to drop needs a name")
+            continue
+        there = item["name"] in existing
+        if there and not module.check_mode:
+            cursor.execute(f"DROP DATABASE {quote_name(item['name'])}")
+        batch.done(item, there, db=item["name"])
+
+
+STEPS = {"databases": _databases, "users": _users, "dumps": _dumps, "drops": _drops}
+
+
 def main():
     module = AnsibleModule(
-        argument_spec={**ARGUMENTS, "what": {"type": "str", "required": True, "choices": ["databases", "users"]},
+        argument_spec={**ARGUMENTS, "what": {"type": "str", "required": True, "choices": sorted(STEPS)},
                        "login_unix_socket": {"type": "str", "required": True}},
         supports_check_mode=True)
     batch = Batch(module)
     connection = _connect(module)
     try:
         with connection.cursor() as cursor:
-            (_databases if module.params["what"] == "databases" else _users)(module, cursor, batch)
+            STEPS[module.params["what"]](module, cursor, batch)
     except Exception as exc:  # a failure mid-batch: report what was done so far, and why it stopped
         batch.problems.append(f"MariaDB: {exc}")
     finally:

@@ -18,6 +18,7 @@ import hmac
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.provisioner_batch import ARGUMENTS, Batch
+from ansible.module_utils.provisioner_dump import dump_each
 
 DOCUMENTATION = r"""
 module: provisioner_postgresql
@@ -28,15 +29,18 @@ description:
   - C(what=databases) creates each missing database (UTF-8, from template0) owned by its user, or
     gives an existing one to its user.
   - C(what=privileges) revokes CONNECT and TEMPORARY on each database from PUBLIC.
+  - C(what=dumps) dumps each database (pg_dump) into its target, gzipped, owner-only;
+    C(what=drops) then drops each database that exists.
   - Check mode reports what would change. Needs psycopg2 on the database host.
 options:
-  what: {description: users, databases or privileges., type: str, required: true,
-         choices: [users, databases, privileges]}
+  what: {description: users, databases, privileges, dumps or drops., type: str, required: true,
+         choices: [users, databases, privileges, dumps, drops]}
   loop_var: {description: Name under which each result carries its site., type: str, default: item}
   items:
     description: >-
       users - site, name, password (present only), state (present or absent). databases - site,
-      name, owner. privileges - site, name (the database).
+      name, owner. privileges and drops - site, name (the database). dumps - site, name, target
+      (a .sql.gz path).
     type: list
     elements: dict
     required: true
@@ -138,7 +142,23 @@ def _run(module, cursor, statements):
             cursor.execute(statement, arguments or None)
 
 
-STEPS = {"users": _users, "databases": _databases, "privileges": _privileges}
+def _dumps(module, cursor, batch):
+    dump_each(module, batch, lambda item: ["pg_dump", f"--dbname={item['name']}"])
+
+
+def _drops(module, cursor, batch):
+    cursor.execute("SELECT datname FROM pg_database")
+    existing = {row[0] for row in cursor.fetchall()}
+    for item in module.params["items"]:
+        if not item.get("name"):
+            batch.failed(item, "a database to drop needs a name")
+            continue
+        there = item["name"] in existing
+        _run(module, cursor, [(f"DROP DATABASE {quote_name(item['name'])}", ())] if there else [])
+        batch.done(item, there, db=item["name"])
+
+
+STEPS = {"users": _users, "databases": _databases, "privileges": _privileges, "dumps": _dumps, "drops": _drops}
 
 
 def main():

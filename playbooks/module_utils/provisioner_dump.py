@@ -1,0 +1,47 @@
+"""A database dump written gzip-compressed, for the database batch modules (playbooks/library).
+
+The dump program's output is compressed as it comes, into a temporary file beside the target
+(owner-only) that takes the target's name only once the program has succeeded: a failed or
+killed dump never leaves a file that looks like a backup.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import subprocess
+import tempfile
+
+
+def dump_to_gzip(argv: list[str], target: str) -> None:
+    """Run ``argv`` and keep its output in ``target`` (.gz, mode 0600); OSError when it fails."""
+    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".dump.")
+    try:
+        os.fchmod(handle, 0o600)
+        with os.fdopen(handle, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb") as out:
+            process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            shutil.copyfileobj(process.stdout, out)
+            error = process.stderr.read().decode(errors="replace").strip()
+            if process.wait() != 0:
+                raise OSError(f"{argv[0]} failed ({process.returncode}): {error}")
+        os.replace(temporary, target)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+
+
+def dump_each(module, batch, argv_of) -> None:
+    """Dump every item's database (``argv_of(item)`` runs the engine's dump program) into its
+    target; each reported, a failed one as failed. Check mode dumps nothing."""
+    for item in module.params["items"]:
+        if not item.get("name") or not item.get("target"):
+            batch.failed(item, f"dump of {item.get('name')}: needs a name and a target")
+            continue
+        if not module.check_mode:
+            try:
+                dump_to_gzip(argv_of(item), item["target"])
+            except OSError as exc:
+                batch.failed(item, f"dump of {item['name']}: {exc}", db=item["name"])
+                continue
+        batch.done(item, True, db=item["name"], target=item["target"])
