@@ -5,6 +5,7 @@ folder. Against the real MariaDB and PostgreSQL they run in every integration te
 from __future__ import annotations
 
 import datetime
+import gzip
 import ipaddress
 import os
 from pathlib import Path
@@ -180,3 +181,20 @@ def test_a_broken_key_is_replaced_and_its_certificate_with_it(tls_item: dict[str
 def test_check_mode_writes_nothing(tls_item: dict[str, Any]) -> None:
     assert TLS.ensure(tls_item, NOW, check_mode=True)
     assert not os.path.exists(tls_item["key"]) and not os.path.exists(tls_item["cert"])
+
+
+DUMP = load("module_utils/provisioner_dump.py")
+
+
+def test_a_dump_is_kept_gzipped_and_owner_only(tmp_path: Path) -> None:
+    target = tmp_path / "simpeg-20261129T000000Z.sql.gz"
+    DUMP.dump_to_gzip(["printf", "CREATE TABLE t;"], str(target))
+    assert gzip.decompress(target.read_bytes()) == b"CREATE TABLE t;"
+    assert target.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_failed_dump_leaves_no_file_that_looks_like_a_backup(tmp_path: Path) -> None:
+    target = tmp_path / "simpeg.sql.gz"
+    with pytest.raises(OSError, match="sh failed"):
+        DUMP.dump_to_gzip(["sh", "-c", "echo partial; echo broken >&2; exit 3"], str(target))
+    assert os.listdir(tmp_path) == []
