@@ -82,7 +82,14 @@ DEFAULT_SETTINGS = {
     "kepala_bidang": "(nama Kepala Bidang Aplikasi Informatika)",
     # A document's number (nomor): {document} its code (DOCUMENT_CODES), {case} the case id, {year}.
     "document_number": "{document}/{case}/{year}",
+    # Languages whose PDFs apply, verify and destroy make (comma-separated). The Indonesian ones are
+    # the records that are signed and filed; the others are written as Markdown and HTML, and
+    # `provisioner report` makes their PDFs on demand. A PDF costs about 0.25 s of CPU: for a
+    # 500-case batch each language is two minutes of rendering.
+    "pdf_languages": "id",
 }
+# Settings that say what is rendered, not how a document looks: outside a document's digest.
+RENDERING_SETTINGS = ("pdf_languages",)
 SETTINGS_FILE = "documents.yml"
 RENDERED_FILE = ".rendered.json"  # in dokumen/<lang>/: {document: sha256 of what its HTML and PDF were made from}
 REGISTER_FILE = ".register.json"  # in dokumen/: the case's register rows, and the sha256 of their sources
@@ -311,8 +318,14 @@ def _basis(lang: str, doc_settings: dict[str, str]) -> str:
     env = environment(lang)
     assert env.loader is not None
     layout = env.loader.get_source(env, "layout.html.j2")[0]
-    return json.dumps({"settings": doc_settings, "layout": layout, "renderers": _renderers(), "pdf": PDF_OPTIONS},
+    looks = {k: v for k, v in doc_settings.items() if k not in RENDERING_SETTINGS}
+    return json.dumps({"settings": looks, "layout": layout, "renderers": _renderers(), "pdf": PDF_OPTIONS},
                       sort_keys=True)
+
+
+def pdf_languages(doc_settings: dict[str, str]) -> tuple[str, ...]:
+    """The languages whose PDFs are made with the other records (setting ``pdf_languages``)."""
+    return tuple(lang for lang in LANGS if lang in {x.strip() for x in doc_settings["pdf_languages"].split(",")})
 
 
 def _digest(doc: Document, basis: str) -> str:
@@ -329,14 +342,16 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _is_current(doc: Document, digest: str, recorded: str | None, doc_settings: dict[str, str]) -> bool:
-    """The document's files are there, its Markdown unchanged, and its HTML and PDF were made from it."""
+def _is_current(doc: Document, digest: str, recorded: str | None, doc_settings: dict[str, str],
+                with_pdf: bool = True) -> bool:
+    """The document's files are there, its Markdown unchanged, and its HTML (and its PDF, when one
+    is wanted) were made from it."""
     md, html, pdf = (doc.path(ext) for ext in EXTENSIONS)
     try:
         if md.read_text(encoding="utf-8") != doc.text:
             return False
         written = md.stat().st_mtime_ns
-        if html.stat().st_mtime_ns < written or pdf.stat().st_mtime_ns < written:
+        if html.stat().st_mtime_ns < written or (with_pdf and pdf.stat().st_mtime_ns < written):
             return False
         if recorded is None:  # made before digests were recorded: the HTML on disk tells
             return html.read_text(encoding="utf-8") == doc.html(doc_settings)
@@ -371,17 +386,22 @@ def _write_pdfs(jobs: list[tuple[str, Path]]) -> None:
         list(pool.map(write_pdf, [page for page, _ in jobs], [target for _, target in jobs]))
 
 
-def render_case(records: Path, case_id: str, langs: tuple[str, ...] = LANGS) -> list[Path]:
+def render_case(records: Path, case_id: str, langs: tuple[str, ...] = LANGS,
+                pdf_langs: tuple[str, ...] | None = LANGS) -> list[Path]:
     """Every document of one case, in both languages, as Markdown, HTML and PDF."""
-    return render_cases(records, [case_id], langs)
+    return render_cases(records, [case_id], langs, pdf_langs)
 
 
-def render_cases(records: Path, case_ids: list[str], langs: tuple[str, ...] = LANGS) -> list[Path]:
+def render_cases(records: Path, case_ids: list[str], langs: tuple[str, ...] = LANGS,
+                 pdf_langs: tuple[str, ...] | None = None) -> list[Path]:
     """The documents of several cases; only those that changed are made again (see the module's doc).
+    PDFs in ``pdf_langs`` (None: the setting ``pdf_languages``); a document in another language
+    gets Markdown and HTML, and loses a PDF of an earlier content (it would contradict them).
 
     Returns the paths of every document of the cases, made again or not.
     """
     doc_settings = settings(records)
+    with_pdf = set(pdf_languages(doc_settings) if pdf_langs is None else pdf_langs)
     bases = {lang: _basis(lang, doc_settings) for lang in langs}
     recorded: dict[Path, dict[str, Any]] = {}
     paths: list[Path] = []
@@ -389,10 +409,11 @@ def render_cases(records: Path, case_ids: list[str], langs: tuple[str, ...] = LA
     adopted: set[Path] = set()  # folders of documents made before digests were recorded
     for case_id in case_ids:
         for doc in documents_of(records, case_id, langs, doc_settings):
-            paths += [doc.path(ext) for ext in EXTENSIONS]
+            pdf = doc.lang in with_pdf
+            paths += [doc.path(ext) for ext in EXTENSIONS if pdf or ext != "pdf"]
             known = recorded.setdefault(doc.folder, _read_json(doc.folder / RENDERED_FILE))
             digest = _digest(doc, bases[doc.lang])
-            if not _is_current(doc, digest, known.get(doc.name), doc_settings):
+            if not _is_current(doc, digest, known.get(doc.name), doc_settings, with_pdf=pdf):
                 stale.append((doc, digest))
             elif doc.name not in known:
                 known[doc.name] = digest
@@ -403,7 +424,10 @@ def render_cases(records: Path, case_ids: list[str], langs: tuple[str, ...] = LA
         write_atomic(doc.path("md"), doc.text)
         page = doc.html(doc_settings)
         write_atomic(doc.path("html"), page)
-        jobs.append((page, doc.path("pdf")))
+        if doc.lang in with_pdf:
+            jobs.append((page, doc.path("pdf")))
+        else:
+            doc.path("pdf").unlink(missing_ok=True)
     _write_pdfs(jobs)
     for doc, digest in stale:  # only now: a PDF that failed is made again next time
         recorded[doc.folder][doc.name] = digest

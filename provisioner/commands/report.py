@@ -17,8 +17,9 @@ def run(ctx: Context, refs: list[str], all_cases: bool, langs: tuple[str, ...]) 
             raise InvalidInput(_("no case to report on"),
                                [FieldError("CASE", _("no case in {records}").format(records=ctx.records_dir))])
         report.cases = [CaseReport(case_id) for case_id in ids]
-        # One batch, so that many cases' PDFs spread over several processes.
-        for path in documents.render_cases(ctx.records_dir, ids, langs=langs):
+        # One batch, so that many cases' PDFs spread over several processes; every language's
+        # PDFs, also those that apply leaves to be made on demand (setting pdf_languages).
+        for path in documents.render_cases(ctx.records_dir, ids, langs=langs, pdf_langs=langs):
             report.case(path.parent.parent.parent.name).records.append(str(path))
         register = documents.render_register(ctx.records_dir, with_sla=all_cases)
         report.message = _("documents of {count} case(s) written; register: {register}").format(

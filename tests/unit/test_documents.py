@@ -42,6 +42,39 @@ def test_every_document_renders_in_both_languages(records: Path, case_id: str) -
     assert names == {(lang, f"{doc}.{ext}") for lang in ("id", "en") for doc in wanted for ext in ("md", "html", "pdf")}
 
 
+def test_by_default_pdfs_are_made_in_indonesian_and_english_ones_on_demand(records: Path) -> None:
+    folder = records / "2026-014" / "dokumen"
+    written = documents.render_cases(records, ["2026-014"])
+    assert {p.relative_to(folder).as_posix() for p in written if p.suffix == ".pdf"} == {
+        f"id/{doc}.pdf" for doc in ("konfigurasi", "dokumentasi", "laporan")}
+    assert not list((folder / "en").glob("*.pdf")) and (folder / "en" / "laporan.html").exists()
+    indonesian = _stamps(folder, "pdf")
+    on_demand = documents.render_cases(records, ["2026-014"], pdf_langs=documents.LANGS)  # as `report` does
+    assert {p.parent.name for p in on_demand if p.suffix == ".pdf"} == {"id", "en"}
+    assert _written_again(folder, "pdf", indonesian) == {f"en/{doc}.pdf" for doc in ("konfigurasi", "dokumentasi",
+                                                                                      "laporan")}
+
+
+def test_an_english_pdf_made_on_demand_goes_when_its_document_changes(records: Path) -> None:
+    folder = records / "2026-014" / "dokumen"
+    documents.render_cases(records, ["2026-014"], pdf_langs=documents.LANGS)
+    (records / "documents.yml").write_text("pelaksana: Siti Aminah\n")
+    documents.render_cases(records, ["2026-014"])
+    assert "Siti Aminah" in (folder / "en" / "laporan.html").read_text()
+    assert not (folder / "en" / "laporan.pdf").exists()  # it would say the old name
+    assert "Siti Aminah" in " ".join(p.extract_text() for p in PdfReader(folder / "id" / "laporan.pdf").pages)
+
+
+def test_the_setting_makes_pdfs_in_both_languages_and_is_not_part_of_the_look(records: Path) -> None:
+    folder = records / "2026-014" / "dokumen"
+    documents.render_cases(records, ["2026-014"])
+    indonesian = _stamps(folder, "pdf")
+    (records / "documents.yml").write_text("pdf_languages: id, en\n")
+    documents.render_cases(records, ["2026-014"])
+    assert _written_again(folder, "pdf", indonesian) == {f"en/{doc}.pdf" for doc in ("konfigurasi", "dokumentasi",
+                                                                                      "laporan")}
+
+
 def test_pdf_text_carries_the_case_id_and_the_address(records: Path) -> None:
     documents.render_case(records, "2026-014")
     for lang in ("id", "en"):
