@@ -125,7 +125,9 @@ def _site(**extra: Any) -> dict[str, Any]:
     return {"id": "2026-001", "fqdn": "simpeg.tarakankota.go.id", "ip": "198.19.0.10", "app": "simpeg",
             "user": "simpeg", "root": "/srv/www/simpeg", "docroot": "/srv/www/simpeg/public",
             "logdir": "/srv/www/simpeg/logs", "pool_socket": "/run/php/simpeg.sock", "runtime": "php",
-            "tls": "none", "db": None, **extra}
+            "tls": "none", "db": None,
+            "application": {"writable": [], "shared_dir": "", "php_packages": [], "php_settings": [], "env": [],
+                            "commands": [], "cron_file": "/etc/cron.d/provisioner-simpeg", "cron": []}, **extra}
 
 
 def test_the_vhost_renders_from_the_site_alone() -> None:
