@@ -31,6 +31,7 @@ import yaml
 from cryptography import x509
 
 from provisioner import dns as dnsq
+from provisioner.case_schema import PHP_EXTENSIONS
 from provisioner.host_facts import FactsRequest, HostFacts
 from provisioner.inventory import Host, Inventory
 from provisioner.site import Site, php_version
@@ -216,11 +217,37 @@ def _http_checks(site: Site, ports: tuple[int, int] = PORTS) -> list[Check]:
 
 # --- hosts -----------------------------------------------------------------------------------
 
-def _as_app_user(site: Site, command: str) -> str:
-    """Run ``command`` as the application's user with the settings it was given (its env file)."""
+def _as_app_user(site: Site, command: str, settings: bool = True) -> str:
+    """Run ``command`` as the application's user, with the settings it was given (its env file)."""
     env_file = site.vars.env_file
-    inner = f"set -a; . {shlex.quote(env_file)}; set +a; {command}"
+    inner = f"set -a; . {shlex.quote(env_file)}; set +a; {command}" if settings else command
     return f"runuser -u {shlex.quote(site.vars.user)} -- sh -c {shlex.quote(inner)}"
+
+
+_CODE_WRITABLE, _NOT_WRITABLE = "code-writable ", "not-writable "
+
+
+def _release_top(site: Site) -> str:
+    return f"{site.vars.root}/current"
+
+
+def _permissions_key(site: Site) -> str:
+    return f"permissions of {site.id}"
+
+
+def _permissions_probe(site: Site) -> str:
+    """As the application's user: the first file or folder of the code it could write (links, the
+    writable folders among them, are not code), then each writable folder it cannot write."""
+    top = _release_top(site)
+    code = f"find -P {shlex.quote(top + '/')} ! -type l -writable -print -quit | sed 's/^/{_CODE_WRITABLE}/'"
+    folders = " ".join(shlex.quote(f"{top}/{w}") for w in site.vars.application.writable)
+    writable = (f'; for w in {folders}; do [ -d "$w" ] && [ -w "$w" ] || echo "{_NOT_WRITABLE}$w"; done'
+                if folders else "")
+    return _as_app_user(site, code + writable, settings=False)
+
+
+def _php_modules_command(inventory: Inventory) -> str:
+    return f"php-fpm{php_version(inventory)} -m"
 
 
 def _db_commands(engine: str) -> tuple[str, str]:
@@ -274,9 +301,16 @@ def _ask(request: FactsRequest, site: Site, inventory: Inventory) -> None:
     request.file(v.marker, content=True)
     request.user(v.user)
     request.file(v.docroot)
+    if site.case.release is not None:
+        request.file(v.vhost_file, contains=(f"DocumentRoot {v.docroot}\n",))
+        request.command(_permissions_key(site), _permissions_probe(site))
     if site.case.runtime == "php":
         request.file(v.pool_file)
         request.file(v.pool_socket)
+    if site.case.php.extensions:
+        request.command("php modules", _php_modules_command(inventory))
+    if v.application.cron:
+        request.file(v.application.cron_file)
     if site.case.database is not None:
         request.file(v.env_file)
         request.command(_login_key(site), _as_app_user(site, _db_probe(site.case.database.engine)))
@@ -359,8 +393,11 @@ def _host_checks(site: Site, inventory: Inventory, read: HostFacts | Exception) 
                timed("apache is running", probe_apache),
                timed("virtual host enabled", probe_vhost),
                timed("virtual host as applied", probe_vhost_unchanged),
-               timed("application user exists", probe_user),
-               timed("document root owned by the application", probe_docroot)]
+               timed("application user exists", probe_user)]
+    if site.case.release is None:  # the site's files are uploaded by hand, as its own user
+        checks.append(timed("document root owned by the application", probe_docroot))
+    else:
+        checks += _release_checks(site, facts)
 
     if site.case.runtime == "php":
         def probe_pool() -> tuple[bool, str]:
@@ -377,6 +414,18 @@ def _host_checks(site: Site, inventory: Inventory, read: HostFacts | Exception) 
 
         checks += [timed("php-fpm pool configured, root-only", probe_pool),
                    timed("php-fpm runs as the application user", probe_workers)]
+
+    if site.case.php.extensions:
+        def probe_extensions() -> tuple[bool, str]:
+            out = facts().command("php modules")
+            loaded = {line.strip().lower() for line in out.stdout.splitlines()}
+            missing = [name for name in site.case.php.extensions if PHP_EXTENSIONS[name][1] not in loaded]
+            if out.rc != 0:
+                return False, f"{_php_modules_command(inventory)}: rc {out.rc}: {out.stderr.strip()[-200:]}"
+            return not missing, ("missing: " + ", ".join(missing)) if missing else \
+                "loaded: " + ", ".join(site.case.php.extensions)
+
+        checks.append(timed("php extensions loaded", probe_extensions))
 
     database = site.case.database
     if database is not None:
@@ -405,6 +454,54 @@ def _host_checks(site: Site, inventory: Inventory, read: HostFacts | Exception) 
         checks += [timed("database settings file readable by the application only", probe_env),
                    timed("database user logs in with the application's settings", probe_login),
                    timed("database user cannot reach other databases", probe_isolated)]
+
+    if v.application.cron:
+        def probe_cron() -> tuple[bool, str]:
+            cron = facts().file(v.application.cron_file)
+            ok = cron.is_file and cron.user == "root" and cron.mode == 0o644
+            return ok, f"{v.application.cron_file} " + (f"owner {cron.user} mode {oct(cron.mode)}, "
+                                                         f"{len(v.application.cron)} lines" if cron.exists
+                                                         else "missing")
+
+        checks.append(timed("cron lines installed", probe_cron))
+    return checks
+
+
+def _release_checks(site: Site, facts: Callable[[], HostFacts]) -> list[Check]:
+    """A site with a release: served from the folder the case names, its code read-only to the
+    application's user, its writable folders writable by it."""
+    v = site.vars
+
+    def permissions() -> tuple[list[str], list[str]]:
+        out = facts().command(_permissions_key(site))
+        lines = out.stdout.splitlines()
+        if out.rc != 0 and not lines:
+            raise RuntimeError(f"reading permissions as {v.user} failed (rc {out.rc}): {out.stderr.strip()[-200:]}")
+        return ([line[len(_CODE_WRITABLE):] for line in lines if line.startswith(_CODE_WRITABLE)],
+                [line[len(_NOT_WRITABLE):] for line in lines if line.startswith(_NOT_WRITABLE)])
+
+    def probe_docroot() -> tuple[bool, str]:
+        docroot, conf = facts().file(v.docroot), facts().file(v.vhost_file)
+        served = f"DocumentRoot {v.docroot}\n" in conf.found
+        where = site.case.document_root or "its top folder"
+        problem = "" if docroot.is_directory else " (missing from the release)"
+        problem += "" if served else f"; {v.vhost_file} does not serve it"
+        return docroot.is_directory and served, f"{v.docroot}: the release's {where}{problem}"
+
+    def probe_code() -> tuple[bool, str]:
+        writable, _ = permissions()
+        return not writable, (f"{v.user} can write {writable[0]}" if writable
+                              else f"{v.user} can write nothing of {_release_top(site)} but its writable folders")
+
+    checks = [timed("document root is the case's folder of the release", probe_docroot),
+              timed("code read-only to the application", probe_code)]
+    if v.application.writable:
+        def probe_writable() -> tuple[bool, str]:
+            _, missing = permissions()
+            return not missing, (f"{v.user} cannot write: {', '.join(missing)}" if missing
+                                 else f"{v.user} writes: {', '.join(v.application.writable)}")
+
+        checks.append(timed("writable folders writable by the application", probe_writable))
     return checks
 
 
