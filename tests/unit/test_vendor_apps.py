@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from pathlib import Path
+import json
+import tarfile
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
@@ -241,3 +243,55 @@ def test_the_vendor_fields_change_the_inputs_digest(write_case: Any) -> None:
     plain = _site(_vendor_case(write_case))
     more = _site(dataclasses.replace(plain.case, cron=("@daily php other.php",)))
     assert convergence.inputs_digest(plain, INV) != convergence.inputs_digest(more, INV)
+
+
+# --- the vendor examples and their releases -------------------------------------------------------
+
+VENDOR_EXAMPLES = sorted((ROOT / "examples" / "cases" / "vendor").glob("*.yml"))
+
+
+@pytest.mark.parametrize("path", VENDOR_EXAMPLES, ids=lambda p: p.name)
+def test_every_vendor_example_is_valid(path: Path) -> None:
+    """Their WordPress and MediaWiki releases are built by scripts/vendor-releases (not in git)."""
+    from jsonschema import Draft202012Validator
+
+    from provisioner.case_schema import json_schema
+
+    data = yaml.safe_load(path.read_text())
+    Draft202012Validator(json_schema()).validate(json.loads(json.dumps(data, default=str)))
+    built = (path.parent / data["application"]["release"]).is_file()
+    case = load_case(path, release_needed=built)
+    assert case.approval_status == "approved" and case.runtime == "php" and case.writable and case.commands
+
+
+@pytest.mark.parametrize("path", VENDOR_EXAMPLES, ids=lambda p: p.name)
+def test_every_vendor_example_names_the_shipped_schema(path: Path) -> None:
+    first = path.read_text().splitlines()[0]
+    assert first == "# yaml-language-server: $schema=../../../docs/case.schema.json"
+    assert (path.parent / first.partition("$schema=")[2]).resolve() == ROOT / "docs" / "case.schema.json"
+
+
+def test_the_shipped_laravel_style_release_is_built_from_its_sources(tmp_path: Path) -> None:
+    from tests import vendor_releases
+
+    fresh = vendor_releases.silapor(tmp_path / "silapor.tar.gz")
+    assert fresh.read_bytes() == (ROOT / "examples" / "releases" / vendor_releases.NAMES["silapor"]).read_bytes()
+
+
+def test_a_packages_absolute_links_are_followed_inside_its_root(tmp_path: Path) -> None:
+    from tests import vendor_releases
+
+    (tmp_path / "usr/share/app").mkdir(parents=True)
+    (tmp_path / "usr/share/javascript/lib").mkdir(parents=True)
+    (tmp_path / "usr/share/javascript/lib/lib.js").write_text("js")
+    (tmp_path / "usr/share/app/lib").symlink_to("/usr/share/javascript/lib")
+    (tmp_path / "usr/share/app/gone").symlink_to("/var/lib/app/nothing")
+    (tmp_path / "usr/share/app/loop").symlink_to("loop")
+    resolve = vendor_releases.resolve
+    assert resolve(tmp_path, PurePosixPath("/usr/share/app/lib/lib.js")) == tmp_path / "usr/share/javascript/lib/lib.js"
+    assert resolve(tmp_path, PurePosixPath("/usr/share/app/gone")) is None
+    assert resolve(tmp_path, PurePosixPath("/usr/share/app/loop")) is None
+    archive = vendor_releases._write(tmp_path / "app.tar.gz", vendor_releases._tree(tmp_path, "/usr/share/app"))
+    with tarfile.open(archive) as opened:
+        assert sorted(opened.getnames()) == [".", "./lib", "./lib/lib.js"]
+        assert not any(member.issym() for member in opened.getmembers())
