@@ -208,20 +208,24 @@ def wordpress(dest: Path, cache: Path = CACHE) -> Path:
     return _write(dest, entries)
 
 
-MEDIAWIKI_SETTINGS = """<?php
-// Written by tests/vendor_releases.py: the settings MediaWiki's installer wrote (a command of the
-// case, into the writable folder settings/) are read from there, the code staying read-only.
-require __DIR__ . '/settings/LocalSettings.php';
+# Debian's includes/PlatformSettings.php points the cache and logs at /var/cache/mediawiki and
+# /var/log/mediawiki, shared by every wiki of the machine and outside the site: the release's own
+# keeps its cache in its writable cache/ and leaves logging to PHP's error log.
+MEDIAWIKI_PLATFORM = """<?php
+// Written by tests/vendor_releases.py in place of Debian's platform settings.
+$wgCacheDirectory = dirname(__DIR__) . '/cache';
 """
 
 
 def mediawiki(dest: Path, cache: Path = CACHE) -> Path:
-    """MediaWiki as Debian ships it, its LocalSettings.php reading settings/ (written by the
-    installer), and empty images/ and settings/ folders."""
+    """MediaWiki as Debian ships it, without its link to a LocalSettings.php (the case names the
+    file with MW_CONFIG_FILE: the installer writes it into settings/), its cache in the release's
+    cache/, and empty images/, settings/ and cache/ folders."""
     root = package_root(MEDIAWIKI_PACKAGES, cache)
-    entries = _tree(root, "/usr/share/mediawiki", skip=frozenset({"./LocalSettings.php", "./images", "./config"}))
-    entries += [("./LocalSettings.php", None, MEDIAWIKI_SETTINGS.encode()), _folder("./images"),
-                _folder("./settings")]
+    replaced = frozenset({"./LocalSettings.php", "./images", "./config", "./includes/PlatformSettings.php"})
+    entries = _tree(root, "/usr/share/mediawiki", skip=replaced)
+    entries += [("./includes/PlatformSettings.php", None, MEDIAWIKI_PLATFORM.encode()), _folder("./images"),
+                _folder("./settings"), _folder("./cache")]
     return _write(dest, entries)
 
 
