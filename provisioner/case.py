@@ -201,6 +201,16 @@ class _Collector:
         if len(unknown) > MAX_UNKNOWN_LISTED:  # a file of junk: the first ones named, the rest counted
             self.error(path, f"{len(unknown) - MAX_UNKNOWN_LISTED} more unknown fields; allowed: {', '.join(allowed)}")
 
+    def optional(self, data: dict[str, Any], key: str, path: str, kind: type[T], shape: str) -> T | None:
+        """An optional list or mapping: None when absent, or (with an error) of another kind."""
+        value = data.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, kind):
+            self.error(path, f"must be {shape}")
+            return None
+        return value
+
     def text(self, data: dict[str, Any], key: str, path: str, required: bool = True) -> str | None:
         value = data.get(key)
         if value is None or value == "":
@@ -268,14 +278,9 @@ def _validate_upstream(col: _Collector, app: dict[str, Any], runtime: str | None
 
 
 def _validate_trial(col: _Collector, app: dict[str, Any]) -> tuple[TrialCheck, ...]:
-    raw = app.get("trial")
-    if raw is None:
-        return ()
-    if not isinstance(raw, list):
-        col.error("application.trial", "must be a list of checks {path, status, contains}")
-        return ()
+    raw = col.optional(app, "trial", "application.trial", list, "a list of checks {path, status, contains}")
     checks: list[TrialCheck] = []
-    for index, item in enumerate(raw):
+    for index, item in enumerate(raw or []):
         path = f"application.trial[{index}]"
         if not isinstance(item, dict):
             col.error(path, "must be a mapping {path, status, contains}")
@@ -320,14 +325,11 @@ def _validate_release(col: _Collector, app: dict[str, Any], base: Path, needed: 
     return None if problems else path
 
 
-def _listed(col: _Collector, app: dict[str, Any], key: str, what: str) -> list[tuple[str, Any]]:
-    """(path, item) of a list field of at most LIST_MAX items; a missing or null field is empty."""
-    raw = app.get(key)
-    path = f"application.{key}"
+def _listed(col: _Collector, data: dict[str, Any], path: str, what: str) -> list[tuple[str, Any]]:
+    """(path, item) of the list field at ``path`` (of at most LIST_MAX items), read from ``data``,
+    its mapping; a missing or null field is empty."""
+    raw = col.optional(data, path.rpartition(".")[2], path, list, f"a list of {what}")
     if raw is None:
-        return []
-    if not isinstance(raw, list):
-        col.error(path, f"must be a list of {what}")
         return []
     if len(raw) > LIST_MAX:
         col.error(path, f"has {len(raw)} items; at most {LIST_MAX}")
@@ -368,7 +370,7 @@ def _validate_layout(col: _Collector, app: dict[str, Any]) -> tuple[str | None, 
     if app.get("document_root") is not None:
         document_root = _folder(col, app["document_root"], "application.document_root")
     writable: list[str] = []
-    for path, item in _listed(col, app, "writable", "folders inside the release"):
+    for path, item in _listed(col, app, "application.writable", "folders inside the release"):
         folder = _folder(col, item, path)
         if folder is None:
             continue
@@ -414,21 +416,17 @@ def _bytes(size: str) -> int:
 
 
 def _validate_php(col: _Collector, app: dict[str, Any], runtime: str | None) -> PhpConfig:
-    raw = app.get("php")
-    if raw is None:
-        return PhpConfig()
-    if runtime != PHP_RUNTIME:
+    if app.get("php") is not None and runtime != PHP_RUNTIME:
         col.error("application.php", "is only allowed when application.runtime is php")
         return PhpConfig()
-    if not isinstance(raw, dict):
-        col.error("application.php", "must be a mapping {extensions, settings}")
+    raw = col.optional(app, "php", "application.php", dict, "a mapping {extensions, settings}")
+    if raw is None:
         return PhpConfig()
     for key in raw:
         if key not in PHP_KEYS:
             col.error(f"application.php.{key}", f"unknown field; allowed: {', '.join(PHP_KEYS)}")
     extensions: list[str] = []
-    for path, name in _listed(col, raw, "extensions", "extension names"):
-        path = path.replace("application.extensions", "application.php.extensions")
+    for path, name in _listed(col, raw, "application.php.extensions", "extension names"):
         if name not in PHP_EXTENSIONS:
             hint = difflib.get_close_matches(str(name), PHP_EXTENSIONS, n=1)
             col.error(path, f"'{name}' is not a known extension" + (f" (did you mean '{hint[0]}'?)" if hint else "")
@@ -436,10 +434,8 @@ def _validate_php(col: _Collector, app: dict[str, Any], runtime: str | None) -> 
         elif name not in extensions:
             extensions.append(name)
     settings: dict[str, str] = {}
-    given = raw.get("settings")
-    if given is not None and not isinstance(given, dict):
-        col.error("application.php.settings", "must be a mapping of php.ini keys to values")
-    for key, value in (given or {}).items() if isinstance(given, dict) else ():
+    given = col.optional(raw, "settings", "application.php.settings", dict, "a mapping of php.ini keys to values")
+    for key, value in (given or {}).items():
         path = f"application.php.settings.{key}"
         if key not in PHP_SETTINGS:
             col.error(path, f"is not a setting a case may change; allowed: {', '.join(PHP_SETTINGS)}")
@@ -488,12 +484,7 @@ def env_pieces(value: str) -> tuple[EnvPiece, ...]:
 
 def _validate_env(col: _Collector, app: dict[str, Any],
                   has_database: bool) -> tuple[tuple[str, tuple[EnvPiece, ...]], ...]:
-    raw = app.get("env")
-    if raw is None:
-        return ()
-    if not isinstance(raw, dict):
-        col.error("application.env", "must be a mapping of variable names to values")
-        return ()
+    raw = col.optional(app, "env", "application.env", dict, "a mapping of variable names to values") or {}
     env = []
     for name, value in raw.items():
         path = f"application.env.{name}"
@@ -524,7 +515,7 @@ def _validate_env(col: _Collector, app: dict[str, Any],
 
 def _validate_commands(col: _Collector, app: dict[str, Any]) -> tuple[str, ...]:
     commands = []
-    for path, item in _listed(col, app, "commands", "shell commands"):
+    for path, item in _listed(col, app, "application.commands", "shell commands"):
         text = col.text({"command": item}, "command", path)
         if text is not None and len(text) > COMMAND_MAX:
             col.error(path, f"is {len(text)} characters; at most {COMMAND_MAX} (put a longer script in the release)")
@@ -535,7 +526,7 @@ def _validate_commands(col: _Collector, app: dict[str, Any]) -> tuple[str, ...]:
 
 def _validate_cron(col: _Collector, app: dict[str, Any]) -> tuple[str, ...]:
     lines = []
-    for path, item in _listed(col, app, "cron", "cron lines"):
+    for path, item in _listed(col, app, "application.cron", "cron lines"):
         text = col.text({"line": item}, "line", path)
         if text is None:
             continue
