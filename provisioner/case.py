@@ -427,7 +427,7 @@ def _validate_php(col: _Collector, app: dict[str, Any], runtime: str | None) -> 
             col.error(f"application.php.{key}", f"unknown field; allowed: {', '.join(PHP_KEYS)}")
     extensions: list[str] = []
     for path, name in _listed(col, raw, "application.php.extensions", "extension names"):
-        if name not in PHP_EXTENSIONS:
+        if not isinstance(name, str) or name not in PHP_EXTENSIONS:
             hint = difflib.get_close_matches(str(name), PHP_EXTENSIONS, n=1)
             col.error(path, f"'{name}' is not a known extension" + (f" (did you mean '{hint[0]}'?)" if hint else "")
                       + f"; known: {', '.join(sorted(PHP_EXTENSIONS))}")
