@@ -295,3 +295,17 @@ def test_a_packages_absolute_links_are_followed_inside_its_root(tmp_path: Path) 
     with tarfile.open(archive) as opened:
         assert sorted(opened.getnames()) == [".", "./lib", "./lib/lib.js"]
         assert not any(member.issym() for member in opened.getmembers())
+
+
+def test_the_configuration_record_names_what_the_application_got_but_no_value_of_its_env(write_case: Any) -> None:
+    from provisioner import records
+
+    built = _site(_vendor_case(write_case))
+    data = records.configuration(built, INV, {}, "2026-11-29T10:00:00+08:00")
+    assert data["web"]["document_root"] == f"{ROOT_DIR}/current/public"
+    assert data["web"]["writable"] == [f"{ROOT_DIR}/shared/storage", f"{ROOT_DIR}/shared/bootstrap/cache"]
+    assert data["web"]["cron_file"] == "/etc/cron.d/provisioner-sikesda"
+    assert data["application"]["php_extensions"] == ["mbstring", "pdo_mysql", "ctype"]
+    assert data["application"]["php_settings"]["upload_max_filesize"] == "20M"
+    assert data["application"]["env"] == list(VENDOR["env"])
+    assert "mysql://" not in yaml.safe_dump(data)
