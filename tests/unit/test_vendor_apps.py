@@ -252,15 +252,15 @@ VENDOR_EXAMPLES = sorted((ROOT / "examples" / "cases" / "vendor").glob("*.yml"))
 
 @pytest.mark.parametrize("path", VENDOR_EXAMPLES, ids=lambda p: p.name)
 def test_every_vendor_example_is_valid(path: Path) -> None:
-    """Their WordPress and MediaWiki releases are built by scripts/vendor-releases (not in git)."""
+    """Their WordPress and MediaWiki releases are built by scripts/vendor-releases (not in git):
+    the archives are left unread here (the integration tests apply them)."""
     from jsonschema import Draft202012Validator
 
     from provisioner.case_schema import json_schema
 
     data = yaml.safe_load(path.read_text())
     Draft202012Validator(json_schema()).validate(json.loads(json.dumps(data, default=str)))
-    built = (path.parent / data["application"]["release"]).is_file()
-    case = load_case(path, release_needed=built)
+    case = load_case(path, release_needed=False)
     assert case.approval_status == "approved" and case.runtime == "php" and case.writable and case.commands
 
 
