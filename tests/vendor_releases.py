@@ -6,9 +6,10 @@ and SILAPOR, a Laravel-style front controller kept in ``examples/releases/src/si
 
 Debian's packages spread an application over ``/usr/share``, ``/var/lib`` and ``/etc`` with
 absolute links; a release is one self-contained folder, so every link is replaced by what it
-points at. The packages are read where they are installed, or else fetched with ``apt-get
-download`` and unpacked with ``dpkg-deb -x`` into a cache folder: nothing is installed on this
-machine (Debian's ``wordpress`` would pull in mod_php and switch Apache's MPM).
+points at. The packages are read where they are installed, or else unpacked with ``dpkg-deb -x``
+into a cache folder from their ``.deb`` (in that folder, in apt's own cache, or fetched with
+``apt-get download`` from the machine's Debian mirror): nothing is installed on this machine
+(Debian's ``wordpress`` would pull in mod_php and switch Apache's MPM).
 
 ``python -m tests.vendor_releases DIR`` (``scripts/vendor-releases``) writes the three archives
 into DIR; the vendor examples (``examples/cases/vendor/``) name them in ``examples/releases/``.
@@ -36,6 +37,7 @@ MEDIAWIKI_PACKAGES = ("mediawiki", "mediawiki-classes")
 NAMES = {"wordpress": "wordpress-6.1.tar.gz", "mediawiki": "mediawiki-1.39.tar.gz", "silapor": "silapor-1.0.0.tar.gz"}
 MTIME = 1790000000  # fixed, so the same input gives the same archive (and the same release id)
 MAX_LINKS = 40
+APT_ARCHIVES = Path("/var/cache/apt/archives")
 
 
 # --- reading Debian's packages -------------------------------------------------------------------
@@ -58,13 +60,27 @@ def package_root(packages: tuple[str, ...], cache: Path = CACHE) -> Path:
     # apt writes as _apt when it can: a folder it may enter, as apt-get download wants.
     os.chmod(cache, 0o755)
     os.chmod(debs, 0o777)
-    subprocess.run(["apt-get", "download", "-q", *packages], cwd=debs, check=True, capture_output=True)
+    found = {package: _deb(package, debs) for package in packages}
+    missing = [package for package, deb in found.items() if deb is None]
+    if missing:  # from the machine's configured Debian mirror, as apt-get install would
+        subprocess.run(["apt-get", "download", "-q", *missing], cwd=debs, check=True, capture_output=True)
     root.mkdir(parents=True, exist_ok=True)
     for package in packages:
-        deb = sorted(debs.glob(f"{package}_*.deb"))[-1]
+        deb = found[package] or _deb(package, debs)
+        if deb is None:
+            raise FileNotFoundError(f"apt-get download left no {package}_*.deb in {debs}")
         subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
     stamp.write_text(" ".join(packages))
     return root
+
+
+def _deb(package: str, debs: Path) -> Path | None:
+    """The package's .deb in the cache, or in apt's own (left there by an earlier apt-get install)."""
+    for folder in (debs, APT_ARCHIVES):
+        found = sorted(folder.glob(f"{package}_*.deb"))
+        if found:
+            return found[-1]
+    return None
 
 
 def resolve(root: Path, path: PurePosixPath) -> Path | None:
