@@ -12,6 +12,7 @@ import datetime as dt
 import difflib
 import ipaddress
 import re
+import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,7 +24,9 @@ from provisioner.case_schema import (
     CASE_ID,
     CASE_ID_MAX,
     CATEGORIES,
+    COMMAND_MAX,
     CONTROL_CHARACTERS,
+    CRON_LINE,
     DB_IDENT,
     DB_LIMITS,
     DECIDED_STATUSES,
@@ -32,18 +35,36 @@ from provisioner.case_schema import (
     DNS_LABEL,
     EMAIL,
     ENGINES,
+    ENV_NAME,
+    ENV_PLACEHOLDER,
+    ENV_PLACEHOLDERS,
+    ENV_VALUE,
     FQDN_MAX,
     HOST_NAME,
     HTTP_STATUSES,
     LABEL_MAX,
+    LIST_MAX,
     NO_ENGINE,
+    PHP_COUNT_MAX,
+    PHP_EXTENSIONS,
+    PHP_KEYS,
+    PHP_RUNTIME,
+    PHP_SECONDS_MAX,
+    PHP_SETTING_KINDS,
+    PHP_SETTINGS,
+    PHP_SIZE,
+    PHP_UNLIMITED,
     PROVIDED_TLS,
     PROXY_RUNTIME,
     PUBLIC_IP_AUTO,
     PUBLIC_IP_SHARED,
+    RELEASE_FOLDER,
+    RELEASE_FOLDER_MAX,
+    RELEASE_ONLY,
     RELEASE_SUFFIXES,
     RESERVED_DATABASES,
     RESERVED_DB_USERS,
+    RESERVED_ENV,
     RESERVED_SUBDOMAINS,
     RESERVED_USERS,
     RUNTIMES,
@@ -89,6 +110,19 @@ class Database:
 
 
 @dataclass(frozen=True)
+class PhpConfig:
+    """application.php: extension names as the case gives them, php.ini values as the pool writes
+    them (flags as on/off)."""
+
+    extensions: tuple[str, ...] = ()
+    settings: tuple[tuple[str, str], ...] = ()
+
+
+# One piece of an application.env value: literal text, or a placeholder's name (db.name, ...).
+EnvPiece = tuple[str, str | None]
+
+
+@dataclass(frozen=True)
 class Case:
     """A validated case. ``source`` is the file it came from; relative paths resolve beside it."""
 
@@ -121,6 +155,12 @@ class Case:
     sop: tuple[tuple[int, dt.datetime], ...] = field(default=())
     source: Path | None = None
     server: str | None = None  # the web host (an inventory name); None: placed automatically
+    document_root: str | None = None  # inside the release; None: its top folder
+    writable: tuple[str, ...] = ()  # folders inside the release the application may write
+    php: PhpConfig = PhpConfig()
+    env: tuple[tuple[str, tuple[EnvPiece, ...]], ...] = ()  # (name, its value's pieces)
+    commands: tuple[str, ...] = ()
+    cron: tuple[str, ...] = ()
 
     @property
     def fqdn(self) -> str:
@@ -162,6 +202,17 @@ class _Collector:
         if len(unknown) > MAX_UNKNOWN_LISTED:  # a file of junk: the first ones named, the rest counted
             self.error(path, _("{count} more unknown fields; allowed: {allowed}").format(
                 count=len(unknown) - MAX_UNKNOWN_LISTED, allowed=", ".join(allowed)))
+
+    def optional(self, data: dict[str, Any], key: str, path: str, kind: type[T], message: str) -> T | None:
+        """An optional list or mapping: None when absent, or (with ``message``, saying what it must
+        be) of another kind."""
+        value = data.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, kind):
+            self.error(path, message)
+            return None
+        return value
 
     def text(self, data: dict[str, Any], key: str, path: str, required: bool = True) -> str | None:
         value = data.get(key)
@@ -232,14 +283,9 @@ def _validate_upstream(col: _Collector, app: dict[str, Any], runtime: str | None
 
 
 def _validate_trial(col: _Collector, app: dict[str, Any]) -> tuple[TrialCheck, ...]:
-    raw = app.get("trial")
-    if raw is None:
-        return ()
-    if not isinstance(raw, list):
-        col.error("application.trial", _("must be a list of checks {path, status, contains}"))
-        return ()
+    raw = col.optional(app, "trial", "application.trial", list, _("must be a list of checks {path, status, contains}"))
     checks: list[TrialCheck] = []
-    for index, item in enumerate(raw):
+    for index, item in enumerate(raw or []):
         path = f"application.trial[{index}]"
         if not isinstance(item, dict):
             col.error(path, _("must be a mapping {path, status, contains}"))
@@ -285,6 +331,235 @@ def _validate_release(col: _Collector, app: dict[str, Any], base: Path, needed: 
     for problem in problems:
         col.error("application.release", f"'{release}' {problem}")
     return None if problems else path
+
+
+def _listed(col: _Collector, data: dict[str, Any], path: str, message: str) -> list[tuple[str, Any]]:
+    """(path, item) of the list field at ``path`` (of at most LIST_MAX items), read from ``data``,
+    its mapping; a missing or null field is empty, another kind is told by ``message``."""
+    raw = col.optional(data, path.rpartition(".")[2], path, list, message)
+    if raw is None:
+        return []
+    if len(raw) > LIST_MAX:
+        col.error(path, _("has {count} items; at most {limit}").format(count=len(raw), limit=LIST_MAX))
+        return []
+    return [(f"{path}[{index}]", item) for index, item in enumerate(raw)]
+
+
+def _folder(col: _Collector, value: Any, path: str) -> str | None:
+    """A folder inside the release, relative to its top."""
+    if not isinstance(value, str) or not value:
+        col.error(path, _("must be a folder inside the release, as text (public, wp-content/uploads)"))
+        return None
+    if value.startswith("/"):
+        col.error(path, _("'{value}' is absolute: give a folder inside the release, relative to its top "
+                          "(public)").format(value=value))
+    elif ".." in value.split("/"):
+        col.error(path, _("'{value}' leaves the release ('..'): give a folder inside it").format(value=value))
+    elif len(value) > RELEASE_FOLDER_MAX or not RELEASE_FOLDER.fullmatch(value):
+        col.error(path, _("'{value}' is not allowed: folder names of letters, digits, '.', '_' and '-' (not "
+                          "starting with '.'), separated by '/', no final '/', at most {limit} characters").format(
+            value=value, limit=RELEASE_FOLDER_MAX))
+    else:
+        return value
+    return None
+
+
+def _inside(folder: str, parent: str) -> bool:
+    return folder == parent or folder.startswith(parent + "/")
+
+
+def _validate_layout(col: _Collector, app: dict[str, Any]) -> tuple[str | None, tuple[str, ...]]:
+    """application.document_root and application.writable (only with a release)."""
+    if app.get("release") in (None, ""):
+        for key in RELEASE_ONLY:
+            if app.get(key) not in (None, [], ""):
+                col.error(f"application.{key}", _("is only allowed with application.release (it is about the "
+                                                    "release's folders)"))
+        return None, ()
+    document_root = None
+    if app.get("document_root") is not None:
+        document_root = _folder(col, app["document_root"], "application.document_root")
+    writable: list[str] = []
+    for path, item in _listed(col, app, "application.writable", _("must be a list of folders inside the release")):
+        folder = _folder(col, item, path)
+        if folder is None:
+            continue
+        clash = next((w for w in writable if _inside(folder, w) or _inside(w, folder)), None)
+        if clash is not None:
+            col.error(path, _("'{folder}' overlaps '{other}': list each writable folder once, none inside "
+                              "another").format(folder=folder, other=clash))
+        elif document_root is not None and _inside(document_root, folder):
+            col.error(path, _("'{folder}' holds the document root ({document_root}): the served code would be "
+                              "writable; list only the folders the application writes into").format(
+                folder=folder, document_root=document_root))
+        else:
+            writable.append(folder)
+    return document_root, tuple(writable)
+
+
+def _php_value(col: _Collector, key: str, value: Any, path: str) -> str | None:
+    """One php.ini setting as the pool writes it; None (with an error) when it is not allowed."""
+    kind = PHP_SETTINGS[key]
+    rule = _("'{value}' is not allowed for {key}: {rule}").format(value=value, key=key,
+                                                                   rule=_(PHP_SETTING_KINDS[kind]))
+    if kind == "flag":
+        if isinstance(value, bool):
+            return "on" if value else "off"
+    elif kind == "size":
+        text = str(value) if isinstance(value, int | str) and not isinstance(value, bool) else ""
+        if PHP_SIZE.fullmatch(text) or (text == "-1" and key == PHP_UNLIMITED):
+            return text
+    elif kind == "timezone":
+        try:
+            if isinstance(value, str) and re.fullmatch(r"[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*", value):
+                zoneinfo.ZoneInfo(value)
+                return value
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            pass
+    elif isinstance(value, int) and not isinstance(value, bool):
+        low, high = (0, PHP_SECONDS_MAX) if kind == "seconds" else (1, PHP_COUNT_MAX)
+        if low <= value <= high:
+            return str(value)
+    col.error(path, rule)
+    return None
+
+
+def _bytes(size: str) -> int:
+    return int(size[:-1]) * 1024 ** " KMG".index(size[-1]) if size[-1] in "KMG" else int(size)
+
+
+def _validate_php(col: _Collector, app: dict[str, Any], runtime: str | None) -> PhpConfig:
+    if app.get("php") is not None and runtime != PHP_RUNTIME:
+        col.error("application.php", _("is only allowed when application.runtime is php"))
+        return PhpConfig()
+    raw = col.optional(app, "php", "application.php", dict, _("must be a mapping {extensions, settings}"))
+    if raw is None:
+        return PhpConfig()
+    for key in raw:
+        if key not in PHP_KEYS:
+            col.error(f"application.php.{key}", _("unknown field; allowed: {allowed}").format(
+                allowed=", ".join(PHP_KEYS)))
+    extensions: list[str] = []
+    for path, name in _listed(col, raw, "application.php.extensions", _("must be a list of extension names")):
+        if not isinstance(name, str) or name not in PHP_EXTENSIONS:
+            hint = difflib.get_close_matches(str(name), PHP_EXTENSIONS, n=1)
+            known = ", ".join(sorted(PHP_EXTENSIONS))
+            col.error(path, _("'{value}' is not a known extension (did you mean '{hint}'?); known: {known}").format(
+                value=name, hint=hint[0], known=known) if hint else
+                _("'{value}' is not a known extension; known: {known}").format(value=name, known=known))
+        elif name not in extensions:
+            extensions.append(name)
+    settings: dict[str, str] = {}
+    given = col.optional(raw, "settings", "application.php.settings", dict,
+                         _("must be a mapping of php.ini keys to values"))
+    for key, value in (given or {}).items():
+        path = f"application.php.settings.{key}"
+        if key not in PHP_SETTINGS:
+            col.error(path, _("is not a setting a case may change; allowed: {allowed}").format(
+                allowed=", ".join(PHP_SETTINGS)))
+            continue
+        text = _php_value(col, key, value, path)
+        if text is not None:
+            settings[key] = text
+    post, upload = settings.get("post_max_size"), settings.get("upload_max_filesize")
+    if post and upload and post != "-1" and _bytes(post) < _bytes(upload):
+        col.error("application.php.settings.post_max_size",
+                  _("{post} is less than upload_max_filesize {upload}: PHP would drop such uploads; make it "
+                    "larger").format(post=post, upload=upload))
+    return PhpConfig(tuple(extensions), tuple(settings.items()))
+
+
+def env_pieces(value: str) -> tuple[EnvPiece, ...]:
+    """An application.env value as literal text and placeholders, in order.
+
+    Raises ValueError saying what is wrong: an unknown placeholder or a lone brace.
+    """
+    pieces: list[EnvPiece] = []
+    literal: list[str] = []
+    position = 0
+    for match in ENV_PLACEHOLDER.finditer(value):
+        literal.append(value[position:match.start()])
+        position = match.end()
+        token = match.group(0)
+        if token in ("{{", "}}"):
+            literal.append(token[0])
+            continue
+        name = match.group(1)
+        if name is None:
+            raise ValueError(_("has a lone '{brace}': write {braces} for a brace, or a placeholder such as "
+                               "{example}").format(brace=token, braces=token * 2, example="{db.name}"))
+        if name not in ENV_PLACEHOLDERS:
+            known = ", ".join("{" + known + "}" for known in ENV_PLACEHOLDERS)
+            raise ValueError(_("{placeholder} is not a placeholder; known: {known}").format(
+                placeholder="{" + name + "}", known=known))
+        if "".join(literal):
+            pieces.append(("".join(literal), None))
+        literal = []
+        pieces.append(("", name))
+    literal.append(value[position:])
+    if "".join(literal) or not pieces:
+        pieces.append(("".join(literal), None))
+    return tuple(pieces)
+
+
+def _validate_env(col: _Collector, app: dict[str, Any],
+                  has_database: bool) -> tuple[tuple[str, tuple[EnvPiece, ...]], ...]:
+    raw = col.optional(app, "env", "application.env", dict, _("must be a mapping of variable names to values")) or {}
+    env = []
+    for name, value in raw.items():
+        path = f"application.env.{name}"
+        if not isinstance(name, str) or not ENV_NAME.fullmatch(name):
+            col.error(path, _("is not allowed as a name: a letter or _, then letters, digits and _, at most 64"))
+            continue
+        if name in RESERVED_ENV:
+            col.error(path, _("is set by the provisioner or the system (DB_* are given already); choose another "
+                              "name"))
+            continue
+        text = "" if value == "" else col.text(raw, name, path)
+        if text is None:
+            continue
+        if not ENV_VALUE.fullmatch(text):
+            col.error(path, _("is not allowed: at most 1024 characters, no quote, backslash, $ or backtick"))
+            continue
+        try:
+            pieces = env_pieces(text)
+        except ValueError as exc:
+            col.error(path, str(exc))
+            continue
+        needs_db = sorted({"{" + p + "}" for _, p in pieces if p and p.startswith("db.")})
+        if needs_db and not has_database:
+            col.error(path, _("{placeholders} needs a database: set hosting.database.engine").format(
+                placeholders=", ".join(needs_db)))
+            continue
+        env.append((name, pieces))
+    return tuple(env)
+
+
+def _validate_commands(col: _Collector, app: dict[str, Any]) -> tuple[str, ...]:
+    commands = []
+    for path, item in _listed(col, app, "application.commands", _("must be a list of shell commands")):
+        text = col.text({"command": item}, "command", path)
+        if text is not None and len(text) > COMMAND_MAX:
+            col.error(path, _("is {length} characters; at most {limit} (put a longer script in the release)").format(
+                length=len(text), limit=COMMAND_MAX))
+        elif text is not None:
+            commands.append(text)
+    return tuple(commands)
+
+
+def _validate_cron(col: _Collector, app: dict[str, Any]) -> tuple[str, ...]:
+    lines = []
+    for path, item in _listed(col, app, "application.cron", _("must be a list of cron lines")):
+        text = col.text({"line": item}, "line", path)
+        if text is None:
+            continue
+        if not CRON_LINE.fullmatch(text):
+            col.error(path, _("'{value}' is not allowed: a schedule of five fields (*/5 * * * *) or @hourly, "
+                              "@daily, @weekly, @monthly, @yearly, @reboot, then the command (the user and folder "
+                              "are the provisioner's)").format(value=text))
+            continue
+        lines.append(text)
+    return tuple(lines)
 
 
 def _validate_database(col: _Collector, hosting: dict[str, Any], app_name: str | None) -> Database | None:
@@ -491,9 +766,16 @@ def parse_case(data: dict[str, Any], base: Path, source: Path | None = None,
     upstream = _validate_upstream(col, app, runtime)
     release = _validate_release(col, app, base, release_needed)
     trial = _validate_trial(col, app)
+    document_root, writable = _validate_layout(col, app)
+    php = _validate_php(col, app, runtime)
+    commands = _validate_commands(col, app)
+    cron = _validate_cron(col, app)
 
     hosting = _validate_hosting(col, data, base)
     database = _validate_database(col, hosting.raw, app_name)
+    raw_database = hosting.raw.get("database")
+    engine = raw_database.get("engine") if isinstance(raw_database, dict) else None
+    env = _validate_env(col, app, has_database=engine not in (None, NO_ENGINE))
 
     contact = col.mapping(data, "contact", "contact")
     contact_name = col.text(contact, "name", "contact.name")
@@ -516,6 +798,7 @@ def parse_case(data: dict[str, Any], base: Path, source: Path | None = None,
         tls_cert=hosting.tls_cert, tls_key=hosting.tls_key,
         database=database, contact_name=_validated(contact_name), contact_email=_validated(contact_email),
         sop=sop, source=source, server=hosting.server,
+        document_root=document_root, writable=writable, php=php, env=env, commands=commands, cron=cron,
     )
 
 

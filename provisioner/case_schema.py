@@ -15,6 +15,8 @@ import json
 import re
 from typing import Any
 
+from provisioner.language import N_
+
 # --- patterns and limits ------------------------------------------------------------------------
 
 CASE_ID_MAX = 40
@@ -33,6 +35,22 @@ HOST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 # Groups: scheme, host, :port, path. The port's range is checked in code.
 UPSTREAM_URL = re.compile(r"""(https?)://([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\])(:\d{1,5})?(/[^\s"'<>]*)?""")
 TRIAL_PATH = re.compile(r"/\S*")
+# A folder inside the release (document_root, writable): relative, no '..', no hidden folders.
+RELEASE_FOLDER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*(/[A-Za-z0-9_][A-Za-z0-9._-]*)*")
+RELEASE_FOLDER_MAX = 200
+# application.env: a variable's name, and its value: placeholders in braces ({db.name}), literal
+# braces doubled; no quote, backslash, dollar or backtick (the value goes into a php-fpm pool and a
+# shell-read settings file, quoted, and must mean the same in both).
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+ENV_VALUE = re.compile(r"[^\x00-\x1f\x7f\"'\\$`]{0,1024}")
+ENV_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
+# application.cron: a schedule (five fields or an @ nickname), then the command.
+_CRON_NAMES = "jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|mon|tue|wed|thu|fri|sat|sun"
+_CRON_FIELD = rf"([0-9*,/-]+|({_CRON_NAMES})(-({_CRON_NAMES}))?)"
+CRON_LINE = re.compile(rf"(@(reboot|yearly|annually|monthly|weekly|daily|midnight|hourly)"
+                       rf"|{_CRON_FIELD}( +{_CRON_FIELD}){{4}}) +[^\s#].{{0,999}}")
+COMMAND_MAX = 1000
+LIST_MAX = 20  # commands, cron lines, writable folders, extensions: a page, not a program
 # Text goes into configuration files and records line by line: no control character but the tab.
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0a-\x1f]")
 
@@ -40,6 +58,54 @@ RELEASE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".tar.bz2", ".tar.xz", ".zip")
 HTTP_STATUSES = range(100, 600)
 SOP_STEPS = range(1, 12)
 DB_LIMITS = {"mariadb": {"name": 64, "user": 80}, "postgresql": {"name": 63, "user": 63}}
+
+# application.php.extensions: each name the case may ask for, and the distribution's package for it
+# (php<version>-<package>; None: part of PHP itself, nothing to install) with the module name
+# PHP lists once it is loaded (php -m).
+PHP_EXTENSIONS: dict[str, tuple[str | None, str]] = {
+    "apcu": ("apcu", "apcu"), "bcmath": ("bcmath", "bcmath"), "bz2": ("bz2", "bz2"),
+    "ctype": (None, "ctype"), "curl": ("curl", "curl"), "dom": ("xml", "dom"), "exif": (None, "exif"),
+    "fileinfo": (None, "fileinfo"), "gd": ("gd", "gd"), "gmp": ("gmp", "gmp"), "iconv": (None, "iconv"),
+    "imagick": ("imagick", "imagick"), "imap": ("imap", "imap"), "intl": ("intl", "intl"),
+    "json": (None, "json"), "ldap": ("ldap", "ldap"), "mbstring": ("mbstring", "mbstring"),
+    "mysql": ("mysql", "mysqli"), "mysqli": ("mysql", "mysqli"), "opcache": ("opcache", "zend opcache"),
+    "openssl": (None, "openssl"), "pdo": (None, "pdo"), "pdo_mysql": ("mysql", "pdo_mysql"),
+    "pdo_pgsql": ("pgsql", "pdo_pgsql"), "pdo_sqlite": ("sqlite3", "pdo_sqlite"), "pgsql": ("pgsql", "pgsql"),
+    "redis": ("redis", "redis"), "soap": ("soap", "soap"), "sodium": (None, "sodium"),
+    "sqlite3": ("sqlite3", "sqlite3"), "tokenizer": (None, "tokenizer"), "xml": ("xml", "xml"),
+    "xmlreader": ("xml", "xmlreader"), "xmlwriter": ("xml", "xmlwriter"), "xsl": ("xsl", "xsl"),
+    "zip": ("zip", "zip"),
+}
+# application.php.settings: the php.ini keys a case may set in its own pool, by the kind of value.
+PHP_SIZE = re.compile(r"[1-9][0-9]{0,9}[KMG]?")
+PHP_UNLIMITED = "memory_limit"  # the one size that may be -1 (no limit)
+PHP_SETTINGS: dict[str, str] = {
+    "upload_max_filesize": "size", "post_max_size": "size", "memory_limit": "size",
+    "max_execution_time": "seconds", "max_input_time": "seconds", "default_socket_timeout": "seconds",
+    "session.gc_maxlifetime": "seconds", "max_input_vars": "count", "max_file_uploads": "count",
+    "date.timezone": "timezone", "display_errors": "flag", "log_errors": "flag", "short_open_tag": "flag",
+}
+PHP_SETTING_KINDS = {
+    "size": N_("bytes, or a number with K, M or G (20M); -1 only for memory_limit"),
+    "seconds": N_("whole seconds, 0 to 86400 (0: no limit)"),
+    "count": N_("a whole number, 1 to 100000"),
+    "timezone": N_("a time zone name such as Asia/Makassar (WITA)"),
+    "flag": N_("true or false"),
+}
+PHP_SECONDS_MAX = 86400
+PHP_COUNT_MAX = 100000
+# application.env placeholders, and what each stands for ({db.*} need a database).
+ENV_PLACEHOLDERS: dict[str, str] = {
+    "db.engine": "mariadb or postgresql", "db.host": "the database's address", "db.port": "its port",
+    "db.name": "the database name", "db.user": "the database user", "db.password": "the user's password",
+    "site.fqdn": "the site's name", "site.url": "the site's URL (https:// with TLS), with a final /",
+    "app.name": "application.name", "app.path": "the release's folder on the web host (the current link)",
+}
+# Names the provisioner itself gives the application, or the system's: not for application.env.
+RESERVED_ENV = frozenset({
+    "DB_ENGINE", "DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_PASSWORD",
+    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "IFS", "PWD", "LD_PRELOAD", "LD_LIBRARY_PATH",
+})
 
 # Names a case may not take: they belong to the name servers, mail and the systems themselves.
 RESERVED_SUBDOMAINS = frozenset({
@@ -84,12 +150,16 @@ SCHEMA_KEYS: dict[str, tuple[str, ...]] = {
     "approval": ("status", "by", "date"),
     "application": (
         "name", "title", "category", "source", "vendor", "runtime", "upstream", "release", "trial",
+        "document_root", "writable", "php", "env", "commands", "cron",
     ),
     "hosting": ("subdomain", "zone", "public_ip", "tls", "tls_cert", "tls_key", "database", "server"),
     "hosting.database": ("engine", "name", "user", "server"),
     "contact": ("name", "email"),
 }
 TRIAL_KEYS = ("path", "status", "contains")
+PHP_KEYS = ("extensions", "settings")
+PHP_RUNTIME = "php"  # the only runtime that may have application.php
+RELEASE_ONLY = ("document_root", "writable", "commands")  # about the release: need application.release
 SOP_KEYS = ("step", "done")
 
 # Required whatever the other fields say; the conditional ones are the *_SOURCE, *_RUNTIME,
@@ -104,6 +174,7 @@ REQUIRED_KEYS: dict[str, tuple[str, ...]] = {
     "hosting.database": ("engine",),
     "contact": ("name", "email"),
     "application.trial[]": ("path",),
+    "application.php": (),
     "sop[]": ("step", "done"),
 }
 
@@ -234,6 +305,53 @@ def _sop_item() -> Schema:
     }, keys=SOP_KEYS)
 
 
+def _release_folder(description: str) -> Schema:
+    return _matching(RELEASE_FOLDER, description, max_length=RELEASE_FOLDER_MAX, optional=True)
+
+
+def _list_of(item: Schema, description: str) -> Schema:
+    return {"description": description, "type": ["array", "null"], "items": item, "maxItems": LIST_MAX,
+            "uniqueItems": True}
+
+
+def _php_setting(key: str, kind: str) -> Schema:
+    description = f"{key}: {PHP_SETTING_KINDS[kind]}."
+    if kind == "size":
+        sizes: list[Schema] = [{"type": "integer", "minimum": 1}, {"type": "string", "pattern": anchored(PHP_SIZE)}]
+        if key == PHP_UNLIMITED:
+            sizes.append({"enum": [-1, "-1"]})
+        return {"description": description, "anyOf": sizes}
+    if kind == "seconds":
+        return {"description": description, "type": "integer", "minimum": 0, "maximum": PHP_SECONDS_MAX}
+    if kind == "count":
+        return {"description": description, "type": "integer", "minimum": 1, "maximum": PHP_COUNT_MAX}
+    if kind == "flag":
+        return {"description": description, "type": "boolean"}
+    return {"description": description, "type": "string", "minLength": 1}
+
+
+def _php() -> Schema:
+    return _mapping("application.php", "PHP only: extensions and php.ini settings of the site's own pool.", {
+        "extensions": _list_of({"enum": sorted(PHP_EXTENSIONS)},
+                               "PHP extensions installed on the case's web host from the distribution's "
+                               "packages for its PHP version (php8.2-mbstring, ...)."),
+        "settings": {"description": "php.ini values written into the site's own php-fpm pool as admin values "
+                                    "(the application cannot change them).",
+                     "type": ["object", "null"], "additionalProperties": False,
+                     "properties": {key: _php_setting(key, kind) for key, kind in PHP_SETTINGS.items()}},
+    }, nullable=True, keys=PHP_KEYS)
+
+
+def _env() -> Schema:
+    placeholders = ", ".join("{" + name + "}" for name in ENV_PLACEHOLDERS)
+    return {"description": "Extra environment variables of the application (php-fpm pool, settings file, "
+                           f"commands, cron). Values may hold placeholders: {placeholders}; {{{{ and }}}} "
+                           "are literal braces; no quote, backslash, $ or backtick.",
+            "type": ["object", "null"], "maxProperties": LIST_MAX * 2,
+            "propertyNames": {"pattern": anchored(ENV_NAME), "not": {"enum": sorted(RESERVED_ENV)}},
+            "additionalProperties": {"type": ["string", "number"], "pattern": anchored(ENV_VALUE)}}
+
+
 def _application() -> Schema:
     suffixes = "|".join(re.escape(suffix) for suffix in RELEASE_SUFFIXES)
     return _mapping("application", "The application to install.", {
@@ -251,9 +369,28 @@ def _application() -> Schema:
                     "pattern": f"(?:{suffixes})$"},
         "trial": {"description": "Optional extra trial checks, run after the built-in ones.",
                   "type": ["array", "null"], "items": _trial_item()},
+        "document_root": _release_folder("With a release: the web root, a folder inside it (public for Laravel, "
+                                         "CodeIgniter 4, Symfony); default, its top folder."),
+        "writable": _list_of(_matching(RELEASE_FOLDER, "A folder inside the release.",
+                                       max_length=RELEASE_FOLDER_MAX),
+                             "With a release: the only folders the application's user may write (storage, "
+                             "wp-content/uploads); kept across releases. The rest of the code is owned by root."),
+        "php": _php(),
+        "env": _env(),
+        "commands": _list_of({**_text("A shell command."), "maxLength": COMMAND_MAX},
+                             "With a release: run in order as the application's user, with its environment, in "
+                             "the new release's folder after it is unpacked and before it goes live (once per "
+                             "release); a failure fails the apply, which undoes its changes."),
+        "cron": _list_of({"description": "A schedule and a command: */5 * * * * php cron.php.", "type": "string",
+                          "pattern": anchored(CRON_LINE)},
+                         "Cron lines, each a schedule (five fields or @daily, ...) and a command, run as the "
+                         "application's user with its environment in the release's folder."),
     }, rules=[
         _when("source", (VENDOR_SOURCE,), _given("vendor")),
         _when("runtime", (PROXY_RUNTIME,), _given("upstream"), _absent("upstream")),
+        _when("runtime", (PHP_RUNTIME,), {}, {"properties": {"php": {"type": "null"}}}),
+        {"if": {"not": {"required": ["release"], "properties": {"release": {"type": ["string", "number"]}}}},
+         "then": {"properties": {key: {"type": "null"} for key in RELEASE_ONLY}}},
     ])
 
 

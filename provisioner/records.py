@@ -64,6 +64,9 @@ def configuration(site: Site, inventory: Inventory, versions: dict[str, str], ap
             "source": case.source_kind, "vendor": case.vendor, "runtime": case.runtime,
             "upstream": case.upstream,
             "release": ({"file": case.release.name, "sha256": _sha256(case.release)} if case.release else None),
+            # What the application needs beside its code (issue 13); env by name only.
+            "php_extensions": list(case.php.extensions), "php_settings": dict(case.php.settings),
+            "env": [name for name, _ in case.env], "commands": list(case.commands),
         },
         "hosts": {
             "web": v.web_host,
@@ -75,6 +78,8 @@ def configuration(site: Site, inventory: Inventory, versions: dict[str, str], ap
             "system_user": v.user, "root": v.root, "document_root": v.docroot, "logs": v.logdir,
             "vhost": v.vhost_file, "php_fpm_pool": v.pool_file or None,
             "php_fpm_socket": v.pool_socket or None, "settings_file": v.env_file or None,
+            "writable": [f"{v.application.shared_dir}/{folder}" for folder in v.application.writable],
+            "cron_file": v.application.cron_file if v.application.cron else None,
         },
         "tls": {"mode": case.tls, "certificate": v.tls_cert or None, "key": v.tls_key or None},
         "dns": {"zone": case.zone, "a": f"{site.fqdn}. A {site.ip}",

@@ -21,7 +21,8 @@ from typing import Annotated, Any, Literal
 
 from provisioner import dns as dnsq
 from provisioner import secrets
-from provisioner.case import Case
+from provisioner.case import Case, EnvPiece
+from provisioner.case_schema import PHP_EXTENSIONS, PHP_SETTINGS
 from provisioner.inventory import Inventory
 from provisioner.release import release_id
 
@@ -31,6 +32,7 @@ REGISTRY_DIR = "/etc/provisioner/sites"
 TLS_DIR = "/etc/apache2/provisioner-tls"
 DEFAULT_PHP_VERSION = "8.2"
 DB_PORTS = {"mariadb": 3306, "postgresql": 5432}
+CRON_DIR = "/etc/cron.d"
 
 Runtime = Literal["static", "php", "proxy"]
 TlsMode = Literal["none", "self-signed", "provided"]
@@ -61,6 +63,38 @@ class SiteDatabase:
     port: Annotated[int, "Port the application connects to."]
     client_address: Annotated[str, "The site's web host's address: the only one the user may log in from."]
     password_file: Annotated[str, "Owner-only file on the controller holding the user's password."]
+
+
+@dataclass(frozen=True)
+class PhpSetting:
+    """One php.ini value of the site's own pool (php_admin_value, or php_admin_flag for on/off)."""
+
+    name: Annotated[str, "The php.ini key."]
+    value: Annotated[str, "Its value, as php.ini writes it."]
+    flag: Annotated[bool, "An on/off flag (php_admin_flag)."]
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    """One extra environment variable: its value is ``parts`` joined by the database password (a
+    value without the password placeholder has one part), so the password never leaves its file."""
+
+    name: Annotated[str, "The variable's name."]
+    parts: Annotated[list[str], "The value's pieces around each place of the database password."]
+
+
+@dataclass(frozen=True)
+class Application:
+    """What a vendor's application needs beside its code (application.* of the case)."""
+
+    writable: Annotated[list[str], "Folders inside the release the application's user may write, kept in shared."]
+    shared_dir: Annotated[str, "Where the writable folders live, across releases; empty without any."]
+    php_packages: Annotated[list[str], "Distribution packages of the PHP extensions the site needs."]
+    php_settings: Annotated[list[PhpSetting], "php.ini values of the site's own pool."]
+    env: Annotated[list[EnvVar], "Extra environment variables (pool, settings file, commands, cron)."]
+    commands: Annotated[list[str], "Shell commands run as the user in a new release's folder before it goes live."]
+    cron_file: Annotated[str, "The site's file in /etc/cron.d."]
+    cron: Annotated[list[str], "Its lines, complete (schedule, user, command); empty: no file."]
 
 
 @dataclass(frozen=True)
@@ -112,6 +146,7 @@ class SiteVars:
     files: Annotated[list[str], "Configuration files the site owns (removed with it)."]
     checked_files: Annotated[list[str], "Files whose checksums the ownership record keeps (drift, fast path)."]
     db_engine: Annotated[DbEngine, "The database engine, or none."]
+    application: Annotated[Application, "What the application needs beside its code."]
     db: Annotated[SiteDatabase | None, "The database, or null."] = None
     state: Annotated[State, "present: serve the site; absent: remove it."] = "present"
     installed: Annotated[bool, "An earlier run installed it (check mode may run tasks that build on it)."] = True
@@ -164,6 +199,54 @@ def php_version(inventory: Inventory) -> str:
     return str(inventory.settings.get("provisioner_php_version", DEFAULT_PHP_VERSION))
 
 
+def php_packages(case: Case, version: str) -> list[str]:
+    """The distribution's packages of the case's PHP extensions (those not built into PHP)."""
+    packages = (PHP_EXTENSIONS[name][0] for name in case.php.extensions)
+    return sorted({f"php{version}-{package}" for package in packages if package})
+
+
+def _placeholders(case: Case, db: SiteDatabase | None, app_path: str) -> dict[str, str]:
+    """What each application.env placeholder stands for, except the password (kept out of the site)."""
+    scheme = "http" if case.tls == "none" else "https"
+    values = {"site.fqdn": case.fqdn, "site.url": f"{scheme}://{case.fqdn}/", "app.name": case.app_name,
+              "app.path": app_path}
+    if db is not None:
+        values.update({"db.engine": db.engine, "db.host": db.address, "db.port": str(db.port), "db.name": db.name,
+                       "db.user": db.user})
+    return values
+
+
+def _env_var(name: str, pieces: tuple[EnvPiece, ...], values: dict[str, str]) -> EnvVar:
+    parts = [""]
+    for text, placeholder in pieces:
+        if placeholder == "db.password":
+            parts.append("")
+        else:
+            parts[-1] += values[placeholder] if placeholder else text
+    return EnvVar(name, parts)
+
+
+def _cron_line(line: str, user: str, folder: str, env_file: str) -> str:
+    """A case's cron line as /etc/cron.d takes it: the user, the folder and the settings added; a
+    % (a line break to cron) escaped."""
+    fields = line.split(None, 1 if line.startswith("@") else 5)
+    schedule, command = " ".join(fields[:-1]), fields[-1].replace("%", "\\%")
+    settings = f"set -a && . {env_file} && set +a && " if env_file else ""
+    return f"{schedule} {user} cd {folder} && {settings}{command}"
+
+
+def _application(case: Case, root: str, db: SiteDatabase | None, env_file: str, app_path: str,
+                 version: str) -> Application:
+    values = _placeholders(case, db, app_path)
+    return Application(
+        writable=list(case.writable), shared_dir=f"{root}/shared" if case.writable else "",
+        php_packages=php_packages(case, version),
+        php_settings=[PhpSetting(name, value, PHP_SETTINGS[name] == "flag") for name, value in case.php.settings],
+        env=[_env_var(name, pieces, values) for name, pieces in case.env],
+        commands=list(case.commands), cron_file=f"{CRON_DIR}/provisioner-{case.app_name}",
+        cron=[_cron_line(line, case.system_user, app_path, env_file) for line in case.cron])
+
+
 def build(case: Case, where: Placement, inventory: Inventory, *, password_file: Path | None,
           installed: bool = True) -> Site:
     """Place ``case`` where ``where`` says: decide every path, user and port the roles will use.
@@ -186,14 +269,18 @@ def build(case: Case, where: Placement, inventory: Inventory, *, password_file: 
             host=db_host.name, address=db_host.address, port=DB_PORTS[case.database.engine],
             client_address=web.address,
             password_file=str(password_file or secrets.password_file(inventory.state_dir, case.id)))
+    app_path = f"{root}/current" if case.release else f"{root}/public"
     paths = {
         "vhost_file": f"/etc/apache2/sites-available/{case.fqdn}.conf",
         "pool_file": f"/etc/php/{php_version(inventory)}/fpm/pool.d/{case.app_name}.conf" if php else "",
-        "env_file": f"{root}/app.env" if db else "",
+        "env_file": f"{root}/app.env" if db or case.env else "",
         "tls_cert": f"{TLS_DIR}/{case.fqdn}.crt" if tls else "",
         "tls_key": f"{TLS_DIR}/{case.fqdn}.key" if tls else "",
         "tls_csr": f"{TLS_DIR}/{case.fqdn}.csr" if case.tls == "self-signed" else "",
     }
+    application = _application(case, root, db, paths["env_file"], app_path, php_version(inventory))
+    paths["cron_file"] = application.cron_file if application.cron else ""
+    docroot = f"{app_path}/{case.document_root}" if case.document_root else app_path
     site_vars = SiteVars(
         id=case.id, app=case.app_name, title=case.app_title, fqdn=case.fqdn, zone=case.zone,
         subdomain=case.subdomain, ip=ip, web_host=web.name, shared=case.public_ip == "shared",
@@ -205,22 +292,23 @@ def build(case: Case, where: Placement, inventory: Inventory, *, password_file: 
         # A removal or a trial does not need the archive (it may have moved since): no id then.
         release=str(case.release or ""),
         release_id=release_id(case.release) if case.release and case.release.is_file() else "",
-        user=user, root=root, docroot=f"{root}/current" if case.release else f"{root}/public",
-        logdir=f"{root}/logs",
-        # A release is unpacked into releases/<release_id>, which the current link points at.
+        user=user, root=root, docroot=docroot, logdir=f"{root}/logs",
+        # A release is unpacked into releases/<release_id>, which the current link points at; its
+        # writable folders live in shared/, across releases.
         dirs=[SiteDir(root, "root", "root", "0755"),
               SiteDir(f"{root}/releases", "root", "root", "0755") if case.release
               else SiteDir(f"{root}/public", user, user, "0755"),
+              *([SiteDir(f"{root}/shared", "root", "root", "0755")] if case.writable else []),
               SiteDir(f"{root}/logs", "root", "adm", "0750")],
         vhost_file=paths["vhost_file"], vhost_link=f"/etc/apache2/sites-enabled/{case.fqdn}.conf",
         pool_file=paths["pool_file"], pool_socket=f"/run/php/provisioner-{case.app_name}.sock" if php else "",
         env_file=paths["env_file"], marker=f"{REGISTRY_DIR}/{case.id}.yml",
-        files=[paths[k] for k in ("vhost_file", "pool_file", "env_file", "tls_cert", "tls_key", "tls_csr")
-               if paths[k]],
+        files=[paths[k] for k in ("vhost_file", "pool_file", "env_file", "tls_cert", "tls_key", "tls_csr",
+                                  "cron_file") if paths[k]],
         checked_files=[paths["vhost_file"], f"/etc/apache2/sites-enabled/{case.fqdn}.conf",
-                       *[paths[k] for k in ("pool_file", "env_file", "tls_cert", "tls_key") if paths[k]],
+                       *[paths[k] for k in ("pool_file", "env_file", "tls_cert", "tls_key", "cron_file") if paths[k]],
                        *([f"{root}/current"] if case.release else [])],
-        db_engine=db.engine if db else "none", db=db, installed=installed)
+        db_engine=db.engine if db else "none", db=db, application=application, installed=installed)
     return Site(case, ip, site_vars)
 
 

@@ -34,6 +34,7 @@ import yaml
 from cryptography import x509
 
 from provisioner import dns as dnsq
+from provisioner.case_schema import PHP_EXTENSIONS
 from provisioner.check_texts import CHECKS, LANGS, Said, detail, join, recognize, word
 from provisioner.check_texts import name as check_name
 from provisioner.host_facts import FactsRequest, HostFacts
@@ -257,11 +258,37 @@ def _http_checks(site: Site, ports: tuple[int, int] = PORTS) -> list[Check]:
 
 # --- hosts -----------------------------------------------------------------------------------
 
-def _as_app_user(site: Site, command: str) -> str:
-    """Run ``command`` as the application's user with the settings it was given (its env file)."""
+def _as_app_user(site: Site, command: str, settings: bool = True) -> str:
+    """Run ``command`` as the application's user, with the settings it was given (its env file)."""
     env_file = site.vars.env_file
-    inner = f"set -a; . {shlex.quote(env_file)}; set +a; {command}"
+    inner = f"set -a; . {shlex.quote(env_file)}; set +a; {command}" if settings else command
     return f"runuser -u {shlex.quote(site.vars.user)} -- sh -c {shlex.quote(inner)}"
+
+
+_CODE_WRITABLE, _NOT_WRITABLE = "code-writable ", "not-writable "
+
+
+def _release_top(site: Site) -> str:
+    return f"{site.vars.root}/current"
+
+
+def _permissions_key(site: Site) -> str:
+    return f"permissions of {site.id}"
+
+
+def _permissions_probe(site: Site) -> str:
+    """As the application's user: the first file or folder of the code it could write (links, the
+    writable folders among them, are not code), then each writable folder it cannot write."""
+    top = _release_top(site)
+    code = f"find -P {shlex.quote(top + '/')} ! -type l -writable -print -quit | sed 's/^/{_CODE_WRITABLE}/'"
+    folders = " ".join(shlex.quote(f"{top}/{w}") for w in site.vars.application.writable)
+    writable = (f'; for w in {folders}; do [ -d "$w" ] && [ -w "$w" ] || echo "{_NOT_WRITABLE}$w"; done'
+                if folders else "")
+    return _as_app_user(site, code + writable, settings=False)
+
+
+def _php_modules_command(inventory: Inventory) -> str:
+    return f"php-fpm{php_version(inventory)} -m"
 
 
 def _db_commands(engine: str) -> tuple[str, str]:
@@ -315,9 +342,16 @@ def _ask(request: FactsRequest, site: Site, inventory: Inventory) -> None:
     request.file(v.marker, content=True)
     request.user(v.user)
     request.file(v.docroot)
+    if site.case.release is not None:
+        request.file(v.vhost_file, contains=(f"DocumentRoot {v.docroot}\n",))
+        request.command(_permissions_key(site), _permissions_probe(site))
     if site.case.runtime == "php":
         request.file(v.pool_file)
         request.file(v.pool_socket)
+    if site.case.php.extensions:
+        request.command("php modules", _php_modules_command(inventory))
+    if v.application.cron:
+        request.file(v.application.cron_file)
     if site.case.database is not None:
         request.file(v.env_file)
         request.command(_login_key(site), _as_app_user(site, _db_probe(site.case.database.engine)))
@@ -405,8 +439,11 @@ def _host_checks(site: Site, inventory: Inventory, read: HostFacts | Exception) 
                timed("apache.running", probe_apache),
                timed("vhost.enabled", probe_vhost),
                timed("vhost.as_applied", probe_vhost_unchanged),
-               timed("app.user", probe_user),
-               timed("app.docroot", probe_docroot)]
+               timed("app.user", probe_user)]
+    if site.case.release is None:  # the site's files are uploaded by hand, as its own user
+        checks.append(timed("app.docroot", probe_docroot))
+    else:
+        checks += _release_checks(site, facts)
 
     if site.case.runtime == "php":
         def probe_pool() -> tuple[bool, Said]:
@@ -422,6 +459,19 @@ def _host_checks(site: Site, inventory: Inventory, read: HostFacts | Exception) 
 
         checks += [timed("php.pool", probe_pool),
                    timed("php.workers", probe_workers)]
+
+    if site.case.php.extensions:
+        def probe_extensions() -> tuple[bool, Said]:
+            out = facts().command("php modules")
+            if out.rc != 0:
+                return False, detail("php.modules_failed", command=_php_modules_command(inventory), rc=out.rc,
+                                     error=out.stderr.strip()[-200:])
+            loaded = {line.strip().lower() for line in out.stdout.splitlines()}
+            missing = [name for name in site.case.php.extensions if PHP_EXTENSIONS[name][1] not in loaded]
+            return not missing, (detail("php.extensions_missing", extensions=", ".join(missing)) if missing
+                                 else detail("php.extensions_loaded", extensions=", ".join(site.case.php.extensions)))
+
+        checks.append(timed("php.extensions", probe_extensions))
 
     database = site.case.database
     if database is not None:
@@ -450,6 +500,64 @@ def _host_checks(site: Site, inventory: Inventory, read: HostFacts | Exception) 
         checks += [timed("db.settings", probe_env),
                    timed("db.login", probe_login),
                    timed("db.isolated", probe_isolated)]
+
+    if v.application.cron:
+        def probe_cron() -> tuple[bool, Said]:
+            cron = facts().file(v.application.cron_file)
+            ok = cron.is_file and cron.user == "root" and cron.mode == 0o644
+            return ok, (detail("cron.file", file=v.application.cron_file, owner=cron.user, mode=oct(cron.mode),
+                               count=len(v.application.cron)) if cron.exists
+                        else detail("cron.missing", file=v.application.cron_file))
+
+        checks.append(timed("cron.installed", probe_cron))
+    return checks
+
+
+def _release_checks(site: Site, facts: Callable[[], HostFacts]) -> list[Check]:
+    """A site with a release: served from the folder the case names, its code read-only to the
+    application's user, its writable folders writable by it."""
+    v = site.vars
+
+    def permissions() -> tuple[list[str], list[str]] | Said:
+        """The code the user can write and the writable folders it cannot, or why they are not known."""
+        out = facts().command(_permissions_key(site))
+        lines = out.stdout.splitlines()
+        if out.rc != 0 and not lines:
+            return detail("release.permissions_failed", user=v.user, rc=out.rc, error=out.stderr.strip()[-200:])
+        return ([line[len(_CODE_WRITABLE):] for line in lines if line.startswith(_CODE_WRITABLE)],
+                [line[len(_NOT_WRITABLE):] for line in lines if line.startswith(_NOT_WRITABLE)])
+
+    def probe_docroot() -> tuple[bool, Said]:
+        docroot, conf = facts().file(v.docroot), facts().file(v.vhost_file)
+        served = f"DocumentRoot {v.docroot}\n" in conf.found
+        if docroot.is_directory and served:
+            return True, (detail("release.docroot", docroot=v.docroot, folder=site.case.document_root)
+                          if site.case.document_root else detail("release.docroot_top", docroot=v.docroot))
+        problems = ([] if docroot.is_directory else [detail("release.docroot_missing", docroot=v.docroot)]) + \
+                   ([] if served else [detail("release.docroot_not_served", docroot=v.docroot, file=v.vhost_file)])
+        return False, join(problems, "; ")
+
+    def probe_code() -> tuple[bool, Said]:
+        found = permissions()
+        if isinstance(found, Said):
+            return False, found
+        writable = found[0]
+        return not writable, (detail("release.code_writable", user=v.user, path=writable[0]) if writable
+                              else detail("release.code_read_only", user=v.user, top=_release_top(site)))
+
+    checks = [timed("release.docroot", probe_docroot),
+              timed("release.code_read_only", probe_code)]
+    if v.application.writable:
+        def probe_writable() -> tuple[bool, Said]:
+            found = permissions()
+            if isinstance(found, Said):
+                return False, found
+            missing = found[1]
+            return not missing, (detail("release.cannot_write", user=v.user, folders=", ".join(missing)) if missing
+                                 else detail("release.writes", user=v.user,
+                                             folders=", ".join(v.application.writable)))
+
+        checks.append(timed("release.writable", probe_writable))
     return checks
 
 

@@ -84,6 +84,17 @@ def example(name: str) -> dict[str, Any]:
     return yaml.safe_load(path.read_text())
 
 
+@pytest.fixture(scope="session")
+def vendor_examples() -> dict[str, Path]:
+    """The vendor examples (examples/cases/vendor) by application name, their releases built from
+    Debian's packages first where missing (tests/vendor_releases.py: apt-get download, no install)."""
+    from tests import vendor_releases
+
+    vendor_releases.build(ROOT / "examples" / "releases", missing_only=True)
+    return {yaml.safe_load(path.read_text())["application"]["name"]: path
+            for path in sorted((EXAMPLES / "vendor").glob("*.yml"))}
+
+
 @pytest.fixture
 def write_case(tmp_path: Path) -> Callable[..., Path]:
     """Write a case file (a mutated copy of an example) beside a copy of the releases."""

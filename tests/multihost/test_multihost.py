@@ -284,6 +284,28 @@ def test_an_unreachable_database_host_fails_the_run_before_any_change(cli: Cli, 
     assert "putus" not in ssh("db1", "mariadb -N -B -e 'SHOW DATABASES'").stdout
 
 
+def test_wordpress_goes_live_with_its_database_on_db1_and_leaves_cleanly(cli: Cli, multi: Inventory,
+                                                                          vendor_examples: dict[str, Path]) -> None:
+    """Issue 13: WordPress as Debian ships it, its installer run as a command on its web host
+    against MariaDB on db1; a second apply changes nothing; destroy leaves no trace."""
+    wordpress = str(vendor_examples["portal"])
+    cli("destroy", wordpress, "-i", str(multi.path), "--drop-database", "--remove-files", "--yes")
+    applied = cli("apply", wordpress, "-i", str(multi.path))
+    assert applied.rc == 0, applied.out
+    case = applied.out["cases"][0]
+    assert all(check["ok"] for check in case["checks"]), case["checks"]
+    assert "portal" in ssh("db1", "mariadb -N -B -e 'SHOW DATABASES'").stdout
+    web = case["server"]
+    refused = ssh(web, "runuser -u portal -- touch /srv/www/portal.tarakankota.go.id/current/index.php")
+    assert refused.returncode != 0 and "Permission denied" in refused.stderr, refused
+    again = cli("apply", wordpress, "-i", str(multi.path))
+    assert again.rc == 0 and again.out["cases"][0]["changed"] == 0, again.out
+    gone = cli("destroy", wordpress, "-i", str(multi.path), "--drop-database", "--remove-files", "--yes")
+    assert gone.rc == 0, gone.out
+    assert "portal" not in ssh("db1", "mariadb -N -B -e 'SHOW DATABASES'").stdout
+    assert ssh(web, "ls /etc/cron.d /srv/www").stdout.count("portal") == 0
+
+
 def test_verify_all_passes_on_every_host(cli: Cli, multi: Inventory) -> None:
     result = cli("verify", "--all", "-i", str(multi.path))
     assert result.rc == 0, result.out

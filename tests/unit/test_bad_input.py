@@ -107,11 +107,14 @@ YAML_VALUES = st.recursive(
 
 def _mutations() -> st.SearchStrategy[dict[str, Any]]:
     """A valid case with one field replaced by anything, or a field added, or one removed."""
-    base = example("simpeg")
+    bases = [example("simpeg"), example("sikesda")]  # a proxy without a release; PHP with one
     fields = ["id", "opd", "opd.code", "letter.date", "approval.status", "application", "application.name",
               "application.trial", "application.upstream", "hosting.subdomain", "hosting.public_ip",
-              "hosting.database", "hosting.database.engine", "contact.email", "sop"]
-    return st.builds(lambda field, value: _set(base, field, value), st.sampled_from(fields), YAML_VALUES)
+              "hosting.database", "hosting.database.engine", "contact.email", "sop",
+              "application.document_root", "application.writable", "application.php", "application.php.extensions",
+              "application.php.settings", "application.env", "application.commands", "application.cron"]
+    return st.builds(lambda base, field, value: _set(base, field, value), st.sampled_from(bases),
+                     st.sampled_from(fields), YAML_VALUES)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

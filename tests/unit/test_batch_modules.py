@@ -125,7 +125,9 @@ def _site(**extra: Any) -> dict[str, Any]:
     return {"id": "2026-001", "fqdn": "simpeg.tarakankota.go.id", "ip": "198.19.0.10", "app": "simpeg",
             "user": "simpeg", "root": "/srv/www/simpeg", "docroot": "/srv/www/simpeg/public",
             "logdir": "/srv/www/simpeg/logs", "pool_socket": "/run/php/simpeg.sock", "runtime": "php",
-            "tls": "none", "db": None, **extra}
+            "tls": "none", "db": None,
+            "application": {"writable": [], "shared_dir": "", "php_packages": [], "php_settings": [], "env": [],
+                            "commands": [], "cron_file": "/etc/cron.d/provisioner-simpeg", "cron": []}, **extra}
 
 
 def test_the_vhost_renders_from_the_site_alone() -> None:
@@ -219,3 +221,114 @@ def test_a_current_folder_that_is_not_a_link_is_left_alone(release_item: dict[st
     with pytest.raises(OSError, match="is a directory, not a link"):
         RELEASES.switch(release_item, 3, check_mode=False)
 
+
+
+def _vendor_item(release_item: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """A release with writable folders and commands; the code's owner and the user are this test's user."""
+    root = release_item["root"]
+    return {**release_item, "user": release_item["owner"], "shared": f"{root}/shared", "env_file": "",
+            "writable": [], "commands": [], **extra}
+
+
+def _unpack_vendor_app(item: dict[str, Any]) -> Path:
+    folder = Path(item["root"]) / "releases" / item["release_id"]
+    (folder / "public").mkdir()
+    (folder / "public" / "index.php").write_text("<?php echo 'hi';")
+    (folder / "storage" / "framework").mkdir(parents=True)
+    (folder / "storage" / "framework" / ".gitignore").write_text("*\n")
+    (folder / "artisan").write_text("#!/usr/bin/env php\n")
+    os.chmod(folder / "artisan", 0o775)
+    os.chmod(folder / "public" / "index.php", 0o666)
+    return folder
+
+
+def test_a_sealed_release_is_writable_by_its_owner_only(release_item: dict[str, Any]) -> None:
+    item = _vendor_item(release_item)
+    RELEASES.prepare(item, check_mode=False)
+    folder = _unpack_vendor_app(item)
+    assert RELEASES.seal(item, check_mode=True) is True
+    assert RELEASES.seal(item, check_mode=False) is True
+    modes = {p.relative_to(folder).as_posix(): p.stat().st_mode & 0o7777 for p in [folder, *folder.rglob("*")]}
+    assert modes == {".": 0o755, "public": 0o755, "public/index.php": 0o644, "storage": 0o755,
+                     "storage/framework": 0o755, "storage/framework/.gitignore": 0o644, "artisan": 0o755}
+    assert RELEASES.seal(item, check_mode=False) is False
+
+
+def test_a_writable_folder_is_a_link_into_shared_seeded_from_the_release(release_item: dict[str, Any]) -> None:
+    item = _vendor_item(release_item, writable=["storage", "bootstrap/cache"])
+    RELEASES.prepare(item, check_mode=False)
+    folder = _unpack_vendor_app(item)
+    assert RELEASES.seal(item, check_mode=False) is True
+    shared = Path(item["shared"])
+    assert os.readlink(folder / "storage") == str(shared / "storage")
+    assert os.readlink(folder / "bootstrap" / "cache") == str(shared / "bootstrap" / "cache")
+    assert (shared / "storage" / "framework" / ".gitignore").read_text() == "*\n"
+    assert RELEASES.seal(item, check_mode=False) is False
+    assert RELEASES.seal(item, check_mode=True) is False
+
+
+def test_what_the_application_wrote_survives_a_new_release(release_item: dict[str, Any]) -> None:
+    first = _vendor_item(release_item, writable=["storage"])
+    RELEASES.prepare(first, check_mode=False)
+    _unpack_vendor_app(first)
+    RELEASES.seal(first, check_mode=False)
+    RELEASES.switch(first, 3, check_mode=False)
+    (Path(first["shared"]) / "storage" / "framework" / ".gitignore").write_text("written by the application\n")
+    second = {**first, "release_id": "app-2.0-bbbbbbbbbbbb"}
+    RELEASES.prepare(second, check_mode=False)
+    folder = _unpack_vendor_app(second)
+    (folder / "storage" / "logs").mkdir()
+    RELEASES.seal(second, check_mode=False)
+    assert (folder / "storage" / "framework" / ".gitignore").read_text() == "written by the application\n"
+    assert (folder / "storage" / "logs").is_dir()  # what the new release adds is copied in
+
+
+def test_commands_run_in_the_new_release_once_as_the_user(release_item: dict[str, Any]) -> None:
+    item = _vendor_item(release_item, commands=["pwd > ../ran.txt", "echo again >> ../ran.txt"])
+    RELEASES.prepare(item, check_mode=False)
+    folder = _unpack_vendor_app(item)
+    calls = []
+
+    def fake_run(argv: list[str], **kwargs: Any) -> Any:
+        calls.append((argv, kwargs["cwd"]))
+        return type("Done", (), {"returncode": 0, "stdout": b""})()
+
+    real = RELEASES.subprocess.run
+    RELEASES.subprocess.run = fake_run
+    try:
+        assert RELEASES.run(item, check_mode=True, timeout=5) is True and calls == []
+        assert RELEASES.run(item, check_mode=False, timeout=5) is True
+        RELEASES.switch(item, 3, check_mode=False)
+        assert RELEASES.run(item, check_mode=False, timeout=5) is False  # complete: not again
+    finally:
+        RELEASES.subprocess.run = real
+    assert [cwd for _argv, cwd in calls] == [str(folder)] * 2
+    argv = calls[0][0]
+    assert argv[:4] == ["runuser", "-u", item["user"], "--"] and argv[-1] == "pwd > ../ran.txt"
+
+
+def test_a_failed_command_names_itself_and_masks_the_password(release_item: dict[str, Any]) -> None:
+    env_file = Path(release_item["root"]) / "app.env"
+    env_file.write_text("DB_USER=app\nDB_PASSWORD=s3cretPassw0rdXYZ\n")
+    item = _vendor_item(release_item, env_file=str(env_file), commands=["php artisan migrate --force"])
+    RELEASES.prepare(item, check_mode=False)
+    _unpack_vendor_app(item)
+
+    def fake_run(argv: list[str], **kwargs: Any) -> Any:
+        return type("Done", (), {"returncode": 1, "stdout": b"access denied for app using s3cretPassw0rdXYZ"})()
+
+    real = RELEASES.subprocess.run
+    RELEASES.subprocess.run = fake_run
+    try:
+        with pytest.raises(OSError) as info:
+            RELEASES.run(item, check_mode=False, timeout=5)
+    finally:
+        RELEASES.subprocess.run = real
+    assert "command 1 (php artisan migrate --force) failed with exit code 1" in str(info.value)
+    assert "s3cret" not in str(info.value) and "********" in str(info.value)
+
+
+def test_a_command_reads_the_settings_file_in_a_clean_environment() -> None:
+    argv = RELEASES.command_line({"user": "app", "root": "/srv/www/a", "env_file": "/srv/www/a/app.env"}, "php x")
+    assert argv[argv.index("env"):argv.index("env") + 2] == ["env", "-i"]
+    assert argv[-1] == "set -a; . /srv/www/a/app.env; set +a; php x"

@@ -278,3 +278,83 @@ def test_a_nested_duplicate_key_is_named_by_its_full_path(write_case) -> None:
     errors = _errors(write_case(text))
     assert list(errors) == ["hosting.subdomain"]
     assert "duplicate key at line" in errors["hosting.subdomain"]
+
+
+# --- vendor applications: php, layout, env, commands, cron --------------------------------------
+
+@pytest.mark.parametrize(
+    ("field", "value", "path", "message_part"),
+    [
+        ("application.php", {"extensions": ["mbstrng"]}, "application.php.extensions[0]",
+         "(did you mean 'mbstring'?); known: apcu, bcmath,"),
+        ("application.php", {"settings": {"upload_max_filesize": "20MB"}},
+         "application.php.settings.upload_max_filesize", "a number with K, M or G (20M)"),
+        ("application.php", {"settings": {"allow_url_include": True}}, "application.php.settings.allow_url_include",
+         "allowed: upload_max_filesize, post_max_size, memory_limit"),
+        ("application.php", {"settings": {"upload_max_filesize": "20M", "post_max_size": "8M"}},
+         "application.php.settings.post_max_size", "less than upload_max_filesize 20M"),
+        ("application.php", {"settings": {"date.timezone": "Asia/Tarakan"}}, "application.php.settings.date.timezone",
+         "a time zone name"),
+        ("application.env", {"DB_URL": "{db.nam}"}, "application.env.DB_URL", "{db.nam} is not a placeholder; known:"),
+        ("application.env", {"X": "a{b"}, "application.env.X", "lone '{'"),
+        ("application.env", {"DB_USER": "x"}, "application.env.DB_USER", "set by the provisioner"),
+        ("application.writable", ["storage", "storage/logs"], "application.writable[1]", "overlaps 'storage'"),
+        ("application.writable", ["/srv/data"], "application.writable[0]", "is absolute"),
+        ("application.writable", ["../data"], "application.writable[0]", "leaves the release"),
+        ("application.document_root", "/var/www", "application.document_root", "is absolute"),
+        ("application.cron", ["php artisan schedule:run"], "application.cron[0]", "a schedule of five fields"),
+    ],
+)
+def test_a_vendor_field_problem_names_its_field_and_what_is_allowed(write_case, field: str, value: Any, path: str,
+                                                                    message_part: str) -> None:
+    errors = _errors(write_case(_set(example("sikesda"), field, value)))
+    assert message_part in errors[path], errors
+
+
+def test_a_writable_folder_may_not_hold_the_document_root(write_case) -> None:
+    data = _set(example("sikesda"), "application.document_root", "public/app")
+    data = _set(data, "application.writable", ["public"])
+    assert "holds the document root" in _errors(write_case(data))["application.writable[0]"]
+
+
+def test_a_db_placeholder_needs_a_database(write_case) -> None:
+    data = _set(example("ppid"), "application.env", {"DB_DATABASE": "{db.name}"})
+    assert "needs a database" in _errors(write_case(data))["application.env.DB_DATABASE"]
+
+
+@pytest.mark.parametrize("field", ["document_root", "writable", "commands"])
+def test_release_fields_need_a_release(write_case, field: str) -> None:
+    value = "public" if field == "document_root" else ["storage"]
+    data = _set(_set(example("sikesda"), "application.release", _DELETE), f"application.{field}", value)
+    assert "only allowed with application.release" in _errors(write_case(data))[f"application.{field}"]
+
+
+def test_the_vendor_fields_are_read(write_case) -> None:
+    data = _set(example("sikesda"), "application.php", {
+        "extensions": ["mbstring", "intl", "mbstring"],
+        "settings": {"upload_max_filesize": "20M", "memory_limit": -1, "display_errors": False}})
+    data = _set(data, "application.document_root", "public")
+    data = _set(data, "application.writable", ["storage", "bootstrap/cache"])
+    data = _set(data, "application.env", {"DATABASE_URL": "mysql://{db.user}:{db.password}@{db.host}/{db.name}",
+                                          "BRACES": "{{x}}"})
+    data = _set(data, "application.commands", ["php artisan migrate --force"])
+    data = _set(data, "application.cron", ["* * * * * php artisan schedule:run"])
+    case = load_case(write_case(data))
+    assert case.php.extensions == ("mbstring", "intl")
+    assert case.php.settings == (("upload_max_filesize", "20M"), ("memory_limit", "-1"), ("display_errors", "off"))
+    assert (case.document_root, case.writable) == ("public", ("storage", "bootstrap/cache"))
+    assert dict(case.env) == {
+        "DATABASE_URL": (("mysql://", None), ("", "db.user"), (":", None), ("", "db.password"), ("@", None),
+                         ("", "db.host"), ("/", None), ("", "db.name")),
+        "BRACES": (("{x}", None),)}
+    assert case.commands == ("php artisan migrate --force",)
+    assert case.cron == ("* * * * * php artisan schedule:run",)
+
+
+def test_bad_vendor_fields_change_nothing_else(write_case) -> None:
+    """Every problem is listed at once, the others' fields too."""
+    data = _set(example("sikesda"), "application.php", {"extensions": ["nope"]})
+    data = _set(data, "application.cron", ["never"])
+    data = _set(data, "hosting.subdomain", "www")
+    assert {"application.php.extensions[0]", "application.cron[0]", "hosting.subdomain"} <= set(
+        _errors(write_case(data)))

@@ -19,11 +19,16 @@ from provisioner.case_schema import (
     CASE_ID,
     CATEGORIES,
     CONTROL_CHARACTERS,
+    CRON_LINE,
     DB_IDENT,
     DNS_LABEL,
     EMAIL,
     ENGINES,
+    ENV_NAME,
+    ENV_VALUE,
     HOST_NAME,
+    PHP_SIZE,
+    RELEASE_FOLDER,
     RELEASE_SUFFIXES,
     REQUIRED_KEYS,
     RUNTIMES,
@@ -61,6 +66,9 @@ PATTERNS = {
     "contact.email": EMAIL,
     "hosting.server": HOST_NAME,
     "hosting.database.server": HOST_NAME,
+    "application.document_root": RELEASE_FOLDER,
+    "application.writable[]": RELEASE_FOLDER,
+    "application.cron[]": CRON_LINE,
 }
 CHOICES = {
     "approval.status": APPROVAL_STATUSES,
@@ -236,8 +244,9 @@ def test_the_release_pattern_takes_each_archive_the_validator_takes(suffix: str)
 
 
 def test_every_pattern_of_the_schema_comes_from_the_rules() -> None:
-    known = {anchored(regex) for regex in PATTERNS.values()} | {CONTROL_CHARACTERS.pattern,
-                                                                _schema_at("application.release")["pattern"]}
+    # application.env's names and values, and php.ini sizes, are not fields of their own.
+    known = {anchored(regex) for regex in [*PATTERNS.values(), ENV_NAME, ENV_VALUE, PHP_SIZE]} | {
+        CONTROL_CHARACTERS.pattern, _schema_at("application.release")["pattern"]}
     assert set(_patterns(SCHEMA)) == known
 
 
@@ -312,6 +321,40 @@ BAD = [
     ("ppid", "hosting.server", "-web2", "hosting.server"),
     ("sikesda", "hosting.database.server", "db 1", "hosting.database.server"),
     ("ppid", "hosting.database", {"engine": "none", "server": "db1"}, "hosting.database.server"),
+    ("sikesda", "application.document_root", "/public", "application.document_root"),
+    ("sikesda", "application.document_root", "../public", "application.document_root"),
+    ("sikesda", "application.document_root", "public/", "application.document_root"),
+    ("sikesda", "application.document_root", ".hidden", "application.document_root"),
+    ("simpeg", "application.document_root", "public", "application.document_root"),
+    ("sikesda", "application.writable", "storage", "application.writable"),
+    ("sikesda", "application.writable", ["/tmp"], "application.writable[0]"),
+    ("sikesda", "application.writable", ["storage/../.."], "application.writable[0]"),
+    ("simpeg", "application.writable", ["storage"], "application.writable"),
+    ("ppid", "application.php", {"extensions": ["mbstring"]}, "application.php"),
+    ("sikesda", "application.php", {"colour": 1}, "application.php.colour"),
+    ("sikesda", "application.php", {"extensions": ["mbstrng"]}, "application.php.extensions[0]"),
+    ("sikesda", "application.php", {"settings": {"upload_max_filesize": "20MB"}},
+     "application.php.settings.upload_max_filesize"),
+    ("sikesda", "application.php", {"settings": {"upload_max_filesize": -1}},
+     "application.php.settings.upload_max_filesize"),
+    ("sikesda", "application.php", {"settings": {"allow_url_include": True}},
+     "application.php.settings.allow_url_include"),
+    ("sikesda", "application.php", {"settings": {"max_execution_time": -5}},
+     "application.php.settings.max_execution_time"),
+    ("sikesda", "application.php", {"settings": {"max_input_vars": 0}}, "application.php.settings.max_input_vars"),
+    ("sikesda", "application.php", {"settings": {"display_errors": "yes"}},
+     "application.php.settings.display_errors"),
+    ("sikesda", "application.env", {"DB_PASSWORD": "x"}, "application.env.DB_PASSWORD"),
+    ("sikesda", "application.env", {"1X": "x"}, "application.env.1X"),
+    ("sikesda", "application.env", {"X": "a$b"}, "application.env.X"),
+    ("sikesda", "application.env", {"X": 'say "hi"'}, "application.env.X"),
+    ("sikesda", "application.env", ["X=1"], "application.env"),
+    ("sikesda", "application.commands", "php artisan migrate", "application.commands"),
+    ("sikesda", "application.commands", [f"php step{n}.php" for n in range(21)], "application.commands"),
+    ("sikesda", "application.commands", ["php a.php\nrm -rf /"], "application.commands[0]"),
+    ("sikesda", "application.cron", ["php artisan schedule:run"], "application.cron[0]"),
+    ("sikesda", "application.cron", ["* * * * php artisan schedule:run"], "application.cron[0]"),
+    ("sikesda", "application.cron", ["@often php cron.php"], "application.cron[0]"),
 ]
 
 GOOD = [
@@ -343,6 +386,24 @@ GOOD = [
     ("ppid", "hosting.server", None),
     ("sikesda", "hosting.database.server", "db1"),
     ("simpeg", "hosting.database.server", None),
+    ("sikesda", "application.document_root", "public"),
+    ("sikesda", "application.document_root", "web/app_1.2"),
+    ("sikesda", "application.writable", ["storage", "bootstrap/cache", "wp-content/uploads"]),
+    ("sikesda", "application.writable", None),
+    ("sikesda", "application.php", {"extensions": ["mbstring", "intl", "pdo_mysql"],
+                                    "settings": {"upload_max_filesize": "20M", "post_max_size": "25M",
+                                                 "memory_limit": -1, "max_execution_time": 60,
+                                                 "max_input_vars": 5000, "date.timezone": "Asia/Makassar",
+                                                 "display_errors": False}}),
+    ("sikesda", "application.php", {"settings": {"upload_max_filesize": 1048576}}),
+    ("sikesda", "application.php", None),
+    ("sikesda", "application.env", {"DB_DATABASE": "{db.name}", "APP_URL": "{site.url}", "APP_DEBUG": "false",
+                                    "DATABASE_URL": "mysql://{db.user}:{db.password}@{db.host}:{db.port}/{db.name}",
+                                    "BRACES": "{{literal}}", "EMPTY": ""}),
+    ("ppid", "application.env", {"SITE": "{site.fqdn}", "VERSION": 2}),
+    ("sikesda", "application.commands", ["php artisan migrate --force", "php artisan config:cache"]),
+    ("sikesda", "application.cron", ["* * * * * php artisan schedule:run", "@daily php cron.php",
+                                     "*/15 8-17 * jan-jun mon-fri php report.php > /dev/null 2>&1"]),
 ]
 
 

@@ -30,7 +30,9 @@ ZONE = "tarakankota.go.id"
 PLAIN = f"ujipolos.{ZONE}"
 SECURE = f"ujiaman.{ZONE}"
 HOST_CHECKS = ["public address bound", "apache configtest passes", "apache is running", "virtual host enabled",
-               "virtual host as applied", "application user exists", "document root owned by the application"]
+               "virtual host as applied", "application user exists",
+               # the examples have releases: their code is root's, only writable folders are the user's
+               "document root is the case's folder of the release", "code read-only to the application"]
 
 
 class _Site(http.server.BaseHTTPRequestHandler):
