@@ -320,3 +320,45 @@ def test_the_configuration_record_names_what_the_application_got_but_no_value_of
     assert data["application"]["php_settings"]["upload_max_filesize"] == "20M"
     assert data["application"]["env"] == list(VENDOR["env"])
     assert "mysql://" not in yaml.safe_dump(data)
+
+
+def _document(name: str, lang: str, config: dict[str, Any], case: Case) -> str:
+    from provisioner import documents
+
+    return documents.environment(lang).get_template(f"{name}.md.j2").render(
+        lang=lang, case=case, config=config, url=f"https://{case.fqdn}/", php_version="8.2", settings={})
+
+
+@pytest.mark.parametrize(("lang", "owned"), [
+    ("en", f"owned by root and read-only to the application; only its writable folders {ROOT_DIR}/shared/storage"),
+    ("id", f"milik root dan hanya dapat dibaca oleh aplikasi; hanya folder tulisnya, {ROOT_DIR}/shared/storage")])
+def test_the_documentation_says_the_code_is_roots_and_only_the_writable_folders_the_users(
+        write_case: Any, lang: str, owned: str) -> None:
+    from provisioner import records
+
+    built = _site(_vendor_case(write_case))
+    config = records.configuration(built, INV, {}, "2026-11-29T10:00:00+08:00")
+    assert owned in _document("dokumentasi", lang, config, built.case)
+
+
+@pytest.mark.parametrize(("lang", "rows"), [
+    ("en", ["| PHP extensions | mbstring, pdo_mysql, ctype |", "| Release command 1 |", "| Cron file |"]),
+    ("id", ["| Ekstensi PHP | mbstring, pdo_mysql, ctype |", "| Perintah rilis 1 |", "| Berkas cron |"])])
+def test_the_configuration_document_shows_what_the_application_got(write_case: Any, lang: str,
+                                                                   rows: list[str]) -> None:
+    from provisioner import records
+
+    built = _site(_vendor_case(write_case))
+    config = records.configuration(built, INV, {}, "2026-11-29T10:00:00+08:00")
+    text = _document("konfigurasi", lang, config, built.case)
+    assert all(row in text for row in rows), text
+    assert "upload_max_filesize = 20M" in text and "mysql://" not in text
+
+
+def test_a_record_from_before_the_writable_folders_keeps_saying_the_user_owns_the_files(write_case: Any) -> None:
+    from provisioner import records
+
+    built = _site(_vendor_case(write_case))
+    config = records.configuration(built, INV, {}, "2026-11-29T10:00:00+08:00")
+    del config["web"]["writable"]
+    assert "(owned by user sikesda)" in _document("dokumentasi", "en", config, built.case)
