@@ -101,7 +101,7 @@ def _user_statements(item, row, grants):
                 (f"GRANT ALL PRIVILEGES ON {quote_name(item['database'])}.* TO {who}", ())]
     statements = []
     plugin, stored = row
-    if plugin not in ("mysql_native_password", "") or stored != native_hash(item["password"]):
+    if item["password"] and (plugin not in ("mysql_native_password", "") or stored != native_hash(item["password"])):
         statements.append((f"ALTER USER {who} IDENTIFIED BY %s", (item["password"],)))
     if grants != wanted_grants(item):
         statements += [(f"REVOKE ALL PRIVILEGES, GRANT OPTION FROM {who}", ()),
@@ -114,8 +114,9 @@ def _users(module, cursor, batch):
     existing = {(user, host): (plugin, stored) for user, host, plugin, stored in cursor.fetchall()}
     for item in module.params["items"]:
         state = item.get("state", "present")
+        # `plan` (check mode) of a new case has no password yet: whether it would change is known without it.
         if not item.get("name") or not item.get("host") or state not in ("present", "absent") or (
-                state == "present" and not (item.get("database") and item.get("password"))):
+                state == "present" and not (item.get("database") and (item.get("password") or module.check_mode))):
             batch.failed(item, f"user {item.get('name')}: needs a name, a host, and when present a database "
                                "and a password", name=item.get("name"))
             continue

@@ -198,3 +198,11 @@ def test_a_failed_dump_leaves_no_file_that_looks_like_a_backup(tmp_path: Path) -
     with pytest.raises(OSError, match="sh failed"):
         DUMP.dump_to_gzip(["sh", "-c", "echo partial; echo broken >&2; exit 3"], str(target))
     assert os.listdir(tmp_path) == []
+
+
+def test_without_a_password_as_plan_of_a_new_case_has_none_only_the_rest_is_compared() -> None:
+    """`plan` passes /dev/null as a new case's password file: no password to compare, and none set."""
+    right = ("mysql_native_password", PENCIL_NATIVE)
+    assert MARIADB._user_statements({**USER, "password": ""}, right, MARIADB.grants_of(SHOWN)) == []
+    assert POSTGRESQL.user_statements({**PG_USER, "password": ""}, RIGHT_ROW) == []
+    assert POSTGRESQL.user_statements({**PG_USER, "password": ""}, (True, False, False, True, None))
