@@ -15,7 +15,7 @@ import hashlib
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.provisioner_batch import ARGUMENTS, Batch
-from ansible.module_utils.provisioner_dump import dump_each
+from ansible.module_utils.provisioner_dump import drop_each, dump_each
 
 DOCUMENTATION = r"""
 module: provisioner_mariadb
@@ -142,16 +142,7 @@ def _dumps(module, cursor, batch):
 
 
 def _drops(module, cursor, batch):
-    cursor.execute("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA")
-    existing = {row[0] for row in cursor.fetchall()}
-    for item in module.params["items"]:
-        if not item.get("name"):
-            batch.failed(item, "a database to drop needs a name")
-            continue
-        there = item["name"] in existing
-        if there and not module.check_mode:
-            cursor.execute(f"DROP DATABASE {quote_name(item['name'])}")
-        batch.done(item, there, db=item["name"])
+    drop_each(module, batch, cursor, "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA", quote_name)
 
 
 STEPS = {"databases": _databases, "users": _users, "dumps": _dumps, "drops": _drops}
@@ -164,14 +155,7 @@ def main():
         supports_check_mode=True)
     batch = Batch(module)
     connection = _connect(module)
-    try:
-        with connection.cursor() as cursor:
-            STEPS[module.params["what"]](module, cursor, batch)
-    except Exception as exc:  # a failure mid-batch: report what was done so far, and why it stopped
-        batch.problems.append(f"MariaDB: {exc}")
-    finally:
-        connection.close()
-    batch.finish()
+    batch.run_on(connection, STEPS[module.params["what"]], "MariaDB")
 
 
 if __name__ == "__main__":

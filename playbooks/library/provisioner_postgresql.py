@@ -18,7 +18,7 @@ import hmac
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.provisioner_batch import ARGUMENTS, Batch
-from ansible.module_utils.provisioner_dump import dump_each
+from ansible.module_utils.provisioner_dump import drop_each, dump_each
 
 DOCUMENTATION = r"""
 module: provisioner_postgresql
@@ -148,15 +148,7 @@ def _dumps(module, cursor, batch):
 
 
 def _drops(module, cursor, batch):
-    cursor.execute("SELECT datname FROM pg_database")
-    existing = {row[0] for row in cursor.fetchall()}
-    for item in module.params["items"]:
-        if not item.get("name"):
-            batch.failed(item, "a database to drop needs a name")
-            continue
-        there = item["name"] in existing
-        _run(module, cursor, [(f"DROP DATABASE {quote_name(item['name'])}", ())] if there else [])
-        batch.done(item, there, db=item["name"])
+    drop_each(module, batch, cursor, "SELECT datname FROM pg_database", quote_name)
 
 
 STEPS = {"users": _users, "databases": _databases, "privileges": _privileges, "dumps": _dumps, "drops": _drops}
@@ -176,14 +168,7 @@ def main():
     except Exception as exc:  # psycopg2's own hierarchy; the message names the cause
         module.fail_json(msg=f"cannot connect to PostgreSQL as {getpass.getuser()}: {exc}")
     connection.autocommit = True  # CREATE DATABASE cannot run inside a transaction
-    try:
-        with connection.cursor() as cursor:
-            STEPS[module.params["what"]](module, cursor, batch)
-    except Exception as exc:  # a failure mid-batch: report what was done so far, and why it stopped
-        batch.problems.append(f"PostgreSQL: {exc}")
-    finally:
-        connection.close()
-    batch.finish()
+    batch.run_on(connection, STEPS[module.params["what"]], "PostgreSQL")
 
 
 if __name__ == "__main__":

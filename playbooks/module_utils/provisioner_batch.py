@@ -34,3 +34,15 @@ class Batch:
         if self.problems:
             self.module.fail_json(msg="; ".join(self.problems), results=self.results, changed=changed)
         self.module.exit_json(changed=changed, results=self.results, **extra)
+
+    def run_on(self, connection, step, engine):
+        """Run ``step(module, cursor, batch)`` on an open database connection, close it and finish:
+        a failure mid-batch is reported with what was done so far, and why it stopped."""
+        try:
+            with connection.cursor() as cursor:
+                step(self.module, cursor, self)
+        except Exception as exc:  # the drivers' own hierarchies; the message names the cause
+            self.problems.append(f"{engine}: {exc}")
+        finally:
+            connection.close()
+        self.finish()

@@ -1,8 +1,8 @@
-"""A database dump written gzip-compressed, for the database batch modules (playbooks/library).
+"""Dumps and drops of databases, for the database batch modules (playbooks/library).
 
-The dump program's output is compressed as it comes, into a temporary file beside the target
-(owner-only) that takes the target's name only once the program has succeeded: a failed or
-killed dump never leaves a file that looks like a backup.
+A dump is written gzip-compressed: the dump program's output is compressed as it comes, into a
+temporary file beside the target (owner-only) that takes the target's name only once the
+program has succeeded: a failed or killed dump never leaves a file that looks like a backup.
 """
 
 from __future__ import annotations
@@ -45,3 +45,18 @@ def dump_each(module, batch, argv_of) -> None:
                 batch.failed(item, f"dump of {item['name']}: {exc}", db=item["name"])
                 continue
         batch.done(item, True, db=item["name"], target=item["target"])
+
+
+def drop_each(module, batch, cursor, existing_query, quote) -> None:
+    """Drop every item's database that exists (``existing_query`` lists the server's databases,
+    ``quote`` quotes a name for the engine); each reported. Check mode drops nothing."""
+    cursor.execute(existing_query)
+    existing = {row[0] for row in cursor.fetchall()}
+    for item in module.params["items"]:
+        if not item.get("name"):
+            batch.failed(item, "a database to drop needs a name")
+            continue
+        there = item["name"] in existing
+        if there and not module.check_mode:
+            cursor.execute(f"DROP DATABASE {quote(item['name'])}")
+        batch.done(item, there, db=item["name"])

@@ -206,3 +206,71 @@ def test_without_a_password_as_plan_of_a_new_case_has_none_only_the_rest_is_comp
     assert MARIADB._user_statements({**USER, "password": ""}, right, MARIADB.grants_of(SHOWN)) == []
     assert POSTGRESQL.user_statements({**PG_USER, "password": ""}, RIGHT_ROW) == []
     assert POSTGRESQL.user_statements({**PG_USER, "password": ""}, (True, False, False, True, None))
+
+
+BATCH = load("module_utils/provisioner_batch.py")
+
+
+class _Stop(Exception):
+    pass
+
+
+class _Module:
+    def __init__(self) -> None:
+        self.params = {"loop_var": "database_site", "items": []}
+        self.ended: dict[str, Any] = {}
+
+    def exit_json(self, **result: Any) -> None:
+        self.ended = {"failed": False, **result}
+        raise _Stop
+
+    def fail_json(self, **result: Any) -> None:
+        self.ended = {"failed": True, **result}
+        raise _Stop
+
+
+class _Connection:
+    closed = False
+
+    def cursor(self) -> Any:
+        import contextlib
+        return contextlib.nullcontext("cursor")
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_step_failing_midway_reports_what_was_done_and_why_and_closes_the_connection() -> None:
+    module, connection = _Module(), _Connection()
+    batch = BATCH.Batch(module)
+
+    def step(module: Any, cursor: Any, batch: Any) -> None:
+        batch.done({"site": {"id": "a"}}, True)
+        raise RuntimeError("server has gone away")
+
+    with pytest.raises(_Stop):
+        batch.run_on(connection, step, "MariaDB")
+    assert connection.closed and module.ended["failed"] and module.ended["changed"]
+    assert module.ended["msg"] == "MariaDB: server has gone away" and len(module.ended["results"]) == 1
+
+
+class _Cursor:
+    def __init__(self, names: list[str]) -> None:
+        self.names, self.statements = names, []  # type: ignore[var-annotated]
+
+    def execute(self, statement: str) -> None:
+        self.statements.append(statement)
+
+    def fetchall(self) -> list[tuple[str]]:
+        return [(name,) for name in self.names]
+
+
+def test_only_databases_that_exist_are_dropped_and_none_in_check_mode() -> None:
+    for check_mode, wanted in ((False, ['DROP DATABASE "gone"']), (True, [])):
+        module = _Module()
+        module.params["items"] = [{"site": {"id": "a"}, "name": "gone"}, {"site": {"id": "b"}, "name": "never"}]
+        module.check_mode = check_mode  # type: ignore[attr-defined]
+        batch, cursor = BATCH.Batch(module), _Cursor(["gone", "postgres"])
+        DUMP.drop_each(module, batch, cursor, "SELECT datname FROM pg_database", POSTGRESQL.quote_name)
+        assert cursor.statements[1:] == wanted
+        assert [r["changed"] for r in batch.results] == [True, False]
