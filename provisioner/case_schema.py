@@ -131,7 +131,7 @@ SOURCES = ("vendor", "inhouse")
 VENDOR_SOURCE = "vendor"  # needs application.vendor
 RUNTIMES = ("static", "php", "proxy")
 PROXY_RUNTIME = "proxy"  # needs application.upstream, the only runtime that may have one
-TLS_MODES = ("none", "self-signed", "provided")
+TLS_MODES = ("none", "self-signed", "provided", "acme")
 PROVIDED_TLS = "provided"  # needs hosting.tls_cert and hosting.tls_key, the only mode that may have them
 ENGINES = ("mariadb", "postgresql", "none")
 NO_ENGINE = "none"  # no database: hosting.database.name and .user are not allowed
@@ -406,7 +406,8 @@ def _hosting() -> Schema:
                       "anyOf": [{"const": PUBLIC_IP_AUTO}, {"const": PUBLIC_IP_SHARED},
                                 {"type": "string", "format": "ipv4"}],
                       "default": PUBLIC_IP_AUTO},
-        "tls": _choice(TLS_MODES, "none | self-signed | provided (then cert and key paths).", default=DEFAULT_TLS),
+        "tls": _choice(TLS_MODES, "none | self-signed | provided (then cert and key paths) | acme (from the "
+                       "inventory's ACME CA).", default=DEFAULT_TLS),
         "tls_cert": _text("With tls provided: the PEM certificate for the site, relative to the case file.",
                           required=False),
         "tls_key": _text("With tls provided: its unencrypted PEM private key, relative to the case file.",

@@ -189,6 +189,19 @@ class Inventory:
         return self._path_setting("provisioner_state_dir")
 
     @property
+    def acme_directory(self) -> str | None:
+        """The ACME CA's directory URL (``provisioner_acme_directory``); None: no ``tls: acme`` here."""
+        value = self.settings.get("provisioner_acme_directory")
+        return str(value) if value else None
+
+    @property
+    def acme_roots_file(self) -> Path | None:
+        """The roots the trial checks an ACME certificate's chain against; None: the system's."""
+        if not self.settings.get("provisioner_acme_roots_file"):
+            return None
+        return self._path_setting("provisioner_acme_roots_file")
+
+    @property
     def records_dir(self) -> Path:
         """Where this inventory's records go: ``provisioner_records_dir`` (relative to the inventory's
         directory), else ``<state_dir>/records``; ``--records`` overrides both."""

@@ -26,6 +26,9 @@ def check_against_inventory(case: Case, inventory: Inventory) -> list[FieldError
     if case.zone not in inventory.zones:
         errors.append(FieldError("hosting.zone", f"'{case.zone}' is not served by inventory {inventory.name}; "
                                  f"served: {', '.join(inventory.zones)}"))
+    if case.tls == "acme" and inventory.acme_directory is None:
+        errors.append(FieldError("hosting.tls", f"acme needs an ACME CA, and inventory {inventory.name} names none "
+                                 "(provisioner_acme_directory); allowed here: none, self-signed, provided"))
     webs = inventory.web_hosts
     if case.server is not None:
         if case.server not in {h.name for h in webs}:

@@ -35,7 +35,7 @@ DB_PORTS = {"mariadb": 3306, "postgresql": 5432}
 CRON_DIR = "/etc/cron.d"
 
 Runtime = Literal["static", "php", "proxy"]
-TlsMode = Literal["none", "self-signed", "provided"]
+TlsMode = Literal["none", "self-signed", "provided", "acme"]
 Engine = Literal["mariadb", "postgresql"]
 DbEngine = Literal["mariadb", "postgresql", "none"]
 State = Literal["present", "absent"]
@@ -129,7 +129,8 @@ class SiteVars:
     tls_source_key: Annotated[str, "provided: the key file on the controller; empty otherwise."]
     tls_cert: Annotated[str, "Certificate path on the web host; empty without TLS."]
     tls_key: Annotated[str, "Private key path on the web host; empty without TLS."]
-    tls_csr: Annotated[str, "self-signed: certificate request path on the web host; empty otherwise."]
+    tls_csr: Annotated[str, "self-signed, acme: certificate request path on the web host; empty otherwise."]
+    acme_dir: Annotated[str, "acme: the folder the site serves /.well-known/acme-challenge/ from; empty otherwise."]
     release: Annotated[str, "Release archive on the controller; may be empty."]
     release_id: Annotated[str, "Its folder's name under releases/ (name and content digest); empty without a release."]
     user: Annotated[str, "The application's system user."]
@@ -276,7 +277,7 @@ def build(case: Case, where: Placement, inventory: Inventory, *, password_file: 
         "env_file": f"{root}/app.env" if db or case.env else "",
         "tls_cert": f"{TLS_DIR}/{case.fqdn}.crt" if tls else "",
         "tls_key": f"{TLS_DIR}/{case.fqdn}.key" if tls else "",
-        "tls_csr": f"{TLS_DIR}/{case.fqdn}.csr" if case.tls == "self-signed" else "",
+        "tls_csr": f"{TLS_DIR}/{case.fqdn}.csr" if case.tls in ("self-signed", "acme") else "",
     }
     application = _application(case, root, db, paths["env_file"], app_path, php_version(inventory))
     paths["cron_file"] = application.cron_file if application.cron else ""
@@ -289,6 +290,7 @@ def build(case: Case, where: Placement, inventory: Inventory, *, password_file: 
         tls=typing.cast(TlsMode, case.tls),
         tls_source_cert=str(case.tls_cert or ""), tls_source_key=str(case.tls_key or ""),
         tls_cert=paths["tls_cert"], tls_key=paths["tls_key"], tls_csr=paths["tls_csr"],
+        acme_dir=f"{root}/acme-challenge" if case.tls == "acme" else "",
         # A removal or a trial does not need the archive (it may have moved since): no id then.
         release=str(case.release or ""),
         release_id=release_id(case.release) if case.release and case.release.is_file() else "",
@@ -299,14 +301,17 @@ def build(case: Case, where: Placement, inventory: Inventory, *, password_file: 
               SiteDir(f"{root}/releases", "root", "root", "0755") if case.release
               else SiteDir(f"{root}/public", user, user, "0755"),
               *([SiteDir(f"{root}/shared", "root", "root", "0755")] if case.writable else []),
+              *([SiteDir(f"{root}/acme-challenge", "root", "root", "0755")] if case.tls == "acme" else []),
               SiteDir(f"{root}/logs", "root", "adm", "0750")],
         vhost_file=paths["vhost_file"], vhost_link=f"/etc/apache2/sites-enabled/{case.fqdn}.conf",
         pool_file=paths["pool_file"], pool_socket=f"/run/php/provisioner-{case.app_name}.sock" if php else "",
         env_file=paths["env_file"], marker=f"{REGISTRY_DIR}/{case.id}.yml",
         files=[paths[k] for k in ("vhost_file", "pool_file", "env_file", "tls_cert", "tls_key", "tls_csr",
                                   "cron_file") if paths[k]],
+        # An ACME certificate changes with every renewal: its chain and expiry are trial checks instead.
         checked_files=[paths["vhost_file"], f"/etc/apache2/sites-enabled/{case.fqdn}.conf",
-                       *[paths[k] for k in ("pool_file", "env_file", "tls_cert", "tls_key", "cron_file") if paths[k]],
+                       *[paths[k] for k in ("pool_file", "env_file", "tls_cert", "tls_key", "cron_file")
+                         if paths[k] and not (k == "tls_cert" and case.tls == "acme")],
                        *([f"{root}/current"] if case.release else [])],
         db_engine=db.engine if db else "none", db=db, application=application, installed=installed)
     return Site(case, ip, site_vars)

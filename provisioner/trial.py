@@ -27,6 +27,7 @@ import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import dns.exception
@@ -213,8 +214,25 @@ def fetch(site: Site, path: str, tls: bool, ports: tuple[int, int] = PORTS) -> R
         conn.close()
 
 
-def _http_checks(site: Site, ports: tuple[int, int] = PORTS) -> list[Check]:
-    """One site's HTTP checks, in order (a case's own trial requests may build on each other)."""
+def _chain(site: Site, roots: Path | None, port: int) -> tuple[bool, Said]:
+    """Whether the site's certificate chain leads to a trusted root (the inventory's ACME roots, or
+    the system's) and the certificate is valid for its name, as a browser would check it."""
+    context = ssl.create_default_context(cafile=str(roots) if roots else None)
+    conn = _NamedTLSConnection(site.ip, port, site.fqdn, context)
+    try:
+        conn.connect()
+        der = conn.sock.getpeercert(binary_form=True)
+    except ssl.SSLCertVerificationError as exc:
+        return False, detail("tls.untrusted", fqdn=site.fqdn, reason=exc.verify_message or str(exc))
+    finally:
+        conn.close()
+    issuer = x509.load_der_x509_certificate(der).issuer.rfc4514_string() if der else "?"
+    return True, detail("tls.chain", issuer=issuer, fqdn=site.fqdn)
+
+
+def _http_checks(site: Site, ports: tuple[int, int] = PORTS, roots: Path | None = None) -> list[Check]:
+    """One site's HTTP checks, in order (a case's own trial requests may build on each other).
+    ``roots``: what an ACME certificate must chain to (None: the system's roots)."""
     tls = site.case.tls != "none"
     scheme = "https" if tls else "http"
     checks = []
@@ -232,6 +250,8 @@ def _http_checks(site: Site, ports: tuple[int, int] = PORTS) -> list[Check]:
 
         checks.append(timed("http.redirect", probe_redirect))
         checks.append(timed("tls.names", probe_cert))
+        if site.case.tls == "acme":
+            checks.append(timed("tls.chain", lambda: _chain(site, roots, ports[1])))
 
     def probe_site() -> tuple[bool, Said]:
         resp = fetch(site, "/", tls=tls, ports=ports)
@@ -571,7 +591,7 @@ def run_trials(sites: list[Site], inventory: Inventory, hosts: Hosts, *, workers
         return {}
     secondaries = inventory.group("dns_secondary")
     with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-        http = {s.id: pool.submit(_http_checks, s, ports) for s in sites}
+        http = {s.id: pool.submit(_http_checks, s, ports, inventory.acme_roots_file) for s in sites}
         syncs = {}
         for secondary in secondaries:
             for zones in dict.fromkeys(_sync_zones(s) for s in sites):

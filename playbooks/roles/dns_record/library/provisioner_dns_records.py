@@ -49,11 +49,15 @@ options:
   check_only: {description: Only look for other data; change nothing., type: bool, default: false}
   loop_var: {description: Name under which each result carries its site., type: str, default: item}
   kind:
-    description: A (the site's name to its address) or PTR (its address to its name).
+    description: >-
+      A (the site's name to its address), PTR (its address to its name), or TXT (an ACME dns-01
+      challenge: each element has zone, name and value, and the site under site).
     type: str
-    choices: [A, PTR]
+    choices: [A, PTR, TXT]
   sites:
-    description: The sites (provisioner/site.py, SiteVars); zone, fqdn, ip, reverse_zone and ptr_name are read.
+    description: >-
+      The sites (provisioner/site.py, SiteVars); zone, fqdn, ip, reverse_zone and ptr_name are
+      read. For TXT, the challenges.
     type: list
     elements: dict
     required: true
@@ -82,6 +86,9 @@ def _current(params, zone_name):
 
 
 def _record(site, kind):
+    if kind == "TXT":
+        return {"zone": site["zone"], "name": site["name"].rstrip(".") + ".", "type": "TXT",
+                "value": '"' + site["value"] + '"', "site": site.get("site")}
     if kind == "A":
         return {"zone": site["zone"], "name": site["fqdn"] + ".", "type": "A", "value": site["ip"], "site": site}
     return {"zone": site["reverse_zone"], "name": site["ptr_name"], "type": "PTR", "value": site["fqdn"] + ".",
@@ -133,7 +140,7 @@ def main():
             "refuse_other_data": {"type": "bool", "default": False},
             "check_only": {"type": "bool", "default": False},
             "loop_var": {"type": "str", "default": "item"},
-            "kind": {"type": "str", "choices": ["A", "PTR"], "required": True},
+            "kind": {"type": "str", "choices": ["A", "PTR", "TXT"], "required": True},
             "sites": {"type": "list", "elements": "dict", "required": True},
         },
         supports_check_mode=True,
