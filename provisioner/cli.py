@@ -160,6 +160,18 @@ def verify_cmd(cases: tuple[Path, ...], all_cases: bool, inventory: Path, as_jso
     _run(lambda ctx: verify.run(ctx, list(cases), all_cases), inventory, as_json)
 
 
+@cli.command("renew")
+@inventory_option(required=True)
+@click.option("--days", type=click.IntRange(min=1), default=30, show_default=True,
+              help="Renew every ACME certificate that expires within this many days.")
+@JSON
+def renew_cmd(inventory: Path, days: int, as_json: bool) -> None:
+    """Renew the installed cases' ACME certificates that are due, then reload Apache once."""
+    from provisioner.commands import renew
+
+    _run(lambda ctx: renew.run(ctx, days), inventory, as_json)
+
+
 @cli.command("rollback")
 @click.argument("cases", nargs=-1, required=True)
 @inventory_option(required=True)

@@ -71,7 +71,8 @@ TERMS: dict[str, dict[str, tuple[str, str]]] = {  # kind -> value -> (Indonesian
     "category": {"umum": ("umum", "general"), "khusus": ("khusus", "special-purpose")},
     "stage": {"preflight": ("pemeriksaan awal", "preflight"), "provisioning": ("pemasangan", "provisioning"),
               "trial": ("uji coba", "trial"), "verify": ("verifikasi", "verify"), "stopped": ("dihentikan", "stopped"),
-              "removal": ("penghapusan", "removal"), "unexpected": ("kesalahan tak terduga", "unexpected error")},
+              "removal": ("penghapusan", "removal"), "renewal": ("pembaruan sertifikat", "certificate renewal"),
+              "unexpected": ("kesalahan tak terduga", "unexpected error")},
     "version": {"unknown": ("tidak diketahui", "unknown")},
 }
 DEFAULT_SETTINGS = {

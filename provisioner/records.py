@@ -207,6 +207,8 @@ INCIDENT_TEXT = {
                "The application runs but some checks failed (drift from its configuration)."),
     "stopped": ("Proses dihentikan (sinyal) sebelum selesai; perubahan yang dibuat proses ini dibatalkan.",
                 "The run was stopped by a signal before it finished; what it changed was undone."),
+    "renewal": ("Sertifikat belum dapat diperbarui; sertifikat lama tetap dipakai sampai masa berlakunya habis.",
+                "The certificate could not be renewed; the old one stays in use until it expires."),
     "removal": ("Penghapusan belum selesai; sebagian komponen mungkin masih ada.",
                 "The removal did not finish; some parts may remain."),
     "unexpected": ("Proses gagal karena kesalahan tak terduga pada provisioner; perubahan yang dibuat proses ini "

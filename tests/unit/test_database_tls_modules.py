@@ -183,6 +183,64 @@ def test_check_mode_writes_nothing(tls_item: dict[str, Any]) -> None:
     assert not os.path.exists(tls_item["key"]) and not os.path.exists(tls_item["cert"])
 
 
+def _issue_from_ca(item: dict[str, Any], not_after: datetime.datetime) -> None:
+    """Write a certificate for the item's request, signed by a throwaway CA: what an ACME CA returns."""
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    request = x509.load_pem_x509_csr(Path(item["csr"]).read_bytes())
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    issuer = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test Intermediate")])
+    san = request.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    cert = (x509.CertificateBuilder().subject_name(request.subject).issuer_name(issuer)
+            .public_key(request.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(NOW - datetime.timedelta(days=1)).not_valid_after(not_after)
+            .add_extension(san, critical=False).sign(ca_key, hashes.SHA256()))
+    Path(item["cert"]).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
+def test_an_acme_site_gets_a_key_a_request_for_its_name_only_and_a_stand_in_until_the_ca_answers(
+        tls_item: dict[str, Any]) -> None:
+    item = {**tls_item, "acme": True, "renew_days": 30}
+    changed, due, request = TLS.ensure_acme(item, NOW, check_mode=False)
+    assert changed and due and "BEGIN CERTIFICATE REQUEST" in request
+    csr = x509.load_pem_x509_csr(request.encode())
+    # A CA refuses an address in the request: the name alone.
+    assert set(csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value) == {
+        x509.DNSName("simpeg.tarakankota.go.id")}
+    stand_in = x509.load_pem_x509_certificate(Path(item["cert"]).read_bytes())
+    assert stand_in.issuer == stand_in.subject
+    assert os.stat(item["key"]).st_mode & 0o777 == 0o600
+    # Run again: the stand-in stays (nothing changes) and the CA is still to be asked.
+    assert TLS.ensure_acme(item, NOW, check_mode=False)[:2] == (False, True)
+
+
+def test_a_certificate_from_the_ca_is_kept_until_it_is_due(tls_item: dict[str, Any]) -> None:
+    item = {**tls_item, "acme": True, "renew_days": 30}
+    TLS.ensure_acme(item, NOW, check_mode=False)
+    _issue_from_ca(item, NOW + datetime.timedelta(days=90))
+    issued = Path(item["cert"]).read_bytes()
+    assert TLS.ensure_acme(item, NOW, check_mode=False)[:2] == (False, False)
+    assert Path(item["cert"]).read_bytes() == issued  # never replaced by a stand-in
+    assert TLS.ensure_acme(item, NOW + datetime.timedelta(days=61), check_mode=False)[1]
+    assert TLS.ensure_acme({**item, "renew_days": 100}, NOW, check_mode=False)[1]
+    assert TLS.ensure_acme({**item, "fqdn": "lain.tarakankota.go.id"}, NOW, check_mode=False)[1]
+
+
+def test_an_acme_request_of_a_self_signed_site_is_made_again_without_its_address(tls_item: dict[str, Any]) -> None:
+    TLS.ensure(tls_item, NOW, check_mode=False)
+    changed, due, request = TLS.ensure_acme({**tls_item, "acme": True}, NOW, check_mode=False)
+    csr = x509.load_pem_x509_csr(request.encode())
+    assert changed and due
+    assert set(csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value) == {
+        x509.DNSName("simpeg.tarakankota.go.id")}
+
+
+def test_acme_check_mode_writes_nothing(tls_item: dict[str, Any]) -> None:
+    assert TLS.ensure_acme({**tls_item, "acme": True}, NOW, check_mode=True) == (True, True, "")
+    assert not os.path.exists(tls_item["key"])
+
+
 DUMP = load("module_utils/provisioner_dump.py")
 
 

@@ -211,6 +211,23 @@ def test_shared_without_a_shared_address_is_invalid() -> None:
     assert "has no shared address (provisioner_shared_address)" in errors[0].message
 
 
+def test_acme_needs_an_inventory_that_names_an_acme_ca() -> None:
+    assert placement.check_against_inventory(_case("ppid", tls="acme"), INV) == []
+    without = load_inventory(LOCAL_INVENTORY)
+    without.settings.pop("provisioner_acme_directory")
+    errors = placement.check_against_inventory(_case("ppid", tls="acme"), without)
+    assert [e.path for e in errors] == ["hosting.tls"]
+    assert "provisioner_acme_directory" in errors[0].message and "self-signed" in errors[0].message
+
+
+def test_an_acme_site_requests_for_its_name_and_keeps_its_certificate_out_of_the_drift_checksums() -> None:
+    built = site.build(_case("ppid", tls="acme"), _on("198.19.0.40"), INV, password_file=None)
+    assert built.vars.tls_csr and built.vars.acme_dir == f"{built.vars.root}/acme-challenge"
+    assert built.vars.acme_dir in [d.path for d in built.vars.dirs]
+    # A renewal changes the certificate: its chain and expiry are trial checks, not drift.
+    assert built.vars.tls_cert not in built.vars.checked_files and built.vars.tls_key in built.vars.checked_files
+
+
 @pytest.mark.parametrize(("installed", "wanted"), [("198.19.0.77", "shared"), ("198.19.0.5", "198.19.0.77")])
 def test_moving_between_own_and_shared_is_refused(installed: str, wanted: str) -> None:
     registry = {"2026-011": {"case": "2026-011", "fqdn": "ppid.tarakankota.go.id", "ip": installed,
