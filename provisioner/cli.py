@@ -102,7 +102,7 @@ def _records_context() -> Context:
 @option("--lang", "message_lang", type=click.Choice(language.LANGUAGES), default=None,
               help=N_("Language of messages and tables (default: the locale's, LANG=id_ID.UTF-8 is Indonesian; "
                    "else English). --json keys and field paths never change."))
-@click.version_option(__version__, cls=click_texts.Option)
+@click_texts.version_option(__version__)
 def cli(records: Path | None, vault_ids: tuple[str, ...], vault_password_files: tuple[str, ...], debug: bool,
         message_lang: str | None) -> None:
     """The language was chosen before parsing (click_texts.RootGroup), --lang included."""

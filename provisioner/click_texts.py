@@ -30,6 +30,7 @@ CLICK_DOMAIN = "click"
 UNMARKED = (N_("required"),)
 # Click's help option is made once per command, in the language of that moment: said again on each use.
 HELP_OPTION_HELP = "Show this message and exit."
+VERSION_OPTION_HELP = "Show the version and exit."  # Click's text, said from Click's catalog
 
 
 def click_text(message: str) -> str:
@@ -121,3 +122,18 @@ class RootGroup(Group):
 def option(*param_decls: str, **attrs: Any) -> Callable:
     """``click.option`` whose help is said in the chosen language."""
     return click.option(*param_decls, cls=Option, **attrs)
+
+
+def version_option(version: str) -> Callable:
+    """``--version``: Click's own option makes its message when the command is defined (at import,
+    before the language is chosen); this one says it when asked."""
+
+    def show(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+        if not value or ctx.resilient_parsing:
+            return
+        click.echo(click_text("%(prog)s, version %(version)s") % {"prog": ctx.find_root().info_name,
+                                                                  "version": version})
+        ctx.exit()
+
+    return option("--version", is_flag=True, expose_value=False, is_eager=True, callback=show,
+                  help=VERSION_OPTION_HELP)

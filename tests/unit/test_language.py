@@ -3,19 +3,23 @@ line speaks Indonesian for ``--lang id`` or ``LANG=id_ID.UTF-8``, with paths and
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import string
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
 from babel.messages.extract import extract_from_dir
 from click.testing import CliRunner
 
-from provisioner import click_texts, language
+from provisioner import click_texts, language, placement
+from provisioner.case import Case, load_case
 from provisioner.cli import cli
-from tests.conftest import ROOT, example
+from provisioner.inventory import load_inventory
+from tests.conftest import EXAMPLES, LOCAL_INVENTORY, ROOT, example
 
 MARKED = sorted({message for _, _, message, _, _ in extract_from_dir(
     str(ROOT / "provisioner"), keywords={"_": None, "N_": None}) if isinstance(message, str)})
@@ -187,3 +191,69 @@ def test_json_of_a_bad_case_has_the_same_keys_and_paths_in_both_languages(long_n
     assert [sorted(e) for e in english["errors"]] == [sorted(e) for e in indonesian["errors"]]
     assert [e["path"] for e in english["errors"]] == [e["path"] for e in indonesian["errors"]] == ["application.name"]
     assert "tidak diperbolehkan" in indonesian["errors"][0]["message"]
+
+
+@pytest.fixture
+def indonesian() -> None:
+    language.choose("id")
+
+
+def _example_case(name: str, **changes: Any) -> Case:
+    case = load_case(next(EXAMPLES.glob(f"*{name}*.yml")))
+    return dataclasses.replace(case, **changes)
+
+
+@pytest.mark.usefixtures("indonesian")
+def test_a_placement_problem_is_told_in_indonesian_under_its_path() -> None:
+    errors = placement.check_against_inventory(_example_case("ppid", zone="example.org"),
+                                               load_inventory(LOCAL_INVENTORY))
+    assert [(e.path, e.message) for e in errors] == [
+        ("hosting.zone", "'example.org' tidak dilayani oleh inventaris local; zona yang dilayani: tarakankota.go.id")]
+
+
+@pytest.mark.usefixtures("indonesian")
+def test_a_conflict_with_what_is_live_is_told_in_indonesian() -> None:
+    live = placement.LiveState(ptrs={}, names={}, registry={})
+    live.users = {"localhost": {"sikesda"}}
+    _, conflicts = placement.place([_example_case("sikesda")], load_inventory(LOCAL_INVENTORY), live)
+    assert conflicts[0].path == "2026-014: application.name"
+    assert conflicts[0].message == ("pengguna sistem sikesda ada di server web localhost dan bukan milik kasus "
+                                    "terpasang mana pun pada inventaris ini")
+
+
+def test_a_missing_inventory_is_told_in_indonesian(tmp_path: Path) -> None:
+    case = next(EXAMPLES.glob("*sikesda*.yml"))
+    result = _invoke(["--lang", "id", "check", str(case), "-i", str(tmp_path / "tidak-ada"), "--json"], ENGLISH)
+    said = json.loads(result.output)
+    assert said["status"] == "invalid" and said["message"].startswith("tidak ada inventaris di ")
+    assert [e["path"] for e in said["errors"]] == ["-i"]
+    assert said["errors"][0]["message"].endswith("harus berupa direktori atau berkas inventaris")
+
+
+def test_doctors_checks_are_said_in_both_languages_and_stay_english_in_json() -> None:
+    from provisioner.commands import doctor
+
+    language.choose("id")  # as `provisioner --lang id doctor`: the check is made in Indonesian
+    check = doctor.key_check(load_inventory(LOCAL_INVENTORY))
+    assert check.texts("id")["name"] == "kunci TSIG dapat dibaca"
+    assert check.as_dict()["name"] == "TSIG key readable"
+    assert check.as_dict()["texts"]["id"]["name"] == "kunci TSIG dapat dibaca"
+
+
+@pytest.mark.parametrize(("options", "said"), [(["--lang", "id"], "cli, versi "), ([], "cli, version ")])
+def test_the_version_is_said_in_the_chosen_language(options: list[str], said: str) -> None:
+    result = _invoke([*options, "--version"], ENGLISH)
+    assert result.exit_code == 0 and result.output.startswith(said)
+
+
+def test_the_run_progress_words_follow_the_language() -> None:
+    from rich.console import Console
+
+    from provisioner.display import LiveDisplay
+
+    language.choose("id")
+    console = Console(record=True, width=200)
+    display = LiveDisplay(console)
+    display({"event": "runner_on_ok", "event_data": {"task": "vhost", "host": "web1", "res": {"changed": True}}})
+    display({"event": "runner_on_ok", "event_data": {"task": "vhost", "host": "web2", "res": {}}})
+    assert console.export_text().splitlines() == ["  berubah vhost web1", "  ok      vhost web2"]
