@@ -43,7 +43,11 @@ def click_plural(singular: str, plural: str, count: int) -> str:
 
 
 def install() -> None:
-    """Click's modules say their texts through our catalogs (in English as before for ``en``)."""
+    """Click's modules say their texts through our catalogs (in English as before for ``en``).
+
+    The modules ``import click`` loads (core, exceptions, parser, types, decorators, formatting,
+    termui, utils: every text of parsing, help and prompts); those Click imports later on demand
+    (the pager, shell completion) keep gettext's."""
     for name, module in list(sys.modules.items()):
         if name != "click" and not name.startswith("click."):
             continue
