@@ -20,14 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from provisioner.errors import FieldError, InvalidInput
+from provisioner.language import N_, _
 from provisioner.vault import VaultIdentities
 
 # The configuration of every Ansible run (provisioner/ansible.py): the read here sees what the runs see.
 ANSIBLE_CONFIG = Path(__file__).resolve().parent.parent / "playbooks" / "ansible.cfg"
 VAULT_HEADER = b"$ANSIBLE_VAULT"
-NO_PASSWORD = ("is vault-encrypted and no vault password was given "
-               "(--vault-password-file, --vault-id, ANSIBLE_VAULT_PASSWORD_FILE or ANSIBLE_VAULT_IDENTITY_LIST)")
-WRONG_PASSWORD = "cannot be decrypted with the vault password(s) given"
+NO_PASSWORD = N_("is vault-encrypted and no vault password was given (--vault-password-file, --vault-id, "
+                 "ANSIBLE_VAULT_PASSWORD_FILE or ANSIBLE_VAULT_IDENTITY_LIST)")
+WRONG_PASSWORD = N_("cannot be decrypted with the vault password(s) given")
 
 
 @dataclass
@@ -112,7 +113,7 @@ class _Reader:
 
     @property
     def vault_message(self) -> str:
-        return WRONG_PASSWORD if self.secrets else NO_PASSWORD
+        return _(WRONG_PASSWORD if self.secrets else NO_PASSWORD)
 
     def failed_read(self, exc: BaseException, entity: str) -> None:
         """A file Ansible could not load for ``entity``: a vaulted one that does not open, or bad YAML."""
@@ -200,13 +201,14 @@ def read(source: Path, vault: VaultIdentities) -> InventoryData:
     try:
         manager = InventoryManager(loader=reader.loader, sources=[str(source)])
     except AnsibleError as exc:
-        raise InvalidInput(f"Ansible cannot read the inventory {source}; nothing was changed",
+        raise InvalidInput(_("Ansible cannot read the inventory {source}; nothing was changed").format(source=source),
                            [FieldError("-i", str(getattr(exc, "message", exc)))]) from None
     if not manager.hosts:
         vaulted = reader.vaulted_sources()
         errors = ([FieldError(name, reader.vault_message) for name in vaulted] if vaulted else
-                  [FieldError("-i", "Ansible found no host in it (its warnings above say why, if any)")])
-        raise InvalidInput(f"Ansible cannot read the inventory {source}; nothing was changed", errors)
+                  [FieldError("-i", _("Ansible found no host in it (its warnings above say why, if any)"))])
+        raise InvalidInput(_("Ansible cannot read the inventory {source}; nothing was changed").format(source=source),
+                           errors)
 
     variables = VariableManager(loader=reader.loader, inventory=manager)
     magic = frozenset(constants.INTERNAL_STATIC_VARS)
@@ -228,8 +230,9 @@ def read(source: Path, vault: VaultIdentities) -> InventoryData:
         settings = {}
     settings = reader.plain_vars(settings, "group all", magic)
     if reader.problems:
-        what = "vault-encrypted data cannot be decrypted" if reader.undecrypted else "its variables cannot be read"
-        raise InvalidInput(f"inventory {source}: {what}; nothing was changed",
+        what = (_("vault-encrypted data cannot be decrypted") if reader.undecrypted else
+                _("its variables cannot be read"))
+        raise InvalidInput(_("inventory {source}: {what}; nothing was changed").format(source=source, what=what),
                            sorted(reader.problems.values(), key=lambda e: e.path))
     groups = {str(name): [str(h) for h in members] for name, members in manager.get_groups_dict().items()}
     return InventoryData(groups=groups, hosts=hosts, settings=settings, vaulted=reader.vaulted)

@@ -28,6 +28,14 @@ class Said:
         """Text that is the same in every language: an address, a path, a server's own words."""
         return cls(str(text), str(text))
 
+    @classmethod
+    def message(cls, message: str, **fields: object) -> Said:
+        """A message marked ``N_`` for the gettext catalogs (provisioner/language.py) in both
+        languages, its fields filled: for a text a result keeps in both (a doctor check's name)."""
+        from provisioner.language import catalog
+
+        return cls(message.format(**fields), catalog("id").get(message, message).format(**fields))
+
     def __add__(self, other: Said | str) -> Said:
         more = other if isinstance(other, Said) else Said.data(other)
         return Said(self.en + more.en, self.id + more.id)

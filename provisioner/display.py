@@ -38,16 +38,18 @@ class LiveDisplay:
         res = data.get("res") or {}
         task = escape(str(data.get("task", "")))
         host = escape(str(data.get("host", "")))
+        changed, ok = _("changed"), _("ok")
         if kind == "playbook_on_play_start":
             self.console.print(f"[bold cyan]{escape(str(data.get('play', '')))}[/bold cyan]")
         elif kind == "runner_on_ok":
             if res.get("changed"):
-                self.console.print(f"  [yellow]changed[/yellow] {task} [dim]{host}[/dim]")
+                self.console.print(f"  [yellow]{changed}[/yellow] {task} [dim]{host}[/dim]")
             else:
-                self.console.print(f"  [green]ok[/green]      {task} [dim]{host}[/dim]", highlight=False)
+                padding = " " * max(len(changed) - len(ok) + 1, 1)
+                self.console.print(f"  [green]{ok}[/green]{padding}{task} [dim]{host}[/dim]", highlight=False)
         elif kind in ("runner_on_failed", "runner_on_unreachable"):
             message = escape(str(res.get("msg", "")).strip()[:300])
-            self.console.print(f"  [bold red]FAILED[/bold red]  {task} [dim]{host}[/dim] {message}")
+            self.console.print(f"  [bold red]{_('FAILED')}[/bold red]  {task} [dim]{host}[/dim] {message}")
 
 
 STATUS_WORDS = {"ok": N_("ok"), "failed": N_("failed"), "invalid": N_("invalid"), "refused": N_("refused")}

@@ -26,6 +26,7 @@ import dns.xfr
 import dns.zone
 
 from provisioner.errors import FieldError, InvalidInput
+from provisioner.language import _
 
 if TYPE_CHECKING:
     from provisioner.inventory import Inventory
@@ -58,8 +59,8 @@ def inventory_key(inventory: Inventory) -> TsigKey:
         return TsigKey(*inline)
     path = inventory.tsig_key_file
     if path is None:  # load_inventory refuses an inventory with neither
-        raise InvalidInput(f"inventory {inventory.name} has no TSIG key",
-                           [FieldError("group_vars/all.provisioner_tsig_key_file", "is required")])
+        raise InvalidInput(_("inventory {inventory} has no TSIG key").format(inventory=inventory.name),
+                           [FieldError("group_vars/all.provisioner_tsig_key_file", _("is required"))])
     return read_tsig_key(path)
 
 
@@ -68,15 +69,16 @@ def read_tsig_key(path: Path) -> TsigKey:
     try:
         text = path.read_text()
     except OSError as exc:
-        raise InvalidInput(f"the TSIG key file cannot be read: {path}",
+        raise InvalidInput(_("the TSIG key file cannot be read: {path}").format(path=path),
                            [FieldError("group_vars/all.provisioner_tsig_key_file", str(exc))]) from None
     match = _KEY.search(text)
     algo = _ALGO.search(match.group(2)) if match else None
     secret = _SECRET.search(match.group(2)) if match else None
     if not (match and algo and secret):
-        raise InvalidInput(f"no TSIG key in {path}",
+        raise InvalidInput(_("no TSIG key in {path}").format(path=path),
                            [FieldError("group_vars/all.provisioner_tsig_key_file",
-                                       "must hold key \"name\" { algorithm ...; secret \"...\"; };")])
+                                       _("must hold a key in BIND's format: {example}").format(
+                                           example='key "name" { algorithm ...; secret "..."; };'))])
     return TsigKey(match.group(1), algo.group(1), secret.group(1))
 
 

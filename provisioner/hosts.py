@@ -28,6 +28,7 @@ from testinfra.backend.paramiko import IgnorePolicy, ParamikoBackend
 from provisioner import host_facts
 from provisioner.host_facts import FactsRequest, HostFacts
 from provisioner.inventory import Host, Inventory
+from provisioner.language import _
 from provisioner.site import REGISTRY_DIR as REGISTRY
 
 # Shared with the site_registry role, which records the checksums this script reads back.
@@ -93,12 +94,13 @@ class CheckedParamikoBackend(ParamikoBackend):
     def client(self) -> paramiko.SSHClient:
         client = paramiko.SSHClient()
         address, port = self.settings["address"], self.settings["port"]
-        where = f"ssh to {self.host_name} ({address}:{port})"
         jump = self.settings.get("jump")
+        where = (_("ssh to {host} ({address}:{port}) through {jump}") if jump else
+                 _("ssh to {host} ({address}:{port})")).format(host=self.host_name, address=address, port=port,
+                                                             jump=jump["address"] if jump else "")
         try:
             sock: Any
             if jump:  # a channel from the bastion to the host carries this connection
-                where += f" through {jump['address']}"
                 self.bastion = self._connected(paramiko.SSHClient(), jump["address"], jump["port"],
                                                jump["user"] or self.settings["user"],
                                                socket.create_connection((jump["address"], jump["port"]),
@@ -173,14 +175,16 @@ class Hosts:
         processes: one command."""
         out = self.get(web).run(f"python3 -c {shlex.quote(CHECKSUMS_SCRIPT.read_text())} --registry {REGISTRY}")
         if out.rc != 0:
-            raise OSError(f"cannot read {REGISTRY} on {web.name}: {(out.stderr or out.stdout).strip()[:300]}")
+            raise OSError(_("cannot read {path} on {host}: {error}").format(
+                path=REGISTRY, host=web.name, error=(out.stderr or out.stdout).strip()[:300]))
         found = json.loads(out.stdout)
         records: dict[str, dict[str, Any]] = {}
         for path, text in found["records"].items():
             try:
                 doc = yaml.safe_load(text)
             except yaml.YAMLError as exc:
-                raise OSError(f"{web.name}: {path} is not a record: {exc}") from None
+                raise OSError(_("{host}: {path} is not a record: {error}").format(host=web.name, path=path,
+                                                                                  error=exc)) from None
             if isinstance(doc, dict) and "case" in doc:
                 doc["web_host"] = web.name  # where it was found is where the case is
                 records[str(doc["case"])] = doc
@@ -198,7 +202,8 @@ class Hosts:
         """Run a read-only command on ``host``; raise OSError naming the host when it fails."""
         out = self.get(host).run(command)
         if out.rc != 0:
-            raise OSError(f"{host.name}: {command.split()[0]} failed: {(out.stderr or out.stdout).strip()[:300]}")
+            raise OSError(_("{host}: {program} failed: {error}").format(
+                host=host.name, program=command.split()[0], error=(out.stderr or out.stdout).strip()[:300]))
         return str(out.stdout)
 
     def existing_users(self, web: Host, names: list[str]) -> set[str]:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from provisioner.errors import FieldError, InvalidInput
+from provisioner.language import _
 from provisioner.vault import VaultIdentities
 
 if TYPE_CHECKING:
@@ -81,8 +82,9 @@ class Inventory:
     def first(self, group: str) -> Host:
         hosts = self.group(group)
         if not hosts:
-            raise InvalidInput(f"inventory {self.path} has no host in group '{group}'",
-                               [FieldError(f"inventory.{group}", "needs at least one host")])
+            raise InvalidInput(_("inventory {inventory} has no host in group '{group}'").format(inventory=self.path,
+                                                                                               group=group),
+                               [FieldError(f"inventory.{group}", _("needs at least one host"))])
         return hosts[0]
 
     @property
@@ -106,9 +108,10 @@ class Inventory:
     def _member(self, group: str, name: str, field_path: str, what: str) -> Host:
         """Host ``name`` of ``group``, or a refusal naming the case's field and the hosts allowed."""
         if name not in self.groups.get(group, []):
-            raise InvalidInput(f"inventory {self.name} has no {what} host {name}",
-                               [FieldError(field_path, f"'{name}' is not one of the {what} hosts: "
-                                           + ", ".join(self.groups.get(group, [])))])
+            raise InvalidInput(_("inventory {inventory} has no {what} host {name}").format(
+                inventory=self.name, what=what, name=name),
+                [FieldError(field_path, _("'{name}' is not one of the {what} hosts: {hosts}").format(
+                    name=name, what=what, hosts=", ".join(self.groups.get(group, []))))])
         return self.hosts[name]
 
     @property
@@ -219,8 +222,8 @@ class Inventory:
         folder = self.settings.get("lab_netns_dir")
         if folder is None or Path(str(folder)).is_dir():
             return None
-        return (f"the hosts of inventory {self.name} are not up ({folder} is missing): "
-                "run `provisioner lab up --topology multi`")
+        return _("the hosts of inventory {inventory} are not up ({folder} is missing): run `provisioner lab up "
+                 "--topology multi`").format(inventory=self.name, folder=folder)
 
     def _path_setting(self, key: str) -> Path:
         path = Path(str(self.settings[key])).expanduser()
@@ -247,8 +250,8 @@ def load_inventory(path: Path, vault: VaultIdentities | None = None) -> Inventor
     source = path.expanduser().resolve()
     vault = vault if vault is not None else VaultIdentities()
     if not source.exists():
-        raise InvalidInput(f"no inventory at {source}",
-                           [FieldError("-i", f"{source} must be an inventory directory or file")])
+        raise InvalidInput(_("no inventory at {path}").format(path=source),
+                           [FieldError("-i", _("{path} must be an inventory directory or file").format(path=source))])
     vault.check()
     if vault.prompts:  # ask now, not in the middle of a run (a cached read needs no password)
         vault.secrets()
@@ -258,10 +261,10 @@ def load_inventory(path: Path, vault: VaultIdentities | None = None) -> Inventor
                           settings=data.settings, source=source, vault=vault)
     missing = [key for key in REQUIRED_SETTINGS if key not in data.settings]
     if not any(key in data.settings for key in TSIG_SETTINGS):
-        missing.append(" or ".join(TSIG_SETTINGS))
+        missing.append(_(" or ").join(TSIG_SETTINGS))
     if missing:
-        raise InvalidInput(f"inventory {source} lacks settings",
-                           [FieldError(f"group_vars/all.{key}", "is required") for key in missing])
+        raise InvalidInput(_("inventory {path} lacks settings").format(path=source),
+                           [FieldError(f"group_vars/all.{key}", _("is required")) for key in missing])
     _check_tsig(inventory)
     _check_records_dir(inventory)
     _check_addresses(inventory)
@@ -272,9 +275,10 @@ def _check_records_dir(inventory: Inventory) -> None:
     """Records inside the inventory's folder would be read by Ansible as inventory sources and would
     change the inventory's digest at every apply."""
     if inventory.records_dir.is_relative_to(inventory.path):
-        raise InvalidInput(f"inventory {inventory.name}: the records would be written inside it",
-                           [FieldError("group_vars/all.provisioner_records_dir",
-                                       f"{inventory.records_dir} must be outside {inventory.path}")])
+        raise InvalidInput(_("inventory {inventory}: the records would be written inside it").format(
+            inventory=inventory.name), [FieldError("group_vars/all.provisioner_records_dir",
+                                                   _("{records} must be outside {inventory}").format(
+                                                       records=inventory.records_dir, inventory=inventory.path))])
 
 
 def _check_tsig(inventory: Inventory) -> None:
@@ -287,18 +291,20 @@ def _check_tsig(inventory: Inventory) -> None:
     errors = []
     if inventory.tsig_key_file is not None:
         errors.append(FieldError(where + "provisioner_tsig_secret",
-                                 "give the key file (provisioner_tsig_key_file) or the key itself, not both"))
+                                 _("give the key file (provisioner_tsig_key_file) or the key itself, not both")))
     if not name:
-        errors.append(FieldError(where + "provisioner_tsig_name", "is required with provisioner_tsig_secret"))
+        errors.append(FieldError(where + "provisioner_tsig_name", _("is required with provisioner_tsig_secret")))
     if algorithm not in TSIG_ALGORITHMS:
         errors.append(FieldError(where + "provisioner_tsig_algorithm",
-                                 f"'{algorithm}' is not one of {', '.join(TSIG_ALGORITHMS)}"))
+                                 _("'{value}' is not one of {allowed}").format(value=algorithm,
+                                                                               allowed=", ".join(TSIG_ALGORITHMS))))
     try:
         base64.b64decode(secret, validate=True)
     except (binascii.Error, ValueError):
-        errors.append(FieldError(where + "provisioner_tsig_secret", "must be the key's secret in base64"))
+        errors.append(FieldError(where + "provisioner_tsig_secret", _("must be the key's secret in base64")))
     if errors:
-        raise InvalidInput(f"inventory {inventory.name}: the TSIG key is incomplete", errors)
+        raise InvalidInput(_("inventory {inventory}: the TSIG key is incomplete").format(inventory=inventory.name),
+                           errors)
 
 
 def _check_addresses(inventory: Inventory) -> None:
@@ -307,8 +313,9 @@ def _check_addresses(inventory: Inventory) -> None:
     (a pool shared by all of them is one pool)."""
     errors = []
     if not isinstance(inventory.settings["provisioner_reverse_zones"], list):
-        errors.append(FieldError("group_vars/all.provisioner_reverse_zones", "must be a list of zone names"))
-        raise InvalidInput(f"inventory {inventory.path} has inconsistent addresses", errors)
+        errors.append(FieldError("group_vars/all.provisioner_reverse_zones", _("must be a list of zone names")))
+        raise InvalidInput(_("inventory {inventory} has inconsistent addresses").format(inventory=inventory.path),
+                           errors)
     pools: dict[tuple[str, ...], str] = {}
     web_hosts: list[Host | None] = [*inventory.web_hosts] or [None]
     for host in web_hosts:
@@ -321,13 +328,15 @@ def _check_addresses(inventory: Inventory) -> None:
         for edge in sorted({str(addresses[0]), str(addresses[-1])} if addresses else set()):
             if not inventory.reverse_zone_for(edge):
                 errors.append(FieldError("group_vars/all.provisioner_reverse_zones",
-                                         f"no zone holds the PTR of {edge}; has: {', '.join(inventory.reverse_zones)}"))
+                                         _("no zone holds the PTR of {address}; has: {zones}").format(
+                                             address=edge, zones=", ".join(inventory.reverse_zones))))
         key = tuple(str(a) for a in addresses)
         for other_key, other in pools.items():
             if key != other_key and set(key) & set(other_key):
                 errors.append(FieldError(where + "provisioner_pool_first",
-                                         f"the pool of {host.name if host else 'all'} overlaps the pool of {other}: "
-                                         "give each web host a pool of its own, or all of them the same one"))
+                                         _("the pool of {host} overlaps the pool of {other}: give each web host a "
+                                           "pool of its own, or all of them the same one").format(
+                                             host=host.name if host else "all", other=other)))
         pools.setdefault(key, host.name if host else "all")
         shared = inventory.shared_address(host) if host is not None else None
         if shared is None:
@@ -335,11 +344,13 @@ def _check_addresses(inventory: Inventory) -> None:
         try:
             address = ipaddress.IPv4Address(shared)
         except ValueError:
-            errors.append(FieldError(where + "provisioner_shared_address", f"'{shared}' is not an IPv4 address"))
+            errors.append(FieldError(where + "provisioner_shared_address",
+                                     _("'{value}' is not an IPv4 address").format(value=shared)))
             continue
         if address not in inventory.pool(host) or address in inventory.all_pool_addresses():
             errors.append(FieldError(where + "provisioner_shared_address",
-                                     f"{address} must be in {inventory.pool(host)} and outside the range "
-                                     "auto hands out"))
+                                     _("{address} must be in {pool} and outside the range auto hands out").format(
+                                         address=address, pool=inventory.pool(host))))
     if errors:
-        raise InvalidInput(f"inventory {inventory.path} has inconsistent addresses", errors)
+        raise InvalidInput(_("inventory {inventory} has inconsistent addresses").format(inventory=inventory.path),
+                           errors)

@@ -18,6 +18,7 @@ from provisioner.commands import doctor
 from provisioner.commands.base import Context, load_cases, reporting
 from provisioner.errors import EXIT_FAILED, ProvisionerError
 from provisioner.hosts import Hosts
+from provisioner.language import _
 from provisioner.lock import inventory_lock
 from provisioner.report import CaseReport, Report
 
@@ -26,12 +27,14 @@ def up(ctx: Context) -> Report:
     with reporting("lab up") as report:
         inventory = ctx.inventory(hosts_needed=False)
         with inventory_lock(inventory.state_dir, "lab up"):
-            ctx.on_progress(f"building the lab for inventory {inventory.name} (packages, BIND, Apache, databases)")
+            ctx.on_progress(_("building the lab for inventory {inventory} (packages, BIND, Apache, databases)").format(
+                inventory=inventory.name))
             result = run_playbook("lab.yml", inventory, inventory.state_dir, {"lab_state": "present"},
                                   on_event=ctx.on_event)
         if not result.ok:
-            raise ProvisionerError("lab up failed: " + "; ".join(str(f) for f in result.failures))
-        report.message = f"lab is up (changed {result.changed})"
+            failures = "; ".join(str(f) for f in result.failures)
+            raise ProvisionerError(_("lab up failed: {failures}").format(failures=failures))
+        report.message = _("lab is up (changed {count})").format(count=result.changed)
     return report
 
 
@@ -40,13 +43,13 @@ def down(ctx: Context) -> Report:
     with reporting("lab down") as report:
         inventory = ctx.inventory(hosts_needed=False)
         if inventory.lab_not_up:
-            report.message = f"lab is down already: {inventory.lab_not_up.split(':')[0]}"
+            report.message = _("lab is down already: {why}").format(why=inventory.lab_not_up.split(":")[0])
             return report
         with inventory_lock(inventory.state_dir, "lab down"):
             hosts = Hosts(inventory)
             installed = _installed(hosts)
             if installed:
-                ctx.on_progress(f"removing the {len(installed)} case(s) installed in the lab")
+                ctx.on_progress(_("removing the {count} case(s) installed in the lab").format(count=len(installed)))
                 gone, unknown = [], []
                 for record in installed.values():
                     case_file = ctx.records_dir / str(record["case"]) / "case.yml"
@@ -62,22 +65,24 @@ def down(ctx: Context) -> Report:
                     gone.append(placed.vars.removal(drop_database=True, remove_files=True,
                                                     holds_address=not record.get("removed")))
                 if unknown:
-                    raise ProvisionerError(f"cases {', '.join(unknown)} are installed in the lab but have no "
-                                           f"case file in {ctx.records_dir}; run lab down with the --records "
-                                           "they were applied with, or destroy them first")
+                    raise ProvisionerError(_("cases {cases} are installed in the lab but have no case file in "
+                                             "{records}; run lab down with the --records they were applied with, "
+                                             "or destroy them first").format(cases=", ".join(unknown),
+                                                                             records=ctx.records_dir))
                 result = run_playbook("destroy.yml", inventory, inventory.state_dir,
                                       {"provisioner_sites": gone}, on_event=ctx.on_event)
                 if not result.ok:
-                    raise ProvisionerError("removing the lab's cases failed: "
-                                           + "; ".join(str(f) for f in result.failures))
+                    raise ProvisionerError(_("removing the lab's cases failed: {failures}").format(
+                        failures="; ".join(str(f) for f in result.failures)))
                 for removed in gone:  # their databases were dropped: their passwords go too
                     secrets.forget(inventory.state_dir, str(removed["id"]))
-            ctx.on_progress("stopping the lab services and removing their configuration")
+            ctx.on_progress(_("stopping the lab services and removing their configuration"))
             result = run_playbook("lab.yml", inventory, inventory.state_dir, {"lab_state": "absent"},
                                   on_event=ctx.on_event)
         if not result.ok:
-            raise ProvisionerError("lab down failed: " + "; ".join(str(f) for f in result.failures))
-        report.message = "lab is down"
+            failures = "; ".join(str(f) for f in result.failures)
+            raise ProvisionerError(_("lab down failed: {failures}").format(failures=failures))
+        report.message = _("lab is down")
     return report
 
 
@@ -111,11 +116,11 @@ def status(ctx: Context) -> Report:
         checks = [*doctor.service_checks(inventory, hosts), *doctor.interface_checks(inventory, hosts),
                   *doctor.zone_checks(inventory), doctor.key_check(inventory)]
         item = CaseReport(id=f"lab ({inventory.name})", checks=checks,
-                               note=f"{len(_installed(hosts))} case(s) installed")
+                               note=_("{count} case(s) installed").format(count=len(_installed(hosts))))
         report.cases.append(item)
         if not item.passed:
             report.exit_code = EXIT_FAILED
-            report.message = "the lab is not (fully) up: run `provisioner lab up`"
+            report.message = _("the lab is not (fully) up: run `provisioner lab up`")
         else:
-            report.message = "the lab is up"
+            report.message = _("the lab is up")
     return report

@@ -45,24 +45,48 @@ def current() -> str:
 
 
 @functools.cache
-def catalog(lang: str) -> dict[str, str]:
-    """The translations of one language: English message -> translation (an empty one: none)."""
+def catalog(lang: str, domain: str = DOMAIN) -> dict[str, str]:
+    """The translations of one language: English message -> translation (an empty one: none).
+
+    A message with a plural form is keyed by its singular and translated by its first form:
+    Indonesian has one form for every count (``Plural-Forms: nplurals=1``).
+    """
     from babel.messages.pofile import read_po
 
-    path = LOCALE_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
+    path = LOCALE_DIR / lang / "LC_MESSAGES" / f"{domain}.po"
     if not path.is_file():
         return {}
     with path.open("rb") as handle:
         messages = read_po(handle, locale=lang)
-    return {str(m.id): str(m.string) for m in messages if m.id and m.string and not m.fuzzy}
+    found = {}
+    for m in messages:
+        ids = m.id if isinstance(m.id, tuple | list) else (m.id,)
+        strings = m.string if isinstance(m.string, tuple | list) else (m.string,)
+        key, text = ids[0], strings[0]
+        if key and text and not m.fuzzy:
+            found[str(key)] = str(text)
+    return found
 
 
-def _(message: str) -> str:
+def translate(message: str, domain: str = DOMAIN) -> str:
     """``message`` in the chosen language (English when the catalog has no translation for it)."""
     lang = _chosen[0]
     if lang == "en":
         return message
-    return catalog(lang).get(message, message)
+    return catalog(lang, domain).get(message, message)
+
+
+def translate_plural(singular: str, plural: str, count: int, domain: str = DOMAIN) -> str:
+    """``ngettext``: the English form for ``count``, or its translation (one form for every count)."""
+    english = singular if count == 1 else plural
+    if _chosen[0] == "en":
+        return english
+    return catalog(_chosen[0], domain).get(singular, english)
+
+
+def _(message: str) -> str:
+    """``message`` in the chosen language (English when the catalog has no translation for it)."""
+    return translate(message)
 
 
 def N_(message: str) -> str:

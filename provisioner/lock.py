@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from provisioner.errors import Refused
+from provisioner.language import _
 
 
 @contextlib.contextmanager
@@ -31,10 +32,12 @@ def inventory_lock(state_dir: Path, command: str) -> Iterator[None]:
             holder = os.pread(fd, 4096, 0).decode(errors="replace")
             try:
                 info = json.loads(holder)
-                who = f"pid {info['pid']} on {info['host']} ({info['command']}) since {info['since']}"
+                who = _("pid {pid} on {host} ({command}) since {since}").format(
+                    pid=info["pid"], host=info["host"], command=info["command"], since=info["since"])
             except (ValueError, KeyError):
-                who = "another run"
-            raise Refused(f"another run holds the lock of this inventory: {who}; nothing was changed") from None
+                who = _("another run")
+            raise Refused(_("another run holds the lock of this inventory: {who}; nothing was changed").format(
+                who=who)) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps({
             "pid": os.getpid(), "host": socket.gethostname(), "command": command,

@@ -17,6 +17,7 @@ from provisioner.case import Case
 from provisioner.errors import FieldError, InvalidInput, ProvisionerError
 from provisioner.hosts import Hosts, WebState, merge_records
 from provisioner.inventory import Host, Inventory
+from provisioner.language import _
 from provisioner.site import Placement
 
 
@@ -24,51 +25,61 @@ def check_against_inventory(case: Case, inventory: Inventory) -> list[FieldError
     """Problems that make the case invalid for this inventory (exit 2)."""
     errors = []
     if case.zone not in inventory.zones:
-        errors.append(FieldError("hosting.zone", f"'{case.zone}' is not served by inventory {inventory.name}; "
-                                 f"served: {', '.join(inventory.zones)}"))
+        errors.append(FieldError("hosting.zone", _("'{zone}' is not served by inventory {inventory}; served: "
+                                                   "{zones}").format(zone=case.zone, inventory=inventory.name,
+                                                                     zones=", ".join(inventory.zones))))
     if case.tls == "acme" and inventory.acme_directory is None:
-        errors.append(FieldError("hosting.tls", f"acme needs an ACME CA, and inventory {inventory.name} names none "
-                                 "(provisioner_acme_directory); allowed here: none, self-signed, provided"))
+        errors.append(FieldError("hosting.tls", _("acme needs an ACME CA, and inventory {inventory} names none "
+                                                  "(provisioner_acme_directory); allowed here: none, self-signed, "
+                                                  "provided").format(inventory=inventory.name)))
     webs = inventory.web_hosts
     if case.server is not None:
         if case.server not in {h.name for h in webs}:
-            errors.append(FieldError("hosting.server", f"'{case.server}' is not a web host of inventory "
-                                     f"{inventory.name}; its web hosts: {', '.join(h.name for h in webs)}"))
+            errors.append(FieldError("hosting.server", _("'{server}' is not a web host of inventory {inventory}; "
+                                                         "its web hosts: {hosts}").format(
+                server=case.server, inventory=inventory.name, hosts=", ".join(h.name for h in webs))))
             return errors
         webs = [inventory.web_host(case.server)]
     names = ", ".join(h.name for h in webs)
     shared = {inventory.shared_address(h): h.name for h in inventory.web_hosts} if webs else {}
     shared.pop(None, None)
     if case.public_ip == "shared" and not any(inventory.shared_address(h) for h in webs):
-        errors.append(FieldError("hosting.public_ip", f"the web host{'s' if len(webs) > 1 else ''} {names} of "
-                                 f"inventory {inventory.name} {'have' if len(webs) > 1 else 'has'} no shared "
-                                 "address (provisioner_shared_address)"))
+        said = (_("the web hosts {hosts} of inventory {inventory} have no shared address "
+                  "(provisioner_shared_address)") if len(webs) > 1 else
+                _("the web host {hosts} of inventory {inventory} has no shared address (provisioner_shared_address)"))
+        errors.append(FieldError("hosting.public_ip", said.format(hosts=names, inventory=inventory.name)))
     elif case.public_ip not in ("auto", "shared"):
         address = ipaddress.IPv4Address(case.public_ip)
         if str(address) in shared:
-            errors.append(FieldError("hosting.public_ip", f"{address} is the shared address of "
-                                     f"{shared[str(address)]}: write public_ip: shared"))
+            errors.append(FieldError("hosting.public_ip", _("{address} is the shared address of {host}: write "
+                                                            "public_ip: shared").format(address=address,
+                                                                                        host=shared[str(address)])))
         elif not any(address in inventory.pool_addresses(h) for h in webs):
             ranges = "; ".join(f"{_range(inventory, h)} ({h.name})" for h in webs) or _range(inventory, None)
-            errors.append(FieldError(
-                "hosting.public_ip", f"{address} is outside the pool of "
-                + (f"web host {case.server}" if case.server else f"inventory {inventory.name}") + f": {ranges}"))
+            said = (_("{address} is outside the pool of web host {server}: {ranges}") if case.server else
+                    _("{address} is outside the pool of inventory {inventory}: {ranges}"))
+            errors.append(FieldError("hosting.public_ip", said.format(address=address, server=case.server,
+                                                                      inventory=inventory.name, ranges=ranges)))
     if case.database is not None:
         engine = case.database.engine
         group = [h.name for h in inventory.database_hosts(engine)]
         if not group:
             errors.append(FieldError("hosting.database.engine",
-                                     f"inventory {inventory.name} has no host in group db_{engine}"))
+                                     _("inventory {inventory} has no host in group {group}").format(
+                                         inventory=inventory.name, group=f"db_{engine}")))
         elif case.database.server is not None and case.database.server not in group:
             errors.append(FieldError("hosting.database.server",
-                                     f"'{case.database.server}' is not a {engine} host of inventory "
-                                     f"{inventory.name}; its {engine} hosts: {', '.join(group)}"))
+                                     _("'{server}' is not a {engine} host of inventory {inventory}; its {engine} "
+                                       "hosts: {hosts}").format(server=case.database.server, engine=engine,
+                                                                inventory=inventory.name, hosts=", ".join(group))))
     return errors
 
 
 def _range(inventory: Inventory, host: Host | None) -> str:
     allowed = inventory.pool_addresses(host)
-    return f"{allowed[0]}-{allowed[-1]} in {inventory.pool(host)}" if allowed else f"none in {inventory.pool(host)}"
+    if not allowed:
+        return _("none in {pool}").format(pool=inventory.pool(host))
+    return _("{first}-{last} in {pool}").format(first=allowed[0], last=allowed[-1], pool=inventory.pool(host))
 
 
 def check_batch(cases: list[Case]) -> list[FieldError]:
@@ -79,14 +90,16 @@ def check_batch(cases: list[Case]) -> list[FieldError]:
         for case in cases:
             value = getattr(case, attr)
             if value in seen:
-                errors.append(FieldError(f"{case.id}: {path}", f"'{value}' is also claimed by case {seen[value]}"))
+                errors.append(FieldError(f"{case.id}: {path}", _("'{value}' is also claimed by case {case}").format(
+                    value=value, case=seen[value])))
             seen.setdefault(value, case.id)
     fixed = [c for c in cases if c.public_ip not in ("auto", "shared")]
     for index, case in enumerate(fixed):
         for other in fixed[:index]:
             if other.public_ip == case.public_ip:
                 errors.append(FieldError(f"{case.id}: hosting.public_ip",
-                                         f"{case.public_ip} is also claimed by case {other.id}"))
+                                         _("{address} is also claimed by case {case}").format(
+                                             address=case.public_ip, case=other.id)))
     return errors
 
 
@@ -153,8 +166,9 @@ def read_live_state(cases: list[Case], inventory: Inventory, hosts: Hosts, grant
         names = dnsq.names_in_zones(primary, sorted({case.zone for case in cases}), key,
                                     [case.fqdn for case in cases])
     except (dns.exception.DNSException, OSError) as exc:
-        raise ServerDown(f"the primary name server {inventory.dns_primary.name} ({primary}) cannot be read: "
-                         f"{exc.__class__.__name__}: {exc}; nothing was changed") from None
+        raise ServerDown(_("the primary name server {host} ({address}) cannot be read: {kind}: {error}; nothing "
+                           "was changed").format(host=inventory.dns_primary.name, address=primary,
+                                                 kind=exc.__class__.__name__, error=exc)) from None
     live = LiveState(ptrs=ptrs, names=names, registry={})
     try:
         wanted_users = sorted({c.system_user for c in cases})
@@ -169,7 +183,7 @@ def read_live_state(cases: list[Case], inventory: Inventory, hosts: Hosts, grant
                 if grants:
                     live.grants.setdefault(engine, {})[db.name] = hosts.grants(engine, db)
     except (OSError, RuntimeError) as exc:
-        raise ServerDown(f"a server cannot be read: {exc}; nothing was changed") from None
+        raise ServerDown(_("a server cannot be read: {error}; nothing was changed").format(error=exc)) from None
     return live
 
 
@@ -203,14 +217,14 @@ def _owners(live: LiveState) -> Owners:
         if not removed:
             claim(("name", str(record.get("fqdn"))), case_id, case_id)
         if kept & {"files", "system_user"}:
-            said = case_id + (f" (removed; its files were kept: destroy {case_id} --remove-files removes them)"
-                              if removed else "")
+            said = _("{case} (removed; its files were kept: destroy {case} --remove-files removes them)").format(
+                case=case_id) if removed else case_id
             for user in {str(record[k]) for k in ("system_user", "application") if record.get(k)}:
                 claim(("system user", user), case_id, said)
         database = record.get("database") or {}
         if "database" in kept and database.get("engine"):
-            said = case_id + (f" (removed; its database was kept: destroy {case_id} --drop-database dumps and "
-                              "drops it)" if removed else "")
+            said = _("{case} (removed; its database was kept: destroy {case} --drop-database dumps and drops "
+                     "it)").format(case=case_id) if removed else case_id
             for key, what in (("name", "database"), ("user", "database user")):
                 if database.get(key):
                     claim((f"{database['engine']} {what}", str(database[key])), case_id, said)
@@ -228,7 +242,7 @@ def _name_conflict(case: Case, live: LiveState, owners: Owners, installed: str |
     path = f"{case.id}: hosting.subdomain"
     owner = _owner(owners, ("name", case.fqdn), case.id)
     if owner is not None:  # its A record is that case's, on whatever address: not "other data" as well
-        return FieldError(path, f"{case.fqdn} belongs to case {owner}")
+        return FieldError(path, _("{fqdn} belongs to case {case}").format(fqdn=case.fqdn, case=owner))
     held = live.names.get(case.fqdn, {})
     foreign = {t: v for t, v in held.items() if t != "A"}
     stray_a = [a for a in held.get("A", []) if a != installed and taken.get(a) != case.fqdn]
@@ -236,33 +250,39 @@ def _name_conflict(case: Case, live: LiveState, owners: Owners, installed: str |
         return None
     held_other = {**foreign, **({"A": stray_a} if stray_a else {})}
     detail = "; ".join(f"{t} {', '.join(v)}" for t, v in held_other.items())
-    return FieldError(path, f"{case.fqdn} already holds other data in DNS ({detail})")
+    return FieldError(path, _("{fqdn} already holds other data in DNS ({records})").format(fqdn=case.fqdn,
+                                                                                          records=detail))
 
 
 def _object_conflicts(case: Case, live: LiveState, owners: Owners, web: str, db: str | None) -> list[FieldError]:
     """One reason for each of the case's system user, database and database user that is not
     its own: another case's record claims it, or it exists (on the case's web host, on its
     database host) and no case of the inventory does."""
-    objects = [("application.name", "system user", case.system_user, case.system_user in live.users.get(web, set()))]
+    objects = [("application.name", "system user", _("system user"), case.system_user,
+                case.system_user in live.users.get(web, set()))]
     if case.database is not None:
         names, users = live.databases.get(case.database.engine, {}).get(db or "", (set(), set()))
         engine = case.database.engine
-        objects += [("hosting.database.name", f"{engine} database", case.database.name, case.database.name in names),
-                    ("hosting.database.user", f"{engine} database user", case.database.user,
+        objects += [("hosting.database.name", f"{engine} database", _("{engine} database").format(engine=engine),
+                     case.database.name, case.database.name in names),
+                    ("hosting.database.user", f"{engine} database user",
+                     _("{engine} database user").format(engine=engine), case.database.user,
                      case.database.user in users)]
     # What exists of a case the web host records (installed, or removed keeping it), or that a run
     # of it left behind (journal), is its own.
     own = case.id in live.registry or case.id in live.unfinished
     conflicts = []
-    for path, what, value, exists in objects:
+    for path, what, label, value, exists in objects:
         owner = _owner(owners, (what, value), case.id)
         if owner is not None:
-            conflicts.append(FieldError(f"{case.id}: {path}", f"{what} {value} belongs to case {owner}"))
+            conflicts.append(FieldError(f"{case.id}: {path}", _("{what} {value} belongs to case {case}").format(
+                what=label, value=value, case=owner)))
         elif exists and not own:
-            where = f" on the web host {web}" if what == "system user" else f" on {db}"
-            conflicts.append(FieldError(f"{case.id}: {path}",
-                                        f"{what} {value} exists{where} and belongs to no installed case of "
-                                        "this inventory"))
+            said = (_("{what} {value} exists on the web host {host} and belongs to no installed case of this "
+                      "inventory") if what == "system user" else
+                    _("{what} {value} exists on {host} and belongs to no installed case of this inventory"))
+            conflicts.append(FieldError(f"{case.id}: {path}", said.format(what=label, value=value,
+                                                                          host=web if what == "system user" else db)))
     return conflicts
 
 
@@ -275,29 +295,30 @@ def _changes_in_place(case: Case, live: LiveState) -> list[FieldError]:
     refused = []
     if record.get("fqdn") != case.fqdn:
         refused.append(FieldError(f"{case.id}: hosting.subdomain",
-                                  f"case {case.id} is installed as {record.get('fqdn')}; renaming it to {case.fqdn} "
-                                  "is not done in place: put the old name back, or destroy the case and apply it "
-                                  "under the new name"))
+                                  _("case {case} is installed as {old}; renaming it to {fqdn} is not done in "
+                                    "place: put the old name back, or destroy the case and apply it under the new "
+                                    "name").format(case=case.id, old=record.get("fqdn"), fqdn=case.fqdn)))
     if record.get("application") not in (None, case.app_name):
         refused.append(FieldError(f"{case.id}: application.name",
-                                  f"case {case.id} is installed as application {record.get('application')}; "
-                                  "its name (and system user) cannot change in place: put it back, or destroy "
-                                  "the case and apply it again"))
+                                  _("case {case} is installed as application {application}; its name (and system "
+                                    "user) cannot change in place: put it back, or destroy the case and apply it "
+                                    "again").format(case=case.id, application=record.get("application"))))
     theirs = record.get("database") or {}
     if theirs.get("engine"):
         engine = case.database.engine if case.database else "none"
         if engine != theirs["engine"]:
             refused.append(FieldError(f"{case.id}: hosting.database.engine",
-                                      f"case {case.id} keeps its data in {theirs['engine']}; moving it to {engine} "
-                                      "is not done in place: export the data, destroy the case (--drop-database "
-                                      "dumps it first), apply it with the new engine and import the data"))
+                                      _("case {case} keeps its data in {old}; moving it to {engine} is not done in "
+                                        "place: export the data, destroy the case (--drop-database dumps it first), "
+                                        "apply it with the new engine and import the data").format(
+                                          case=case.id, old=theirs["engine"], engine=engine)))
         elif case.database:
             for key in ("name", "user"):
                 if theirs.get(key) not in (None, getattr(case.database, key)):
                     refused.append(FieldError(f"{case.id}: hosting.database.{key}",
-                                              f"case {case.id} uses {engine} {key} {theirs[key]}; it cannot "
-                                              "change in place: put it back, or destroy the case and apply it "
-                                              "again"))
+                                              _("case {case} uses {engine} {key} {value}; it cannot change in "
+                                                "place: put it back, or destroy the case and apply it again").format(
+                                                  case=case.id, engine=engine, key=key, value=theirs[key])))
     return refused
 
 
@@ -314,17 +335,19 @@ def _hosts_for(case: Case, inventory: Inventory, live: LiveState, load: dict[str
     web = str(record.get("web_host") or unfinished.get("web") or "")
     if web and web not in {h.name for h in inventory.web_hosts}:
         problems.append(FieldError(f"{case.id}: hosting.server",
-                                   f"case {case.id} was being installed on {web}, which is not a web host of "
-                                   f"inventory {inventory.name} any more: put it back in group web, or remove "
-                                   f"what is left of the case there by hand"))
+                                   _("case {case} was being installed on {host}, which is not a web host of "
+                                     "inventory {inventory} any more: put it back in group web, or remove what is "
+                                     "left of the case there by hand").format(case=case.id, host=web,
+                                                                              inventory=inventory.name)))
         return web, None, problems
     if web and case.server not in (None, web):
-        how = ("destroy the case and apply it again" if not record.get("removed") else
-               f"destroy {case.id} --drop-database --remove-files first (it was removed, keeping "
-               f"{', '.join(sorted(_kept(record))) or 'its record'} there)")
+        how = (_("destroy the case and apply it again") if not record.get("removed") else
+               _("destroy {case} --drop-database --remove-files first (it was removed, keeping {kept} there)").format(
+                   case=case.id, kept=", ".join(sorted(_kept(record))) or _("its record")))
         problems.append(FieldError(f"{case.id}: hosting.server",
-                                   f"case {case.id} is on {web}; moving it to {case.server} is not done in place: "
-                                   f"write server: {web}, or {how}"))
+                                   _("case {case} is on {host}; moving it to {server} is not done in place: write "
+                                     "server: {host}, or {how}").format(case=case.id, host=web, server=case.server,
+                                                                         how=how)))
     if not web:
         candidates = inventory.web_hosts
         if case.server:
@@ -341,9 +364,10 @@ def _hosts_for(case: Case, inventory: Inventory, live: LiveState, load: dict[str
         db = database_host_of(record, inventory) if _holds_database(record) else unfinished.get("db")
         if db and case.database.server not in (None, db):
             problems.append(FieldError(f"{case.id}: hosting.database.server",
-                                       f"case {case.id} keeps its data on {db}; moving it to {case.database.server} "
-                                       "is not done in place: export the data, destroy the case (--drop-database "
-                                       "dumps it first), apply it on the new host and import the data"))
+                                       _("case {case} keeps its data on {host}; moving it to {server} is not done "
+                                         "in place: export the data, destroy the case (--drop-database dumps it "
+                                         "first), apply it on the new host and import the data").format(
+                                           case=case.id, host=db, server=case.database.server)))
         if not db:
             group = [inventory.database_host(engine, case.database.server)] if case.database.server \
                 else inventory.database_hosts(engine)
@@ -366,7 +390,7 @@ def place(cases: list[Case], inventory: Inventory,
     taken = dict(live.ptrs)
     for host, address in shared_of.items():
         if address:
-            taken[address] = f"the shared address of {host}"
+            taken[address] = _("the shared address of {host}").format(host=host)
     load: dict[str, int] = {}
     db_load: dict[tuple[str, str], int] = {}
     for record in live.registry.values():
@@ -383,7 +407,7 @@ def place(cases: list[Case], inventory: Inventory,
             taken.setdefault(str(entry.get("ip")), str(entry.get("fqdn")))
     for host, addresses in sorted(live.bound.items()):
         for address in addresses:
-            taken.setdefault(address, f"an address bound on the web host {host}")
+            taken.setdefault(address, _("an address bound on the web host {host}").format(host=host))
     owners = _owners(live)  # each object of a case gets one reason, never two that disagree
     for case in cases:
         changes = _changes_in_place(case, live)
@@ -403,18 +427,20 @@ def place(cases: list[Case], inventory: Inventory,
             wanted = next((str(a) for a in inventory.pool_addresses(server) if str(a) not in taken), None)
             if wanted is None:
                 problems.append(FieldError(f"{case.id}: hosting.public_ip",
-                                           f"the pool of {web} ({_range(inventory, server)}) has no free address left"))
+                                           _("the pool of {host} ({range}) has no free address left").format(
+                                               host=web, range=_range(inventory, server))))
         elif installed and wanted != installed:
             problems.append(FieldError(f"{case.id}: hosting.public_ip",
-                                       f"{case.fqdn} is installed on {installed}; moving it is not supported "
-                                       "(destroy the case first)"))
+                                       _("{fqdn} is installed on {address}; moving it is not supported (destroy the "
+                                         "case first)").format(fqdn=case.fqdn, address=installed)))
         elif case.public_ip not in ("auto", "shared") and ipaddress.IPv4Address(wanted) \
                 not in inventory.pool_addresses(server):
             problems.append(FieldError(f"{case.id}: hosting.public_ip",
-                                       f"{wanted} is outside the pool of {web}, where the case is: "
-                                       f"{_range(inventory, server)}"))
+                                       _("{address} is outside the pool of {host}, where the case is: {range}").format(
+                                           address=wanted, host=web, range=_range(inventory, server))))
         elif case.public_ip != "shared" and taken.get(wanted) not in (None, case.fqdn):
-            problems.append(FieldError(f"{case.id}: hosting.public_ip", f"{wanted} is held by {taken[wanted]}"))
+            problems.append(FieldError(f"{case.id}: hosting.public_ip", _("{address} is held by {holder}").format(
+                address=wanted, holder=taken[wanted])))
         if problems:
             conflicts += problems
             continue
@@ -440,5 +466,6 @@ def validate_all(cases: list[Case], inventory: Inventory) -> None:
         errors += [FieldError(f"{case.id}: {e.path}" if len(cases) > 1 else e.path, e.message)
                    for e in check_against_inventory(case, inventory)]
     if errors:
-        raise InvalidInput(f"the case{'s' if len(cases) > 1 else ''} cannot be placed on inventory "
-                           f"{inventory.name}", errors)
+        said = (_("the cases cannot be placed on inventory {inventory}") if len(cases) > 1 else
+                _("the case cannot be placed on inventory {inventory}"))
+        raise InvalidInput(said.format(inventory=inventory.name), errors)

@@ -91,7 +91,8 @@ class Run:
         result = PlaybookResult("provision.yml", -1, "not started")
         with interrupt.watch() as stop:
             try:
-                self.ctx.on_progress(f"provisioning {len(self.sites)} case(s) on inventory {self.inventory.name}")
+                self.ctx.on_progress(_("provisioning {count} case(s) on inventory {inventory}").format(
+                    count=len(self.sites), inventory=self.inventory.name))
                 result = run_playbook("provision.yml", self.inventory, self.state_dir,
                                       {"provisioner_sites": [s.vars.as_vars() for s in self.sites]},
                                       on_event=self.ctx.on_event, cancel=stop)
@@ -153,7 +154,7 @@ class Run:
             journal.begin(self.state_dir, s.id, s.fqdn, s.placement, shared=s.vars.shared)
 
     def _trial(self, started: dt.datetime, stop: interrupt.StopRequest) -> Failure:
-        self.ctx.on_progress("running the trial")
+        self.ctx.on_progress(_("running the trial"))
         failure = Failure("trial")
         if stop:
             return failure
@@ -193,7 +194,7 @@ class Run:
             undone.append(Said.data(f"{s.id}: ") + join(what, "; "))
         if not removals:
             return []
-        self.ctx.on_progress(f"undoing what this run created for {len(removals)} case(s)")
+        self.ctx.on_progress(_("undoing what this run created for {count} case(s)").format(count=len(removals)))
         result_undo = run_playbook("destroy.yml", self.inventory, self.state_dir,
                                    {"provisioner_sites": removals}, on_event=self.ctx.on_event)
         if not result_undo.ok:
@@ -238,7 +239,8 @@ class Run:
             back.append(site.build(case, s.placement, self.inventory, password_file=pw, installed=True))
         if not back:
             return said
-        self.ctx.on_progress(f"restoring {len(back)} installed case(s) as they were before this run")
+        self.ctx.on_progress(_("restoring {count} installed case(s) as they were before this run").format(
+            count=len(back)))
         result = run_playbook("provision.yml", self.inventory, self.state_dir,
                               {"provisioner_sites": [b.vars.as_vars() for b in back]}, on_event=self.ctx.on_event)
         checks = run_trials(back, self.inventory, self.hosts) if result.ok else {}

@@ -19,6 +19,8 @@ import string
 from pathlib import Path
 from typing import Any
 
+from provisioner.language import _
+
 ALPHABET = string.ascii_letters + string.digits
 LENGTH = 32
 KEY_LABEL = "provisioner-secrets"
@@ -75,7 +77,8 @@ def _vault(state_dir: Path, create: bool) -> tuple[Any, Any]:
     key = key_file(state_dir)
     if not key.is_file():
         if not create:
-            raise FileNotFoundError(f"{key} is missing: the generated secrets of {state_dir} cannot be opened")
+            raise FileNotFoundError(_("{key} is missing: the generated secrets of {folder} cannot be opened").format(
+                key=key, folder=state_dir))
         _private_folders(state_dir, state_dir / "secrets")
         _write_private(key, (_generated() + _generated()).encode())
     secret = VaultSecret(key.read_text().strip().encode())

@@ -94,17 +94,17 @@ class Check:
 Probe = Callable[[], tuple[bool, Said | str]]
 
 
-def timed(name: str, probe: Probe, **values: Any) -> Check:
+def timed(name: str | Said, probe: Probe, **values: Any) -> Check:
     """Run a probe. ``name`` is a check id of the catalogue (its fields given as ``values``), or,
-    for a check outside the catalogue, its name."""
-    title = check_name(name, **values) if name in CHECKS else Said.data(name)
+    for a check outside the catalogue, its name (in both languages, or the same in both)."""
+    title = name if isinstance(name, Said) else check_name(name, **values) if name in CHECKS else Said.data(name)
     start = time.perf_counter()
     found: Said | str
     try:
         ok, found = probe()
     except (OSError, dns.exception.DNSException, http.client.HTTPException, ssl.SSLError, RuntimeError) as exc:
         ok, found = False, detail("error", kind=exc.__class__.__name__, message=str(exc))
-    return Check.of(name if name in CHECKS else None, title, ok,
+    return Check.of(name if isinstance(name, str) and name in CHECKS else None, title, ok,
                     found if isinstance(found, Said) else Said.data(found), time.perf_counter() - start)
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from provisioner.errors import FieldError, InvalidInput
+from provisioner.language import _
 
 IDENTITY_LIST_ENV = "ANSIBLE_VAULT_IDENTITY_LIST"
 PASSWORD_FILE_ENV = "ANSIBLE_VAULT_PASSWORD_FILE"
@@ -105,11 +106,13 @@ class VaultIdentities:
         for identity in self.identities:
             if not identity.source:
                 errors.append(FieldError(identity.given_by,
-                                         f"'{identity.slug}' must be [LABEL@]FILE, [LABEL@]SCRIPT or [LABEL@]prompt"))
+                                         _("'{value}' must be [LABEL@]FILE, [LABEL@]SCRIPT or [LABEL@]prompt").format(
+                                             value=identity.slug)))
             elif not identity.prompts and not Path(identity.source).is_file():
-                errors.append(FieldError(identity.given_by, f"{identity.source} does not exist or is not a file"))
+                errors.append(FieldError(identity.given_by, _("{path} does not exist or is not a file").format(
+                    path=identity.source)))
         if errors:
-            raise InvalidInput("a vault password cannot be found; nothing was changed", errors)
+            raise InvalidInput(_("a vault password cannot be found; nothing was changed"), errors)
 
     # What each Ansible run gets: the same identities, with absolute paths.
 
@@ -165,8 +168,10 @@ def _load_secrets(identities: VaultIdentities) -> list[tuple[str, Any]]:
     for identity in identities.identities:
         label = identity.label or DEFAULT_LABEL
         if identity.prompts and not sys.stdin.isatty():
-            raise InvalidInput(f"{identity}: no terminal to ask for the vault password on; nothing was changed",
-                               [FieldError(identity.given_by, "give a password file or script instead of prompt")])
+            raise InvalidInput(
+                _("{identity}: no terminal to ask for the vault password on; nothing was changed").format(
+                    identity=identity),
+                [FieldError(identity.given_by, _("give a password file or script instead of prompt"))])
         try:
             if identity.prompts:
                 formats = ["Vault password: "] if identity.source == "prompt_ask_vault_pass" else None
@@ -175,7 +180,8 @@ def _load_secrets(identities: VaultIdentities) -> list[tuple[str, Any]]:
                 secret = get_file_vault_secret(filename=identity.source, vault_id=identity.label, loader=loader)
             secret.load()
         except AnsibleError as exc:
-            raise InvalidInput(f"the vault password of {identity} cannot be read; nothing was changed",
+            raise InvalidInput(_("the vault password of {identity} cannot be read; nothing was changed").format(
+                identity=identity),
                                [FieldError(identity.given_by, f"{identity.slug}: {exc.message}")]) from None
         secrets.append((label, secret))
     return secrets

@@ -25,6 +25,7 @@ from pathlib import Path
 import yaml
 
 from provisioner.errors import FieldError, InvalidInput
+from provisioner.language import _
 
 WITA = dt.timezone(dt.timedelta(hours=8), "WITA")
 HOLIDAYS_FILE = "hari-libur.yml"
@@ -83,11 +84,13 @@ def _read(path: Path, _mtime: int) -> Calendar:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
-        raise InvalidInput(f"{path} is not readable YAML", [FieldError(str(path), str(exc))]) from None
+        raise InvalidInput(_("{path} is not readable YAML").format(path=path),
+                           [FieldError(str(path), str(exc))]) from None
     items = data.get("holidays", []) if isinstance(data, dict) else None
     if not isinstance(items, list):
-        raise InvalidInput(f"{path} has no list of holidays",
-                           [FieldError("holidays", "a list of {date: YYYY-MM-DD, name: ...}")])
+        raise InvalidInput(_("{path} has no list of holidays").format(path=path),
+                           [FieldError("holidays", _("a list of {example}").format(
+                               example="{date: YYYY-MM-DD, name: ...}"))])
     extra: dict[dt.date, str] = {}
     errors = []
     for index, item in enumerate(items):
@@ -99,9 +102,9 @@ def _read(path: Path, _mtime: int) -> Calendar:
             except ValueError:
                 day = None
         if not isinstance(day, dt.date) or isinstance(day, dt.datetime):
-            errors.append(FieldError(f"holidays[{index}].date", "a date, YYYY-MM-DD"))
+            errors.append(FieldError(f"holidays[{index}].date", _("a date, YYYY-MM-DD")))
             continue
         extra[day] = str(entry.get("name") or "libur")
     if errors:
-        raise InvalidInput(f"{path}: some holidays are not dates", errors)
+        raise InvalidInput(_("{path}: some holidays are not dates").format(path=path), errors)
     return Calendar(extra)

@@ -43,8 +43,8 @@ class Context:
     def inventory(self, hosts_needed: bool = True) -> Inventory:
         """The inventory (read once); unless ``hosts_needed`` is False, refuse one whose lab hosts are not up."""
         if self.inventory_path is None:
-            raise InvalidInput("this command needs an inventory",
-                               [FieldError("-i", "name an inventory directory or file")])
+            raise InvalidInput(_("this command needs an inventory"),
+                               [FieldError("-i", _("name an inventory directory or file"))])
         if self._inventory is None:
             self._inventory = load_inventory(self.inventory_path, self.vault)
         if hosts_needed and self._inventory.lab_not_up:
@@ -165,7 +165,7 @@ def render_documents(ctx: Context, items: list[CaseReport]) -> None:
     """Render the cases' documents and the register again from their records."""
     from provisioner import documents
 
-    ctx.on_progress("writing the documents")
+    ctx.on_progress(_("writing the documents"))
     by_id = {item.id: item for item in items}
     ready = [case_id for case_id in by_id if (ctx.records_dir / case_id / "case.yml").exists()]
     for path in documents.render_cases(ctx.records_dir, ready):

@@ -70,7 +70,7 @@ def run(ctx: Context, paths: list[Path], all_cases: bool = False) -> Report:
             placed = site.build(case, placement.of_record(record, inventory), inventory, password_file=None)
             item.public_ip, item.server = placed.ip, placed.web_host
             sites.append(placed)
-        ctx.on_progress(f"running the trial of {len(sites)} case(s)")
+        ctx.on_progress(_("running the trial of {count} case(s)").format(count=len(sites)))
         trials = run_trials(sites, inventory, hosts)
         tested_at = rec.now().isoformat()
         new_incidents = []
