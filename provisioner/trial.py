@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import datetime as dt
 import http.client
 import json
 import shlex
@@ -27,7 +28,7 @@ import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import dns.exception
 import yaml
@@ -52,13 +53,20 @@ SECONDARY_SYNC_TIMEOUT = 15.0
 WORKERS = 16
 PORTS = (80, 443)  # HTTP, HTTPS on the sites' public addresses
 CONFIGTEST = "apache2ctl configtest"
+# A certificate expiring within this many days passes its check with a warning; an expired one fails.
+CERTIFICATE_WARNING_DAYS = 21
+WARNING: Literal["warning"] = "warning"  # what a probe returns as its outcome to pass with a warning
 _RC_MARK = "--provisioner-rc "
 
 
 @dataclass
 class Check:
     """One check's result. ``name`` and ``detail`` are English (as they always were); ``id`` is the
-    catalogue's (None for a check outside it, as doctor's); ``said`` holds both languages."""
+    catalogue's (None for a check outside it, as doctor's); ``said`` holds both languages.
+
+    ``warning``: the check passed (``ok``) but tells of trouble ahead (a certificate expiring soon);
+    it never fails a run. ``value``: a number the check measured, for the metrics (the certificate's
+    expiry as a Unix time); not part of the records."""
 
     name: str
     ok: bool
@@ -66,10 +74,13 @@ class Check:
     duration_s: float
     id: str | None = None
     said: tuple[Said, Said] | None = field(default=None, compare=False)
+    warning: bool = False
+    value: float | None = field(default=None, compare=False)
 
     @classmethod
-    def of(cls, check_id: str | None, title: Said, ok: bool, found: Said, duration_s: float) -> Check:
-        return cls(title.en, ok, found.en, duration_s, check_id, (title, found))
+    def of(cls, check_id: str | None, title: Said, ok: bool, found: Said, duration_s: float, *,
+           warning: bool = False) -> Check:
+        return cls(title.en, ok, found.en, duration_s, check_id, (title, found), warning=ok and warning)
 
     def _said(self) -> tuple[Said, Said]:
         """Both languages; a check made from English alone is said as the catalogue recognizes it."""
@@ -87,10 +98,12 @@ class Check:
     def as_dict(self) -> dict[str, Any]:
         check_id = self.id if self.said else recognize(self.name, self.detail)[0]
         return {"id": check_id, "name": self.name, "ok": self.ok, "detail": self.detail,
-                "duration_s": round(self.duration_s, 3), "texts": {lang: self.texts(lang) for lang in LANGS}}
+                "duration_s": round(self.duration_s, 3), "texts": {lang: self.texts(lang) for lang in LANGS},
+                **({"warning": True} if self.warning else {})}
 
 
-Probe = Callable[[], tuple[bool, Said | str]]
+# A probe's outcome: passed, failed, or WARNING (passed, telling of trouble ahead); and what it found.
+Probe = Callable[[], tuple[bool | Literal["warning"], Said | str]]
 
 
 def timed(name: str, probe: Probe, **values: Any) -> Check:
@@ -99,12 +112,14 @@ def timed(name: str, probe: Probe, **values: Any) -> Check:
     title = check_name(name, **values) if name in CHECKS else Said.data(name)
     start = time.perf_counter()
     found: Said | str
+    outcome: bool | Literal["warning"]
     try:
-        ok, found = probe()
+        outcome, found = probe()
     except (OSError, dns.exception.DNSException, http.client.HTTPException, ssl.SSLError, RuntimeError) as exc:
-        ok, found = False, detail("error", kind=exc.__class__.__name__, message=str(exc))
-    return Check.of(name if name in CHECKS else None, title, ok,
-                    found if isinstance(found, Said) else Said.data(found), time.perf_counter() - start)
+        outcome, found = False, detail("error", kind=exc.__class__.__name__, message=str(exc))
+    return Check.of(name if name in CHECKS else None, title, bool(outcome),
+                    found if isinstance(found, Said) else Said.data(found), time.perf_counter() - start,
+                    warning=outcome == WARNING)
 
 
 # --- DNS -------------------------------------------------------------------------------------
@@ -164,6 +179,7 @@ class Response:
     body: str
     location: str
     cert_names: list[str]
+    cert_expires: dt.datetime | None = None  # the certificate's notAfter (UTC), over TLS
 
 
 class _NamedTLSConnection(http.client.HTTPSConnection):
@@ -174,23 +190,28 @@ class _NamedTLSConnection(http.client.HTTPSConnection):
         self.server_name = server_name
         self.tls_context = context
         self.cert_names: list[str] = []
+        self.cert_expires: dt.datetime | None = None
 
     def connect(self) -> None:
         raw = socket.create_connection((self.host, self.port), self.timeout)
         self.sock = self.tls_context.wrap_socket(raw, server_hostname=self.server_name)
         # Read now: a response that closes the connection (HTTP/1.0, Connection: close) takes the socket.
-        self.cert_names = _certificate_names(self.sock)
+        self.cert_names, self.cert_expires = _certificate(self.sock)
 
 
-def _certificate_names(sock: Any) -> list[str]:
+def _certificate(sock: Any) -> tuple[list[str], dt.datetime | None]:
+    """The names and the expiry of the certificate the server presented."""
     der = sock.getpeercert(binary_form=True) if isinstance(sock, ssl.SSLSocket) else None
     if not der:
-        return []
+        return [], None
+    cert = x509.load_der_x509_certificate(der)
+    # not_valid_after_utc came with cryptography 42; Debian 12's 38 gives naive UTC.
+    expires = getattr(cert, "not_valid_after_utc", None) or cert.not_valid_after.replace(tzinfo=dt.UTC)
     try:
-        san = x509.load_der_x509_certificate(der).extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
     except x509.ExtensionNotFound:
-        return []
-    return list(san.value.get_values_for_type(x509.DNSName))
+        return [], expires
+    return list(san.value.get_values_for_type(x509.DNSName)), expires
 
 
 def fetch(site: Site, path: str, tls: bool, ports: tuple[int, int] = PORTS) -> Response:
@@ -207,8 +228,9 @@ def fetch(site: Site, path: str, tls: bool, ports: tuple[int, int] = PORTS) -> R
         conn.request("GET", path, headers={"Host": site.fqdn, "User-Agent": "provisioner-trial"})
         resp = conn.getresponse()
         body = resp.read(256 * 1024).decode("utf-8", errors="replace")
-        names = conn.cert_names if isinstance(conn, _NamedTLSConnection) else []
-        return Response(resp.status, body, resp.getheader("Location", ""), names)
+        if isinstance(conn, _NamedTLSConnection):
+            return Response(resp.status, body, resp.getheader("Location", ""), conn.cert_names, conn.cert_expires)
+        return Response(resp.status, body, resp.getheader("Location", ""), [])
     finally:
         conn.close()
 
@@ -226,12 +248,21 @@ def _http_checks(site: Site, ports: tuple[int, int] = PORTS) -> list[Check]:
                     detail("http.redirect", ip=site.ip, fqdn=site.fqdn, status=resp.status, location=resp.location,
                            want=want))
 
+        seen: dict[str, Response] = {}
+
+        def tls_response() -> Response:
+            """The site's answer over TLS, asked once for both certificate checks."""
+            if "tls" not in seen:
+                seen["tls"] = fetch(site, "/", tls=True, ports=ports)
+            return seen["tls"]
+
         def probe_cert() -> tuple[bool, Said]:
-            resp = fetch(site, "/", tls=True, ports=ports)
+            resp = tls_response()
             return site.fqdn in resp.cert_names, detail("tls.names", names=join(resp.cert_names, empty=word("none")))
 
         checks.append(timed("http.redirect", probe_redirect))
         checks.append(timed("tls.names", probe_cert))
+        checks.append(_expiry_check(tls_response))
 
     def probe_site() -> tuple[bool, Said]:
         resp = fetch(site, "/", tls=tls, ports=ports)
@@ -254,6 +285,35 @@ def _http_checks(site: Site, ports: tuple[int, int] = PORTS) -> list[Check]:
 
         checks.append(timed("http.case_trial", probe_trial, index=index, number=index + 1, path=trial.path))
     return checks
+
+
+def certificate_outcome(expires: dt.datetime, now: dt.datetime,
+                        warning_days: int = CERTIFICATE_WARNING_DAYS) -> tuple[bool | Literal["warning"], Said]:
+    """Expired: failed; expiring within ``warning_days``: a warning; else passed."""
+    when = expires.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    left = expires - now
+    if left <= dt.timedelta(0):
+        return False, detail("tls.expired", date=when)
+    if left < dt.timedelta(days=warning_days):
+        return WARNING, detail("tls.expires_soon", date=when, days=left.days, limit=warning_days)
+    return True, detail("tls.expires", date=when, days=left.days)
+
+
+def _expiry_check(response: Callable[[], Response]) -> Check:
+    """Whether the certificate the site presents has expired or soon will; its expiry is the
+    check's value (for the metrics)."""
+    expires: list[dt.datetime] = []
+
+    def probe() -> tuple[bool | Literal["warning"], Said]:
+        found = response().cert_expires
+        if found is None:
+            return False, detail("tls.no_certificate")
+        expires.append(found)
+        return certificate_outcome(found, dt.datetime.now(dt.UTC))
+
+    check = timed("tls.expiry", probe)
+    check.value = expires[0].timestamp() if expires else None
+    return check
 
 
 # --- hosts -----------------------------------------------------------------------------------
