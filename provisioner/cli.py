@@ -150,14 +150,16 @@ def apply_cmd(cases: tuple[Path, ...], inventory: Path, full: bool, by: str, as_
 @CASES
 @click.option("--all", "all_cases", is_flag=True, help="Every case installed on the inventory.")
 @inventory_option(required=True)
+@click.option("--metrics", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the cases' metrics to FILE (Prometheus textfile collector format).")
 @JSON
-def verify_cmd(cases: tuple[Path, ...], all_cases: bool, inventory: Path, as_json: bool) -> None:
+def verify_cmd(cases: tuple[Path, ...], all_cases: bool, inventory: Path, metrics: Path | None, as_json: bool) -> None:
     """Run the trial checks again against what is live. Changes nothing on the servers."""
     if cases and all_cases:
         raise click.UsageError("give case files or --all, not both")
     from provisioner.commands import verify
 
-    _run(lambda ctx: verify.run(ctx, list(cases), all_cases), inventory, as_json)
+    _run(lambda ctx: verify.run(ctx, list(cases), all_cases, metrics_file=metrics), inventory, as_json)
 
 
 @cli.command("rollback")
