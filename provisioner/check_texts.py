@@ -74,6 +74,7 @@ CHECKS: Mapping[str, Phrase] = {
     "db.isolated": Phrase("database user cannot reach other databases",
                           "pengguna basis data tidak dapat menjangkau basis data lain"),
     "cron.installed": Phrase("cron lines installed", "baris cron terpasang"),
+    "logrotate.installed": Phrase("log rotation installed", "rotasi log terpasang"),
     "case.installed": Phrase("case is installed", "kasus terpasang"),
 }
 
@@ -134,6 +135,11 @@ DETAILS: Mapping[str, Phrase] = {
     "cron.file": Phrase("{file} owner {owner} mode {mode}, {count} lines",
                         "{file} pemilik {owner} mode {mode}, {count} baris"),
     "cron.missing": Phrase("{file} missing", "{file} tidak ada"),
+    "logrotate.accepted": Phrase("{file} owner {owner} mode {mode}, accepted by logrotate -d",
+                                 "{file} pemilik {owner} mode {mode}, diterima logrotate -d"),
+    "logrotate.refused": Phrase("logrotate -d {file}: rc {rc}: {error}",
+                                "logrotate -d {file}: kode keluar {rc}: {error}"),
+    "logrotate.missing": Phrase("{file} missing", "{file} tidak ada"),
     "case.no_record": Phrase("no record of case {case} on the web hosts ({hosts})",
                              "tidak ada catatan kasus {case} di server web ({hosts})"),
 }

@@ -36,6 +36,10 @@ def write_atomic(path: Path, content: str | bytes) -> Path:
     return path
 
 
+# How each site's logs are rotated (the apache_vhost role's logrotate.j2), for the records.
+LOG_ROTATION = {"schedule": "daily", "kept": 14, "compressed": True}
+
+
 def now() -> dt.datetime:
     """Times in records are in Kota Tarakan's offset, WITA (UTC+8)."""
     return dt.datetime.now(WITA).replace(microsecond=0)
@@ -80,6 +84,8 @@ def configuration(site: Site, inventory: Inventory, versions: dict[str, str], ap
             "php_fpm_socket": v.pool_socket or None, "settings_file": v.env_file or None,
             "writable": [f"{v.application.shared_dir}/{folder}" for folder in v.application.writable],
             "cron_file": v.application.cron_file if v.application.cron else None,
+            # As playbooks/roles/apache_vhost/templates/logrotate.j2 writes it (a test keeps them equal).
+            "log_rotation": {"file": v.logrotate_file, **LOG_ROTATION},
         },
         "tls": {"mode": case.tls, "certificate": v.tls_cert or None, "key": v.tls_key or None},
         "dns": {"zone": case.zone, "a": f"{site.fqdn}. A {site.ip}",

@@ -347,6 +347,10 @@ def _permissions_probe(site: Site) -> str:
     return _as_app_user(site, code + writable, settings=False)
 
 
+def _logrotate_key(site: Site) -> str:
+    return f"logrotate of {site.id}"
+
+
 def _php_modules_command(inventory: Inventory) -> str:
     return f"php-fpm{php_version(inventory)} -m"
 
@@ -412,6 +416,9 @@ def _ask(request: FactsRequest, site: Site, inventory: Inventory) -> None:
         request.command("php modules", _php_modules_command(inventory))
     if v.application.cron:
         request.file(v.application.cron_file)
+    request.file(v.logrotate_file)
+    # Debug mode: logrotate reads the file and says what it would do, changing nothing.
+    request.command(_logrotate_key(site), f"logrotate -d {shlex.quote(v.logrotate_file)}")
     if site.case.database is not None:
         request.file(v.env_file)
         request.command(_login_key(site), _as_app_user(site, _db_probe(site.case.database.engine)))
@@ -570,6 +577,22 @@ def _host_checks(site: Site, inventory: Inventory, read: HostFacts | Exception) 
                         else detail("cron.missing", file=v.application.cron_file))
 
         checks.append(timed("cron.installed", probe_cron))
+
+    def probe_logrotate() -> tuple[bool, Said]:
+        conf = facts().file(v.logrotate_file)
+        if not conf.exists:
+            return False, detail("logrotate.missing", file=v.logrotate_file)
+        out = facts().command(_logrotate_key(site))
+        said = (out.stderr + "\n" + out.stdout).splitlines()
+        errors = [line.strip() for line in said if line.startswith("error:")]
+        if out.rc != 0 or errors:
+            last = errors[0] if errors else next((line for line in reversed(said) if line.strip()), "")
+            return False, detail("logrotate.refused", file=v.logrotate_file, rc=out.rc, error=last[-200:])
+        # logrotate skips a file that is not root's or that others may write.
+        ok = conf.is_file and conf.user == "root" and conf.mode & 0o022 == 0
+        return ok, detail("logrotate.accepted", file=v.logrotate_file, owner=conf.user, mode=oct(conf.mode))
+
+    checks.append(timed("logrotate.installed", probe_logrotate))
     return checks
 
 

@@ -33,6 +33,7 @@ HOST_CHECKS = ["public address bound", "apache configtest passes", "apache is ru
                "virtual host as applied", "application user exists",
                # the examples have releases: their code is root's, only writable folders are the user's
                "document root is the case's folder of the release", "code read-only to the application"]
+ROTATION = "log rotation installed"  # the last host check of every site
 
 
 class _Site(http.server.BaseHTTPRequestHandler):
@@ -133,17 +134,17 @@ def test_every_check_in_its_place(tmp_path: Path, ports: tuple[int, int]) -> Non
     plain, secure = _sites(inventory)
     results = trial.run_trials([plain, secure], inventory, Hosts(inventory), ports=ports)
     trials = ["trial[0] GET /", "trial[1] GET /tidak-ada"]
-    assert _names(results[plain.id]) == ["http answers on 127.0.0.1", *trials, *HOST_CHECKS]
+    assert _names(results[plain.id]) == ["http answers on 127.0.0.1", *trials, *HOST_CHECKS, ROTATION]
     assert _names(results[secure.id]) == ["http redirects to https", "tls certificate names the site",
                                           "tls certificate not expired",
-                                          "https answers on 127.0.0.1", *trials, *HOST_CHECKS]
+                                          "https answers on 127.0.0.1", *trials, *HOST_CHECKS, ROTATION]
 
 
 def test_the_http_checks_pass_against_the_real_server(tmp_path: Path, ports: tuple[int, int]) -> None:
     inventory = _inventory(tmp_path)
     results = trial.run_trials(_sites(inventory), inventory, Hosts(inventory), ports=ports)
     for checks in results.values():
-        http = [c for c in checks if c.name not in HOST_CHECKS]
+        http = [c for c in checks if c.name not in [*HOST_CHECKS, ROTATION]]
         assert all(c.ok for c in http), [c for c in http if not c.ok]
     secure = {c.name: c for c in results["2099-002"]}
     assert secure["tls certificate names the site"].detail == f"certificate names: {SECURE}"
@@ -259,8 +260,9 @@ def test_a_php_site_with_a_database_has_every_check_in_its_place(tmp_path: Path,
     assert _names(checks)[3:] == [
         *HOST_CHECKS, "php-fpm pool configured, root-only", "php-fpm runs as the application user",
         "database settings file readable by the application only",
-        "database user logs in with the application's settings", "database user cannot reach other databases"]
-    login = checks[-2]
+        "database user logs in with the application's settings", "database user cannot reach other databases",
+        ROTATION]
+    login = checks[-3]
     assert not login.ok and login.detail.startswith("ujidb@127.0.0.1/ujidb: ") and "ujidb" in login.detail[20:]
 
 
