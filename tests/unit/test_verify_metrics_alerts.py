@@ -9,6 +9,7 @@ import asyncio
 import datetime as dt
 import email
 import email.policy
+import json
 import shutil
 import threading
 from collections.abc import Iterator
@@ -307,3 +308,22 @@ def test_a_bad_relay_setting_is_invalid(monkeypatch: pytest.MonkeyPatch, records
                                         relay: str) -> None:
     report = _verify(monkeypatch, records, _inventory_with(tmp_path, monkeypatch, provisioner_smtp_relay=relay))
     assert report.exit_code == 2 and report.errors[0].path == "provisioner_smtp_relay"
+
+
+# --- the command line ------------------------------------------------------------------------
+
+def test_the_command_line_writes_the_metrics_and_reports_the_file(monkeypatch: pytest.MonkeyPatch, records: Path,
+                                                                  tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from provisioner.cli import cli
+
+    monkeypatch.setattr(verify, "Hosts", _Installed)
+    monkeypatch.setattr(verify, "run_trials", _trials(True, 60))
+    target = tmp_path / "provisioner.prom"
+    result = CliRunner().invoke(cli, ["--records", str(records), "verify", "--all", "-i", str(LOCAL_INVENTORY),
+                                      "--metrics", str(target), "--json"])
+    out = json.loads(result.stdout)
+    assert (result.exit_code, out["status"], out["metrics"]) == (0, "ok", str(target))
+    assert _families(target)["provisioner_case_up"] == {(STATIC, "ppid.tarakankota.go.id"): 1.0,
+                                                        (TLS, "simpeg.tarakankota.go.id"): 1.0}
