@@ -46,7 +46,8 @@ def _number(value: float) -> str:
 
 
 def _samples(case: CaseReport, verified_at: float) -> dict[Family, float]:
-    expiry = next((c.value for c in case.checks if c.id == "tls.expiry" and c.value is not None), None)
+    expiry = next((float(c.measured["expires"]) for c in case.checks
+                   if c.id == "tls.expiry" and "expires" in c.measured), None)
     samples = {UP: 1.0 if case.passed else 0.0, FAILED: float(sum(not c.ok for c in case.checks)),
                WARNINGS: float(sum(c.warning for c in case.checks)), VERIFIED: verified_at}
     if expiry is not None:  # TLS cases whose certificate was read

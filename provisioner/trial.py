@@ -65,8 +65,8 @@ class Check:
     catalogue's (None for a check outside it, as doctor's); ``said`` holds both languages.
 
     ``warning``: the check passed (``ok``) but tells of trouble ahead (a certificate expiring soon);
-    it never fails a run. ``value``: a number the check measured, for the metrics (the certificate's
-    expiry as a Unix time); not part of the records."""
+    it never fails a run. ``measured``: what the check read, for the metrics and the configuration
+    record (the certificate's ``expires``, a Unix time, and ``issuer``); not part of its JSON."""
 
     name: str
     ok: bool
@@ -75,7 +75,7 @@ class Check:
     id: str | None = None
     said: tuple[Said, Said] | None = field(default=None, compare=False)
     warning: bool = False
-    value: float | None = field(default=None, compare=False)
+    measured: dict[str, float | str] = field(default_factory=dict, compare=False)
 
     @classmethod
     def of(cls, check_id: str | None, title: Said, ok: bool, found: Said, duration_s: float, *,
@@ -180,6 +180,7 @@ class Response:
     location: str
     cert_names: list[str]
     cert_expires: dt.datetime | None = None  # the certificate's notAfter (UTC), over TLS
+    cert_issuer: str = ""  # its issuer (RFC 4514)
 
 
 class _NamedTLSConnection(http.client.HTTPSConnection):
@@ -191,27 +192,29 @@ class _NamedTLSConnection(http.client.HTTPSConnection):
         self.tls_context = context
         self.cert_names: list[str] = []
         self.cert_expires: dt.datetime | None = None
+        self.cert_issuer = ""
 
     def connect(self) -> None:
         raw = socket.create_connection((self.host, self.port), self.timeout)
         self.sock = self.tls_context.wrap_socket(raw, server_hostname=self.server_name)
         # Read now: a response that closes the connection (HTTP/1.0, Connection: close) takes the socket.
-        self.cert_names, self.cert_expires = _certificate(self.sock)
+        self.cert_names, self.cert_expires, self.cert_issuer = _certificate(self.sock)
 
 
-def _certificate(sock: Any) -> tuple[list[str], dt.datetime | None]:
-    """The names and the expiry of the certificate the server presented."""
+def _certificate(sock: Any) -> tuple[list[str], dt.datetime | None, str]:
+    """The names, the expiry and the issuer of the certificate the server presented."""
     der = sock.getpeercert(binary_form=True) if isinstance(sock, ssl.SSLSocket) else None
     if not der:
-        return [], None
+        return [], None, ""
     cert = x509.load_der_x509_certificate(der)
     # not_valid_after_utc came with cryptography 42; Debian 12's 38 gives naive UTC.
     expires = getattr(cert, "not_valid_after_utc", None) or cert.not_valid_after.replace(tzinfo=dt.UTC)
+    issuer = cert.issuer.rfc4514_string()
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
     except x509.ExtensionNotFound:
-        return [], expires
-    return list(san.value.get_values_for_type(x509.DNSName)), expires
+        return [], expires, issuer
+    return list(san.value.get_values_for_type(x509.DNSName)), expires, issuer
 
 
 def fetch(site: Site, path: str, tls: bool, ports: tuple[int, int] = PORTS) -> Response:
@@ -229,7 +232,8 @@ def fetch(site: Site, path: str, tls: bool, ports: tuple[int, int] = PORTS) -> R
         resp = conn.getresponse()
         body = resp.read(256 * 1024).decode("utf-8", errors="replace")
         if isinstance(conn, _NamedTLSConnection):
-            return Response(resp.status, body, resp.getheader("Location", ""), conn.cert_names, conn.cert_expires)
+            return Response(resp.status, body, resp.getheader("Location", ""), conn.cert_names, conn.cert_expires,
+                            conn.cert_issuer)
         return Response(resp.status, body, resp.getheader("Location", ""), [])
     finally:
         conn.close()
@@ -300,20 +304,29 @@ def certificate_outcome(expires: dt.datetime, now: dt.datetime,
 
 
 def _expiry_check(response: Callable[[], Response]) -> Check:
-    """Whether the certificate the site presents has expired or soon will; its expiry is the
-    check's value (for the metrics)."""
-    expires: list[dt.datetime] = []
+    """Whether the certificate the site presents has expired or soon will; its expiry and issuer
+    are what the check measured (for the metrics and the configuration record)."""
+    measured: dict[str, float | str] = {}
 
     def probe() -> tuple[bool | Literal["warning"], Said]:
-        found = response().cert_expires
-        if found is None:
+        found = response()
+        if found.cert_expires is None:
             return False, detail("tls.no_certificate")
-        expires.append(found)
-        return certificate_outcome(found, dt.datetime.now(dt.UTC))
+        measured.update(expires=found.cert_expires.timestamp(), issuer=found.cert_issuer)
+        return certificate_outcome(found.cert_expires, dt.datetime.now(dt.UTC))
 
     check = timed("tls.expiry", probe)
-    check.value = expires[0].timestamp() if expires else None
+    check.measured = measured
     return check
+
+
+def certificate_of(checks: list[Check]) -> dict[str, str] | None:
+    """The certificate a trial read (issuer, expiry in ISO 8601), for the configuration record."""
+    found = next((c.measured for c in checks if c.id == "tls.expiry" and "expires" in c.measured), None)
+    if found is None:
+        return None
+    expires = dt.datetime.fromtimestamp(float(found["expires"]), dt.UTC)
+    return {"issuer": str(found.get("issuer", "")), "expires": expires.isoformat()}
 
 
 # --- hosts -----------------------------------------------------------------------------------

@@ -158,7 +158,12 @@ def test_a_certificate_expiring_within_21_days_passes_with_a_warning(tmp_path: P
     assert expiry.ok and expiry.warning
     assert expiry.as_dict()["warning"] is True
     assert expiry.detail.endswith("in 0 days: under 21 days, renew it")
-    assert expiry.value is not None and 0 < expiry.value - dt.datetime.now(dt.UTC).timestamp() <= 86400
+    assert 0 < float(expiry.measured["expires"]) - dt.datetime.now(dt.UTC).timestamp() <= 86400
+    assert expiry.measured["issuer"] == f"CN={SECURE}"  # self-signed
+    assert trial.certificate_of(results["2099-002"]) == {
+        "issuer": f"CN={SECURE}",
+        "expires": dt.datetime.fromtimestamp(float(expiry.measured["expires"]), dt.UTC).isoformat()}
+    assert trial.certificate_of(results["2099-001"]) is None
     assert not any(c.warning for c in results["2099-001"])
 
 
