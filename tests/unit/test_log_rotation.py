@@ -9,12 +9,13 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from provisioner import records, site, trial
 from provisioner.case import load_case
-from provisioner.host_facts import CommandResult
+from provisioner.host_facts import CommandResult, FileFacts
 from provisioner.inventory import load_inventory
 from tests.conftest import EXAMPLES, LOCAL_INVENTORY, ROOT
 from tests.playbook_code import load
@@ -67,10 +68,10 @@ def test_the_record_says_what_the_file_does() -> None:
     assert re.search(r"postrotate\n\s+if pgrep -x apache2 > /dev/null; then\n\s+apache2ctl graceful", text)
 
 
-def _check(built: site.Site, **facts: object) -> trial.Check:
+def _check(built: site.Site, file: FileFacts | None = None, said: CommandResult | None = None) -> trial.Check:
     v = built.vars
-    sparse = _Sparse(files={v.logrotate_file: facts.get("file", _file(v.logrotate_file))},
-                     commands={trial._logrotate_key(built): facts.get("said", CommandResult(0, "", "reading config"))})
+    sparse = _Sparse(files={v.logrotate_file: file or _file(v.logrotate_file)},
+                     commands={trial._logrotate_key(built): said or CommandResult(0, "", "reading config")})
     return next(c for c in trial._host_checks(built, INV, sparse) if c.id == "logrotate.installed")
 
 
@@ -93,6 +94,6 @@ def test_the_trial_passes_a_file_logrotate_accepts() -> None:
     ({"file": _file("/etc/logrotate.d/provisioner-ppid", user="ppid")},
      "/etc/logrotate.d/provisioner-ppid owner ppid mode 0o644, accepted by logrotate -d"),
 ])
-def test_the_trial_fails_a_file_logrotate_refuses_or_would_skip(facts: dict[str, object], detail: str) -> None:
+def test_the_trial_fails_a_file_logrotate_refuses_or_would_skip(facts: dict[str, Any], detail: str) -> None:
     check = _check(_site(), **facts)
     assert not check.ok and check.detail == detail

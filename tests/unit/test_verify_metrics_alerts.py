@@ -5,21 +5,17 @@ records, the metrics file and the mail are real."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import email
 import email.policy
 import json
 import shutil
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from aiosmtpd.smtp import SMTP, Envelope, Session
 from prometheus_client.parser import text_string_to_metric_families
 
 from provisioner import metrics, trial
@@ -29,6 +25,7 @@ from provisioner.commands import verify
 from provisioner.commands.base import Context
 from provisioner.report import CaseReport
 from provisioner.trial import Check
+from tests import smtp_sink
 from tests.conftest import EXAMPLES, LOCAL_INVENTORY
 
 STATIC, TLS = "2026-011", "2026-020"  # ppid (no TLS) and simpeg (self-signed)
@@ -196,42 +193,10 @@ def test_an_expired_certificate_fails_verify(monkeypatch: pytest.MonkeyPatch, re
 
 # --- alert mail ------------------------------------------------------------------------------
 
-@dataclass
-class _Sink:
-    """What the SMTP server received."""
-
-    mails: list[Envelope] = field(default_factory=list)
-    refuse: set[str] = field(default_factory=set)
-
-    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
-                          options: list[str]) -> str:
-        if address in self.refuse:
-            return "550 no such user here"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        self.mails.append(envelope)
-        return "250 Message accepted for delivery"
-
-
 @pytest.fixture
-def sink() -> Iterator[tuple[int, _Sink]]:
-    """An SMTP server on 127.0.0.1, on a port the kernel picks; stopped after the test."""
-    handler = _Sink()
-    loop = asyncio.new_event_loop()
-    server = loop.run_until_complete(loop.create_server(lambda: SMTP(handler, hostname="sink.test", loop=loop),
-                                                        "127.0.0.1", 0))
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.sockets[0].getsockname()[1], handler
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=5)
-        server.close()
-        loop.run_until_complete(server.wait_closed())
-        loop.close()
+def sink() -> Iterator[smtp_sink.Sink]:
+    with smtp_sink.running() as server:
+        yield server
 
 
 def _inventory_with(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **settings: Any) -> Path:
@@ -245,8 +210,8 @@ def _inventory_with(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **settings:
 
 
 def test_a_newly_failing_case_is_mailed_to_the_division_and_its_contact(
-        monkeypatch: pytest.MonkeyPatch, records: Path, tmp_path: Path, sink: tuple[int, _Sink]) -> None:
-    port, received = sink
+        monkeypatch: pytest.MonkeyPatch, records: Path, tmp_path: Path, sink: smtp_sink.Sink) -> None:
+    port, received = sink.port, sink
     inventory = _inventory_with(tmp_path, monkeypatch, provisioner_smtp_relay=f"127.0.0.1:{port}",
                                 provisioner_alert_mail_to=["aplikasi@tarakankota.go.id"],
                                 provisioner_alert_mail_from="provisioner@tarakankota.go.id")
@@ -265,8 +230,8 @@ def test_a_newly_failing_case_is_mailed_to_the_division_and_its_contact(
 
 
 def test_a_case_failing_again_is_not_mailed_again(monkeypatch: pytest.MonkeyPatch, records: Path, tmp_path: Path,
-                                                  sink: tuple[int, _Sink]) -> None:
-    port, received = sink
+                                                  sink: smtp_sink.Sink) -> None:
+    port, received = sink.port, sink
     inventory = _inventory_with(tmp_path, monkeypatch, provisioner_smtp_relay=f"127.0.0.1:{port}")
     _verify(monkeypatch, records, inventory, static_ok=False)
     _verify(monkeypatch, records, inventory, static_ok=False)
@@ -276,8 +241,8 @@ def test_a_case_failing_again_is_not_mailed_again(monkeypatch: pytest.MonkeyPatc
 
 
 def test_a_refused_recipient_is_a_warning_and_the_rest_is_delivered(
-        monkeypatch: pytest.MonkeyPatch, records: Path, tmp_path: Path, sink: tuple[int, _Sink]) -> None:
-    port, received = sink
+        monkeypatch: pytest.MonkeyPatch, records: Path, tmp_path: Path, sink: smtp_sink.Sink) -> None:
+    port, received = sink.port, sink
     received.refuse.add("aplikasi@tarakankota.go.id")
     inventory = _inventory_with(tmp_path, monkeypatch, provisioner_smtp_relay=f"127.0.0.1:{port}",
                                 provisioner_alert_mail_to="aplikasi@tarakankota.go.id")
@@ -296,8 +261,8 @@ def test_a_relay_that_is_down_is_a_warning_and_does_not_change_the_result(
 
 
 def test_a_passing_verify_sends_no_mail(monkeypatch: pytest.MonkeyPatch, records: Path, tmp_path: Path,
-                                        sink: tuple[int, _Sink]) -> None:
-    port, received = sink
+                                        sink: smtp_sink.Sink) -> None:
+    port, received = sink.port, sink
     inventory = _inventory_with(tmp_path, monkeypatch, provisioner_smtp_relay=f"127.0.0.1:{port}")
     assert _verify(monkeypatch, records, inventory, days_left=3).exit_code == 0
     assert received.mails == []
