@@ -152,13 +152,15 @@ def apply_cmd(cases: tuple[Path, ...], inventory: Path, full: bool, by: str, as_
 @CASES
 @option("--all", "all_cases", is_flag=True, help=N_("Every case installed on the inventory."))
 @inventory_option(required=True)
+@option("--metrics", type=click.Path(dir_okay=False, path_type=Path),
+        help=N_("Also write the cases' metrics to FILE (Prometheus textfile collector format)."))
 @JSON
-def verify_cmd(cases: tuple[Path, ...], all_cases: bool, inventory: Path, as_json: bool) -> None:
+def verify_cmd(cases: tuple[Path, ...], all_cases: bool, inventory: Path, metrics: Path | None, as_json: bool) -> None:
     if cases and all_cases:
         raise click.UsageError(_("give case files or --all, not both"))
     from provisioner.commands import verify
 
-    _run(lambda ctx: verify.run(ctx, list(cases), all_cases), inventory, as_json)
+    _run(lambda ctx: verify.run(ctx, list(cases), all_cases, metrics_file=metrics), inventory, as_json)
 
 
 @cli.command("renew", help=N_("Renew the installed cases' ACME certificates that are due, then reload Apache once."))

@@ -72,7 +72,9 @@ def print_report(report: Report, console: Console) -> None:
             table.add_column(_("result"))
             table.add_column(_("detail"), overflow="fold")
             for check in case.checks:
-                result = "[green]" + _("ok") + "[/green]" if check.ok else "[bold red]" + _("FAILED") + "[/bold red]"
+                result = ("[bold red]" + _("FAILED") + "[/bold red]" if not check.ok
+                          else "[yellow]" + _("warning") + "[/yellow]" if check.warning
+                          else "[green]" + _("ok") + "[/green]")
                 said = check.texts(lang)
                 table.add_row(escape(said["name"]), result, escape(said["detail"]))
             console.print(table)
@@ -90,6 +92,10 @@ def print_report(report: Report, console: Console) -> None:
             console.print("  " + _("record: {path}").format(path=escape(path)))
     for diff in report.diffs or []:
         console.print(escape(diff))
+    if report.metrics:
+        console.print(_("metrics: {path}").format(path=escape(report.metrics)))
+    for warning in report.warnings:
+        console.print("[yellow]" + _("warning") + f"[/yellow] {escape(warning)}")
     for error in report.errors:
         console.print("[red]" + _("error") + f"[/red] {escape(str(error))}")
     colour = "green" if report.exit_code == 0 else "red"

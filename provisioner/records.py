@@ -36,6 +36,10 @@ def write_atomic(path: Path, content: str | bytes) -> Path:
     return path
 
 
+# How each site's logs are rotated (the apache_vhost role's logrotate.j2), for the records.
+LOG_ROTATION = {"schedule": "daily", "kept": 14, "compressed": True}
+
+
 def now() -> dt.datetime:
     """Times in records are in Kota Tarakan's offset, WITA (UTC+8)."""
     return dt.datetime.now(WITA).replace(microsecond=0)
@@ -49,8 +53,10 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def configuration(site: Site, inventory: Inventory, versions: dict[str, str], applied_at: str) -> dict[str, Any]:
-    """Data Konfigurasi Aplikasi: what is needed to rebuild the installation, and no secret."""
+def configuration(site: Site, inventory: Inventory, versions: dict[str, str], applied_at: str,
+                  certificate: dict[str, str] | None = None) -> dict[str, Any]:
+    """Data Konfigurasi Aplikasi: what is needed to rebuild the installation, and no secret.
+    ``certificate``: the issuer and expiry of the certificate the trial read (trial.certificate_of)."""
     case, v = site.case, site.vars
     data: dict[str, Any] = {
         "case": case.id,
@@ -80,8 +86,11 @@ def configuration(site: Site, inventory: Inventory, versions: dict[str, str], ap
             "php_fpm_socket": v.pool_socket or None, "settings_file": v.env_file or None,
             "writable": [f"{v.application.shared_dir}/{folder}" for folder in v.application.writable],
             "cron_file": v.application.cron_file if v.application.cron else None,
+            # As playbooks/roles/apache_vhost/templates/logrotate.j2 writes it (a test keeps them equal).
+            "log_rotation": {"file": v.logrotate_file, **LOG_ROTATION},
         },
-        "tls": {"mode": case.tls, "certificate": v.tls_cert or None, "key": v.tls_key or None},
+        "tls": {"mode": case.tls, "certificate": v.tls_cert or None, "key": v.tls_key or None,
+                **({"issuer": certificate["issuer"], "expires": certificate["expires"]} if certificate else {})},
         "dns": {"zone": case.zone, "a": f"{site.fqdn}. A {site.ip}",
                 "ptr": None if v.shared else f"{v.ptr_name} PTR {site.fqdn}.", "reverse_zone": v.reverse_zone},
         "database": None,
@@ -300,12 +309,13 @@ class Records:
         return None
 
     def write_configuration(self, site: Site, inventory: Inventory, versions: dict[str, str],
-                            applied_at: str, first: bool = True) -> list[Path]:
+                            applied_at: str, first: bool = True,
+                            certificate: dict[str, str] | None = None) -> list[Path]:
         """``applied_at`` is when the case was installed: a re-apply (``first`` false) keeps it."""
         path = self.case_dir(site.id) / "konfigurasi.yml"
         if not first and path.exists():
             applied_at = str((yaml.safe_load(path.read_text()) or {}).get("applied_at") or applied_at)
-        data = configuration(site, inventory, versions, applied_at)
+        data = configuration(site, inventory, versions, applied_at, certificate)
         return [write_atomic(path,
                             "# Data Konfigurasi Aplikasi (written by provisioner; no secrets)\n"
                             + yaml.safe_dump(data, sort_keys=False, allow_unicode=True))]

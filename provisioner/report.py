@@ -59,6 +59,9 @@ class Report:
     cases: list[CaseReport] = field(default_factory=list)
     errors: list[FieldError] = field(default_factory=list)
     diffs: list[str] | None = None
+    # What went wrong beside the result and does not change it (an alert mail not sent).
+    warnings: list[str] = field(default_factory=list)
+    metrics: str | None = None  # verify --metrics: the file written
     started: float = field(default_factory=time.monotonic)
 
     @property
@@ -78,5 +81,7 @@ class Report:
         return {"command": self.command, "status": self.status, "exit_code": self.exit_code,
                 "message": self.message, "cases": [c.as_dict() for c in self.cases],
                 "errors": [e.as_dict() for e in self.errors],
+                **({"warnings": self.warnings} if self.warnings else {}),
+                **({"metrics": self.metrics} if self.metrics else {}),
                 **({"diffs": self.diffs} if self.diffs is not None else {}),
                 "duration_s": round(time.monotonic() - self.started, 3)}

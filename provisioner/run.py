@@ -29,7 +29,7 @@ from provisioner.inventory import Inventory
 from provisioner.language import N_, _
 from provisioner.lock import inventory_lock
 from provisioner.report import CaseReport, Report
-from provisioner.trial import run_trials, software_versions
+from provisioner.trial import certificate_of, run_trials, software_versions
 
 RESTORED_EN = "restored to the case as applied before this run"
 
@@ -164,7 +164,8 @@ class Run:
             item.checks = checks[s.id]
             versions = software_versions(s, self.inventory, self.hosts)
             item.records += [str(p) for p in self.records.write_configuration(
-                s, self.inventory, versions, started.isoformat(), s in self.new_sites)]
+                s, self.inventory, versions, started.isoformat(), s in self.new_sites,
+                certificate_of(item.checks))]
             item.records += [str(p) for p in self.records.write_trial(s, self.inventory, item.checks,
                                                                        rec.now().isoformat())]
             if not item.passed:
@@ -253,7 +254,8 @@ class Run:
                               + "; ".join(str(f) for f in result.failures)]
                 continue
             versions = software_versions(b, self.inventory, self.hosts)
-            self.records.write_configuration(b, self.inventory, versions, now, first=False)
+            self.records.write_configuration(b, self.inventory, versions, now, first=False,
+                                             certificate=certificate_of(checks[b.id]))
             self.records.write_trial(b, self.inventory, checks[b.id], now)
             failed_checks = [c.failure() for c in checks[b.id] if not c.ok]
             said[b.id] = [Said(f"{b.id}: {RESTORED_EN}{release}; ",

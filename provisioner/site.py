@@ -33,6 +33,7 @@ TLS_DIR = "/etc/apache2/provisioner-tls"
 DEFAULT_PHP_VERSION = "8.2"
 DB_PORTS = {"mariadb": 3306, "postgresql": 5432}
 CRON_DIR = "/etc/cron.d"
+LOGROTATE_DIR = "/etc/logrotate.d"
 
 Runtime = Literal["static", "php", "proxy"]
 TlsMode = Literal["none", "self-signed", "provided", "acme"]
@@ -137,6 +138,7 @@ class SiteVars:
     root: Annotated[str, "The site's folder on the web host."]
     docroot: Annotated[str, "The document root, inside root: the current link with a release, public/ without."]
     logdir: Annotated[str, "The site's log folder, inside root."]
+    logrotate_file: Annotated[str, "The site's file in /etc/logrotate.d, rotating the logs of logdir."]
     dirs: Annotated[list[SiteDir], "Directories to create, in order."]
     vhost_file: Annotated[str, "The virtual host file in sites-available."]
     vhost_link: Annotated[str, "Its link in sites-enabled."]
@@ -248,6 +250,11 @@ def _application(case: Case, root: str, db: SiteDatabase | None, env_file: str, 
         cron=[_cron_line(line, case.system_user, app_path, env_file) for line in case.cron])
 
 
+def logrotate_file(case: Case) -> str:
+    """The site's log rotation, named like its cron file (one per application)."""
+    return f"{LOGROTATE_DIR}/provisioner-{case.app_name}"
+
+
 def build(case: Case, where: Placement, inventory: Inventory, *, password_file: Path | None,
           installed: bool = True) -> Site:
     """Place ``case`` where ``where`` says: decide every path, user and port the roles will use.
@@ -278,6 +285,7 @@ def build(case: Case, where: Placement, inventory: Inventory, *, password_file: 
         "tls_cert": f"{TLS_DIR}/{case.fqdn}.crt" if tls else "",
         "tls_key": f"{TLS_DIR}/{case.fqdn}.key" if tls else "",
         "tls_csr": f"{TLS_DIR}/{case.fqdn}.csr" if case.tls in ("self-signed", "acme") else "",
+        "logrotate_file": logrotate_file(case),
     }
     application = _application(case, root, db, paths["env_file"], app_path, php_version(inventory))
     paths["cron_file"] = application.cron_file if application.cron else ""
@@ -294,7 +302,7 @@ def build(case: Case, where: Placement, inventory: Inventory, *, password_file: 
         # A removal or a trial does not need the archive (it may have moved since): no id then.
         release=str(case.release or ""),
         release_id=release_id(case.release) if case.release and case.release.is_file() else "",
-        user=user, root=root, docroot=docroot, logdir=f"{root}/logs",
+        user=user, root=root, docroot=docroot, logdir=f"{root}/logs", logrotate_file=paths["logrotate_file"],
         # A release is unpacked into releases/<release_id>, which the current link points at; its
         # writable folders live in shared/, across releases.
         dirs=[SiteDir(root, "root", "root", "0755"),
@@ -307,10 +315,11 @@ def build(case: Case, where: Placement, inventory: Inventory, *, password_file: 
         pool_file=paths["pool_file"], pool_socket=f"/run/php/provisioner-{case.app_name}.sock" if php else "",
         env_file=paths["env_file"], marker=f"{REGISTRY_DIR}/{case.id}.yml",
         files=[paths[k] for k in ("vhost_file", "pool_file", "env_file", "tls_cert", "tls_key", "tls_csr",
-                                  "cron_file") if paths[k]],
+                                  "cron_file", "logrotate_file") if paths[k]],
         # An ACME certificate changes with every renewal: its chain and expiry are trial checks instead.
         checked_files=[paths["vhost_file"], f"/etc/apache2/sites-enabled/{case.fqdn}.conf",
-                       *[paths[k] for k in ("pool_file", "env_file", "tls_cert", "tls_key", "cron_file")
+                       *[paths[k] for k in ("pool_file", "env_file", "tls_cert", "tls_key", "cron_file",
+                                            "logrotate_file")
                          if paths[k] and not (k == "tls_cert" and case.tls == "acme")],
                        *([f"{root}/current"] if case.release else [])],
         db_engine=db.engine if db else "none", db=db, application=application, installed=installed)

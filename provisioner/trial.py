@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import datetime as dt
 import http.client
 import json
 import shlex
@@ -28,7 +29,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import dns.exception
 import yaml
@@ -53,13 +54,20 @@ SECONDARY_SYNC_TIMEOUT = 15.0
 WORKERS = 16
 PORTS = (80, 443)  # HTTP, HTTPS on the sites' public addresses
 CONFIGTEST = "apache2ctl configtest"
+# A certificate expiring within this many days passes its check with a warning; an expired one fails.
+CERTIFICATE_WARNING_DAYS = 21
+WARNING: Literal["warning"] = "warning"  # what a probe returns as its outcome to pass with a warning
 _RC_MARK = "--provisioner-rc "
 
 
 @dataclass
 class Check:
     """One check's result. ``name`` and ``detail`` are English (as they always were); ``id`` is the
-    catalogue's (None for a check outside it, as doctor's); ``said`` holds both languages."""
+    catalogue's (None for a check outside it, as doctor's); ``said`` holds both languages.
+
+    ``warning``: the check passed (``ok``) but tells of trouble ahead (a certificate expiring soon);
+    it never fails a run. ``measured``: what the check read, for the metrics and the configuration
+    record (the certificate's ``expires``, a Unix time, and ``issuer``); not part of its JSON."""
 
     name: str
     ok: bool
@@ -67,10 +75,13 @@ class Check:
     duration_s: float
     id: str | None = None
     said: tuple[Said, Said] | None = field(default=None, compare=False)
+    warning: bool = False
+    measured: dict[str, float | str] = field(default_factory=dict, compare=False)
 
     @classmethod
-    def of(cls, check_id: str | None, title: Said, ok: bool, found: Said, duration_s: float) -> Check:
-        return cls(title.en, ok, found.en, duration_s, check_id, (title, found))
+    def of(cls, check_id: str | None, title: Said, ok: bool, found: Said, duration_s: float, *,
+           warning: bool = False) -> Check:
+        return cls(title.en, ok, found.en, duration_s, check_id, (title, found), warning=ok and warning)
 
     def _said(self) -> tuple[Said, Said]:
         """Both languages; a check made from English alone is said as the catalogue recognizes it."""
@@ -88,10 +99,12 @@ class Check:
     def as_dict(self) -> dict[str, Any]:
         check_id = self.id if self.said else recognize(self.name, self.detail)[0]
         return {"id": check_id, "name": self.name, "ok": self.ok, "detail": self.detail,
-                "duration_s": round(self.duration_s, 3), "texts": {lang: self.texts(lang) for lang in LANGS}}
+                "duration_s": round(self.duration_s, 3), "texts": {lang: self.texts(lang) for lang in LANGS},
+                **({"warning": True} if self.warning else {})}
 
 
-Probe = Callable[[], tuple[bool, Said | str]]
+# A probe's outcome: passed, failed, or WARNING (passed, telling of trouble ahead); and what it found.
+Probe = Callable[[], tuple[bool | Literal["warning"], Said | str]]
 
 
 def timed(name: str | Said, probe: Probe, **values: Any) -> Check:
@@ -100,12 +113,14 @@ def timed(name: str | Said, probe: Probe, **values: Any) -> Check:
     title = name if isinstance(name, Said) else check_name(name, **values) if name in CHECKS else Said.data(name)
     start = time.perf_counter()
     found: Said | str
+    outcome: bool | Literal["warning"]
     try:
-        ok, found = probe()
+        outcome, found = probe()
     except (OSError, dns.exception.DNSException, http.client.HTTPException, ssl.SSLError, RuntimeError) as exc:
-        ok, found = False, detail("error", kind=exc.__class__.__name__, message=str(exc))
-    return Check.of(name if isinstance(name, str) and name in CHECKS else None, title, ok,
-                    found if isinstance(found, Said) else Said.data(found), time.perf_counter() - start)
+        outcome, found = False, detail("error", kind=exc.__class__.__name__, message=str(exc))
+    return Check.of(name if isinstance(name, str) and name in CHECKS else None, title, bool(outcome),
+                    found if isinstance(found, Said) else Said.data(found), time.perf_counter() - start,
+                    warning=outcome == WARNING)
 
 
 # --- DNS -------------------------------------------------------------------------------------
@@ -165,6 +180,8 @@ class Response:
     body: str
     location: str
     cert_names: list[str]
+    cert_expires: dt.datetime | None = None  # the certificate's notAfter (UTC), over TLS
+    cert_issuer: str = ""  # its issuer (RFC 4514)
 
 
 class _NamedTLSConnection(http.client.HTTPSConnection):
@@ -175,23 +192,30 @@ class _NamedTLSConnection(http.client.HTTPSConnection):
         self.server_name = server_name
         self.tls_context = context
         self.cert_names: list[str] = []
+        self.cert_expires: dt.datetime | None = None
+        self.cert_issuer = ""
 
     def connect(self) -> None:
         raw = socket.create_connection((self.host, self.port), self.timeout)
         self.sock = self.tls_context.wrap_socket(raw, server_hostname=self.server_name)
         # Read now: a response that closes the connection (HTTP/1.0, Connection: close) takes the socket.
-        self.cert_names = _certificate_names(self.sock)
+        self.cert_names, self.cert_expires, self.cert_issuer = _certificate(self.sock)
 
 
-def _certificate_names(sock: Any) -> list[str]:
+def _certificate(sock: Any) -> tuple[list[str], dt.datetime | None, str]:
+    """The names, the expiry and the issuer of the certificate the server presented."""
     der = sock.getpeercert(binary_form=True) if isinstance(sock, ssl.SSLSocket) else None
     if not der:
-        return []
+        return [], None, ""
+    cert = x509.load_der_x509_certificate(der)
+    # not_valid_after_utc came with cryptography 42; Debian 12's 38 gives naive UTC.
+    expires = getattr(cert, "not_valid_after_utc", None) or cert.not_valid_after.replace(tzinfo=dt.UTC)
+    issuer = cert.issuer.rfc4514_string()
     try:
-        san = x509.load_der_x509_certificate(der).extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
     except x509.ExtensionNotFound:
-        return []
-    return list(san.value.get_values_for_type(x509.DNSName))
+        return [], expires, issuer
+    return list(san.value.get_values_for_type(x509.DNSName)), expires, issuer
 
 
 def fetch(site: Site, path: str, tls: bool, ports: tuple[int, int] = PORTS) -> Response:
@@ -208,8 +232,10 @@ def fetch(site: Site, path: str, tls: bool, ports: tuple[int, int] = PORTS) -> R
         conn.request("GET", path, headers={"Host": site.fqdn, "User-Agent": "provisioner-trial"})
         resp = conn.getresponse()
         body = resp.read(256 * 1024).decode("utf-8", errors="replace")
-        names = conn.cert_names if isinstance(conn, _NamedTLSConnection) else []
-        return Response(resp.status, body, resp.getheader("Location", ""), names)
+        if isinstance(conn, _NamedTLSConnection):
+            return Response(resp.status, body, resp.getheader("Location", ""), conn.cert_names, conn.cert_expires,
+                            conn.cert_issuer)
+        return Response(resp.status, body, resp.getheader("Location", ""), [])
     finally:
         conn.close()
 
@@ -244,12 +270,21 @@ def _http_checks(site: Site, ports: tuple[int, int] = PORTS, roots: Path | None 
                     detail("http.redirect", ip=site.ip, fqdn=site.fqdn, status=resp.status, location=resp.location,
                            want=want))
 
+        seen: dict[str, Response] = {}
+
+        def tls_response() -> Response:
+            """The site's answer over TLS, asked once for both certificate checks."""
+            if "tls" not in seen:
+                seen["tls"] = fetch(site, "/", tls=True, ports=ports)
+            return seen["tls"]
+
         def probe_cert() -> tuple[bool, Said]:
-            resp = fetch(site, "/", tls=True, ports=ports)
+            resp = tls_response()
             return site.fqdn in resp.cert_names, detail("tls.names", names=join(resp.cert_names, empty=word("none")))
 
         checks.append(timed("http.redirect", probe_redirect))
         checks.append(timed("tls.names", probe_cert))
+        checks.append(_expiry_check(tls_response))
         if site.case.tls == "acme":
             checks.append(timed("tls.chain", lambda: _chain(site, roots, ports[1])))
 
@@ -274,6 +309,44 @@ def _http_checks(site: Site, ports: tuple[int, int] = PORTS, roots: Path | None 
 
         checks.append(timed("http.case_trial", probe_trial, index=index, number=index + 1, path=trial.path))
     return checks
+
+
+def certificate_outcome(expires: dt.datetime, now: dt.datetime,
+                        warning_days: int = CERTIFICATE_WARNING_DAYS) -> tuple[bool | Literal["warning"], Said]:
+    """Expired: failed; expiring within ``warning_days``: a warning; else passed."""
+    when = expires.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    left = expires - now
+    if left <= dt.timedelta(0):
+        return False, detail("tls.expired", date=when)
+    if left < dt.timedelta(days=warning_days):
+        return WARNING, detail("tls.expires_soon", date=when, days=left.days, limit=warning_days)
+    return True, detail("tls.expires", date=when, days=left.days)
+
+
+def _expiry_check(response: Callable[[], Response]) -> Check:
+    """Whether the certificate the site presents has expired or soon will; its expiry and issuer
+    are what the check measured (for the metrics and the configuration record)."""
+    measured: dict[str, float | str] = {}
+
+    def probe() -> tuple[bool | Literal["warning"], Said]:
+        found = response()
+        if found.cert_expires is None:
+            return False, detail("tls.no_certificate")
+        measured.update(expires=found.cert_expires.timestamp(), issuer=found.cert_issuer)
+        return certificate_outcome(found.cert_expires, dt.datetime.now(dt.UTC))
+
+    check = timed("tls.expiry", probe)
+    check.measured = measured
+    return check
+
+
+def certificate_of(checks: list[Check]) -> dict[str, str] | None:
+    """The certificate a trial read (issuer, expiry in ISO 8601), for the configuration record."""
+    found = next((c.measured for c in checks if c.id == "tls.expiry" and "expires" in c.measured), None)
+    if found is None:
+        return None
+    expires = dt.datetime.fromtimestamp(float(found["expires"]), dt.UTC)
+    return {"issuer": str(found.get("issuer", "")), "expires": expires.isoformat()}
 
 
 # --- hosts -----------------------------------------------------------------------------------
@@ -305,6 +378,10 @@ def _permissions_probe(site: Site) -> str:
     writable = (f'; for w in {folders}; do [ -d "$w" ] && [ -w "$w" ] || echo "{_NOT_WRITABLE}$w"; done'
                 if folders else "")
     return _as_app_user(site, code + writable, settings=False)
+
+
+def _logrotate_key(site: Site) -> str:
+    return f"logrotate of {site.id}"
 
 
 def _php_modules_command(inventory: Inventory) -> str:
@@ -372,6 +449,9 @@ def _ask(request: FactsRequest, site: Site, inventory: Inventory) -> None:
         request.command("php modules", _php_modules_command(inventory))
     if v.application.cron:
         request.file(v.application.cron_file)
+    request.file(v.logrotate_file)
+    # Debug mode: logrotate reads the file and says what it would do, changing nothing.
+    request.command(_logrotate_key(site), f"logrotate -d {shlex.quote(v.logrotate_file)}")
     if site.case.database is not None:
         request.file(v.env_file)
         request.command(_login_key(site), _as_app_user(site, _db_probe(site.case.database.engine)))
@@ -530,6 +610,22 @@ def _host_checks(site: Site, inventory: Inventory, read: HostFacts | Exception) 
                         else detail("cron.missing", file=v.application.cron_file))
 
         checks.append(timed("cron.installed", probe_cron))
+
+    def probe_logrotate() -> tuple[bool, Said]:
+        conf = facts().file(v.logrotate_file)
+        if not conf.exists:
+            return False, detail("logrotate.missing", file=v.logrotate_file)
+        out = facts().command(_logrotate_key(site))
+        said = (out.stderr + "\n" + out.stdout).splitlines()
+        errors = [line.strip() for line in said if line.startswith("error:")]
+        if out.rc != 0 or errors:
+            last = errors[0] if errors else next((line for line in reversed(said) if line.strip()), "")
+            return False, detail("logrotate.refused", file=v.logrotate_file, rc=out.rc, error=last[-200:])
+        # logrotate skips a file that is not root's or that others may write.
+        ok = conf.is_file and conf.user == "root" and conf.mode & 0o022 == 0
+        return ok, detail("logrotate.accepted", file=v.logrotate_file, owner=conf.user, mode=oct(conf.mode))
+
+    checks.append(timed("logrotate.installed", probe_logrotate))
     return checks
 
 

@@ -3,7 +3,11 @@
 Its records stay light, so a fleet can be verified often: each case gets one line in its trial
 history (``uji-coba-riwayat.jsonl``); the trial report ``uji-coba.json`` is the installation's,
 written by apply, and stays as it is. A case that newly fails gets an incident record and its
-documents rendered again; a case failing again is the same incident. The register is refreshed.
+documents rendered again; a case failing again is the same incident, and, when the inventory
+names a mail relay, one mail to the division and the case's contact (provisioner/alerts.py). The
+register is refreshed. ``--metrics FILE`` also writes every case's result as Prometheus metrics
+(provisioner/metrics.py). Neither a mail nor the metrics changes the result: what could not be done
+is reported as a warning.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from provisioner import check_texts, documents, placement, site
+from provisioner import alerts, check_texts, documents, metrics, placement, site
 from provisioner import records as rec
 from provisioner.case import Case
 from provisioner.commands.base import Context, case_file, load_cases, render_documents, reporting
@@ -44,12 +48,24 @@ def _installed_cases(ctx: Context, paths: list[Path], all_cases: bool, installed
     return load_cases([case_file(ctx, p) for p in paths], release_needed=False)
 
 
-def run(ctx: Context, paths: list[Path], all_cases: bool = False) -> Report:
+def _write_metrics(report: Report, path: Path, verified_at: float) -> None:
+    try:
+        report.metrics = str(metrics.write(path, metrics.render(report.cases, verified_at)))
+    except OSError as exc:
+        report.warnings.append(_("metrics not written to {path}: {error}").format(path=path, error=exc))
+
+
+def run(ctx: Context, paths: list[Path], all_cases: bool = False, *, metrics_file: Path | None = None) -> Report:
     with reporting("verify") as report:
+        if metrics_file is not None and (why := metrics.writable_target(metrics_file)):
+            raise InvalidInput(_("the metrics file cannot be written"), [FieldError("--metrics", why)])
         inventory = ctx.inventory()
+        relay = alerts.relay_of(inventory)
         hosts = Hosts(inventory)
         installed = _installed(hosts)
         if all_cases and not installed:  # nothing installed is not an error
+            if metrics_file is not None:
+                _write_metrics(report, metrics_file, rec.now().timestamp())
             report.message = _("0 cases installed on inventory {inventory}: nothing to verify").format(
                 inventory=inventory.name)
             return report
@@ -72,8 +88,10 @@ def run(ctx: Context, paths: list[Path], all_cases: bool = False) -> Report:
             sites.append(placed)
         ctx.on_progress(_("running the trial of {count} case(s)").format(count=len(sites)))
         trials = run_trials(sites, inventory, hosts)
-        tested_at = rec.now().isoformat()
+        moment = rec.now()
+        tested_at = moment.isoformat()
         new_incidents = []
+        alerts_due = []
         for placed in sites:
             item = items[placed.id]
             item.checks = trials[placed.id]
@@ -82,15 +100,24 @@ def run(ctx: Context, paths: list[Path], all_cases: bool = False) -> Report:
                                                                 tested_at)))
             if rec.newly_failed(previous, item.passed):
                 failures = [c.failure() for c in item.checks if not c.ok]
-                item.records.append(str(records.write_incident(placed.id, placed.fqdn, "verify", "verify",
-                                                               failures, [])))
+                incident = records.write_incident(placed.id, placed.fqdn, "verify", "verify", failures, [])
+                item.records.append(str(incident))
                 new_incidents.append(item)
+                alerts_due.append(alerts.Failure(placed.case, tuple(failures), str(incident), tested_at))
         if new_incidents:
             render_documents(ctx, new_incidents)  # their incident log, and the register
         else:
             documents.render_register(ctx.records_dir)
+        if metrics_file is not None:
+            _write_metrics(report, metrics_file, moment.timestamp())
+        if relay is not None and alerts_due:
+            ctx.on_progress(f"mailing {len(alerts_due)} new incident(s) through {relay.host}:{relay.port}")
+            report.warnings += alerts.send(relay, alerts_due)
         failed = [item.id for item in report.cases if not item.passed]
         if failed:
             raise ProvisionerError(_("verify failed for {cases}").format(cases=", ".join(failed)))
-        report.message = _("{count} case(s) verified, every check passed").format(count=len(cases))
+        warned = [item.id for item in report.cases if any(c.warning for c in item.checks)]
+        report.message = (_("{count} case(s) verified, every check passed; warnings for {cases}").format(
+            count=len(cases), cases=", ".join(warned)) if warned
+            else _("{count} case(s) verified, every check passed").format(count=len(cases)))
     return report

@@ -123,7 +123,7 @@ def test_site_vars_hold_no_secret_but_the_password_path(tmp_path: Path) -> None:
     assert v["db"]["password_file"] == str(tmp_path / "pw")
     assert not any("password" in k and k != "password_file" for k in v["db"])
     assert v["pool_file"] == "/etc/php/8.2/fpm/pool.d/sikesda.conf"
-    assert v["files"] == [v["vhost_file"], v["pool_file"], v["env_file"]]
+    assert v["files"] == [v["vhost_file"], v["pool_file"], v["env_file"], v["logrotate_file"]]
 
 
 def test_an_existing_system_user_of_no_case_is_a_conflict() -> None:

@@ -33,6 +33,7 @@ HOST_CHECKS = ["public address bound", "apache configtest passes", "apache is ru
                "virtual host as applied", "application user exists",
                # the examples have releases: their code is root's, only writable folders are the user's
                "document root is the case's folder of the release", "code read-only to the application"]
+ROTATION = "log rotation installed"  # the last host check of every site
 
 
 class _Site(http.server.BaseHTTPRequestHandler):
@@ -133,19 +134,62 @@ def test_every_check_in_its_place(tmp_path: Path, ports: tuple[int, int]) -> Non
     plain, secure = _sites(inventory)
     results = trial.run_trials([plain, secure], inventory, Hosts(inventory), ports=ports)
     trials = ["trial[0] GET /", "trial[1] GET /tidak-ada"]
-    assert _names(results[plain.id]) == ["http answers on 127.0.0.1", *trials, *HOST_CHECKS]
+    assert _names(results[plain.id]) == ["http answers on 127.0.0.1", *trials, *HOST_CHECKS, ROTATION]
     assert _names(results[secure.id]) == ["http redirects to https", "tls certificate names the site",
-                                          "https answers on 127.0.0.1", *trials, *HOST_CHECKS]
+                                          "tls certificate not expired",
+                                          "https answers on 127.0.0.1", *trials, *HOST_CHECKS, ROTATION]
 
 
 def test_the_http_checks_pass_against_the_real_server(tmp_path: Path, ports: tuple[int, int]) -> None:
     inventory = _inventory(tmp_path)
     results = trial.run_trials(_sites(inventory), inventory, Hosts(inventory), ports=ports)
     for checks in results.values():
-        http = [c for c in checks if c.name not in HOST_CHECKS]
+        http = [c for c in checks if c.name not in [*HOST_CHECKS, ROTATION]]
         assert all(c.ok for c in http), [c for c in http if not c.ok]
     secure = {c.name: c for c in results["2099-002"]}
     assert secure["tls certificate names the site"].detail == f"certificate names: {SECURE}"
+
+
+def test_a_certificate_expiring_within_21_days_passes_with_a_warning(tmp_path: Path, ports: tuple[int, int]) -> None:
+    """The test server's certificate expires in a day: the check passes, warns, and measures when."""
+    inventory = _inventory(tmp_path)
+    results = trial.run_trials(_sites(inventory), inventory, Hosts(inventory), ports=ports)
+    expiry = next(c for c in results["2099-002"] if c.id == "tls.expiry")
+    assert expiry.ok and expiry.warning
+    assert expiry.as_dict()["warning"] is True
+    assert expiry.detail.endswith("in 0 days: under 21 days, renew it")
+    assert 0 < float(expiry.measured["expires"]) - dt.datetime.now(dt.UTC).timestamp() <= 86400
+    assert expiry.measured["issuer"] == f"CN={SECURE}"  # self-signed
+    assert trial.certificate_of(results["2099-002"]) == {
+        "issuer": f"CN={SECURE}",
+        "expires": dt.datetime.fromtimestamp(float(expiry.measured["expires"]), dt.UTC).isoformat()}
+    assert trial.certificate_of(results["2099-001"]) is None
+    assert not any(c.warning for c in results["2099-001"])
+
+
+NOW = dt.datetime(2026, 11, 29, 12, 0, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize(("left", "outcome", "said"), [
+    (dt.timedelta(days=90), True, "expires 2027-02-27 12:00 UTC, in 90 days"),
+    (dt.timedelta(days=21), True, "expires 2026-12-20 12:00 UTC, in 21 days"),
+    (dt.timedelta(days=20, hours=23), "warning", "expires 2026-12-20 11:00 UTC, in 20 days: under 21 days, renew it"),
+    (dt.timedelta(minutes=1), "warning", "expires 2026-11-29 12:01 UTC, in 0 days: under 21 days, renew it"),
+    (dt.timedelta(0), False, "expired 2026-11-29 12:00 UTC"),
+    (-dt.timedelta(days=3), False, "expired 2026-11-26 12:00 UTC"),
+])
+def test_certificate_expiry_passes_warns_or_fails(left: dt.timedelta, outcome: object, said: str) -> None:
+    found, text = trial.certificate_outcome(NOW + left, NOW)
+    assert (found, text.en) == (outcome, said)
+
+
+def test_a_warning_is_said_in_indonesian_and_never_fails() -> None:
+    check = trial.timed("tls.expiry", lambda: trial.certificate_outcome(NOW + dt.timedelta(days=3), NOW))
+    assert check.ok and check.warning
+    assert check.texts("id") == {"name": "sertifikat TLS belum kedaluwarsa",
+                                 "detail": "berakhir 2026-12-02 12:00 UTC, 3 hari lagi: kurang dari 21 hari, perbarui"}
+    failed = trial.timed("tls.expiry", lambda: trial.certificate_outcome(NOW - dt.timedelta(days=1), NOW))
+    assert not failed.ok and not failed.warning and "warning" not in failed.as_dict()
 
 
 def test_host_checks_read_this_machine(tmp_path: Path, ports: tuple[int, int]) -> None:
@@ -221,8 +265,9 @@ def test_a_php_site_with_a_database_has_every_check_in_its_place(tmp_path: Path,
     assert _names(checks)[3:] == [
         *HOST_CHECKS, "php-fpm pool configured, root-only", "php-fpm runs as the application user",
         "database settings file readable by the application only",
-        "database user logs in with the application's settings", "database user cannot reach other databases"]
-    login = checks[-2]
+        "database user logs in with the application's settings", "database user cannot reach other databases",
+        ROTATION]
+    login = checks[-3]
     assert not login.ok and login.detail.startswith("ujidb@127.0.0.1/ujidb: ") and "ujidb" in login.detail[20:]
 
 

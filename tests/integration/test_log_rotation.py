@@ -1,0 +1,120 @@
+"""Each site's logs rotated by logrotate on the embedded lab (issue 14): the file apply writes is
+accepted by logrotate, a forced rotation keeps the old log, compresses the one before, and Apache
+writes into the new file afterwards; destroy removes the file.
+
+The tests of this module run in order and share one case.
+"""
+
+from __future__ import annotations
+
+import http.client
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import EXAMPLES, Cli
+
+pytestmark = pytest.mark.integration
+
+CASE_ID, NAME = "uji-rotasi-log", "rotasilog"
+FQDN = f"{NAME}.tarakankota.go.id"
+LOGS = Path("/srv/www") / FQDN / "logs"
+ROTATION = Path("/etc/logrotate.d") / f"provisioner-{NAME}"
+
+
+@pytest.fixture(scope="module")
+def case_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The static example under a name of its own."""
+    source = next(EXAMPLES.glob("*ppid*.yml"))
+    data = yaml.safe_load(source.read_text())
+    data["id"] = CASE_ID
+    data["application"].update(name=NAME, release=str((source.parent / data["application"]["release"]).resolve()))
+    data["hosting"]["subdomain"] = NAME
+    path = tmp_path_factory.mktemp("rotation") / "case.yml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="module")
+def applied(cli: Cli, lab: Path, case_file: Path) -> dict[str, Any]:
+    cli("destroy", str(case_file), "-i", str(lab), "--remove-files", "--yes")  # leftovers of an earlier session
+    result = cli("apply", str(case_file), "-i", str(lab))
+    assert result.rc == 0, (result.out, result.stderr[-3000:])
+    return dict(result.out["cases"][0])
+
+
+def _get(case: dict[str, Any], path: str) -> int:
+    conn = http.client.HTTPConnection(case["public_ip"], 80, timeout=10)
+    try:
+        conn.request("GET", path, headers={"Host": FQDN})
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    finally:
+        conn.close()
+
+
+def _rotate(state: Path) -> subprocess.CompletedProcess[str]:
+    """A rotation forced now, with a state file of the test's own (the daily run's stays as it is)."""
+    return subprocess.run(["logrotate", "-f", "-s", str(state), str(ROTATION)], capture_output=True, text=True,
+                          check=False, timeout=60)
+
+
+def _logged(path: Path, marker: str, timeout: float = 10.0) -> bool:
+    """Whether Apache wrote a request for ``marker`` into ``path`` (its log lines are buffered per
+    request, a graceful restart takes a moment)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and marker in path.read_text(errors="replace"):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_apply_installs_the_rotation_and_the_trial_checks_it(applied: dict[str, Any]) -> None:
+    check = next(c for c in applied["checks"] if c["id"] == "logrotate.installed")
+    assert check["ok"], check
+    assert check["detail"] == f"{ROTATION} owner root mode 0o644, accepted by logrotate -d"
+    text = ROTATION.read_text()
+    assert f"{LOGS}/*.log {{" in text
+    for directive in ("daily", "rotate 14", "compress", "delaycompress", "missingok", "notifempty",
+                      "su root adm", "create 0640 root adm", "sharedscripts", "apache2ctl graceful"):
+        assert f"    {directive}" in text, directive
+
+
+def test_a_forced_rotation_keeps_the_log_and_apache_writes_the_new_one(applied: dict[str, Any],
+                                                                       tmp_path: Path) -> None:
+    state = tmp_path / "logrotate.state"
+    assert _get(applied, "/?before-rotation") in (200, 404)
+    assert _logged(LOGS / "access.log", "before-rotation")
+
+    first = _rotate(state)
+    assert first.returncode == 0, first.stderr
+    assert "before-rotation" in (LOGS / "access.log.1").read_text()  # delaycompress: the newest stays plain
+    fresh = LOGS / "access.log"
+    assert fresh.exists() and fresh.stat().st_uid == 0 and fresh.stat().st_mode & 0o777 == 0o640
+    # Apache reopened its logs: a request after the rotation lands in the new file.
+    _get(applied, "/?after-rotation")
+    assert _logged(fresh, "after-rotation"), "Apache still writes to the rotated file"
+    assert "after-rotation" not in (LOGS / "access.log.1").read_text()
+
+    second = _rotate(state)
+    assert second.returncode == 0, second.stderr
+    assert (LOGS / "access.log.2.gz").exists()  # the one before is compressed
+    assert "after-rotation" in (LOGS / "access.log.1").read_text()
+
+
+def test_verify_passes_after_rotations(cli: Cli, lab: Path, applied: dict[str, Any], case_file: Path) -> None:
+    result = cli("verify", str(case_file), "-i", str(lab))
+    assert result.rc == 0, result.out
+
+
+def test_destroy_removes_the_rotation(cli: Cli, lab: Path, applied: dict[str, Any], case_file: Path) -> None:
+    result = cli("destroy", str(case_file), "-i", str(lab), "--remove-files", "--yes")
+    assert result.rc == 0, result.out
+    assert not ROTATION.exists()
+    assert not LOGS.exists()
