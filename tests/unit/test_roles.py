@@ -117,9 +117,10 @@ def test_each_site_role_reports_in_the_always_of_its_block(role: Path) -> None:
 
 @pytest.mark.parametrize("role", SITE_ROLES, ids=lambda p: p.name)
 def test_the_report_reads_exactly_the_results_the_role_registers(role: Path) -> None:
-    """A misspelt name would read as ``{}`` (nothing changed): the two sets must be equal."""
-    report = _report(role)
-    read = set(re.findall(r"\b(\w+_result)\b", yaml.safe_dump(report)))
+    """A misspelt name would read as ``{}`` (nothing changed): the two sets must be equal. A task
+    file run by a play of its own (apache_vhost's acme.yml) reports what it changed itself."""
+    reports = [_report(role)] + [task for task in _tasks(role) if "ansible.builtin.set_stats" in task]
+    read = set(re.findall(r"\b(\w+_result)\b", yaml.safe_dump(reports)))
     registered = {task["register"] for task in _tasks(role) if str(task.get("register", "")).endswith("_result")}
     assert read == registered
 
