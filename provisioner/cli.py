@@ -174,6 +174,38 @@ def renew_cmd(inventory: Path, days: int, as_json: bool) -> None:
     _run(lambda ctx: renew.run(ctx, days), inventory, as_json)
 
 
+@cli.command("backup", help=N_("Copy installed cases' databases and data folders to the controller, with a "
+                                "manifest; keep the last N."))
+@CASES
+@option("--all", "all_cases", is_flag=True, help=N_("Every case installed on the inventory."))
+@inventory_option(required=True)
+@option("--keep", type=click.IntRange(min=1), default=None,
+        help=N_("Backups kept per case, the newest (default: provisioner_backup_keep, else 7)."))
+@option("--keep-days", type=click.IntRange(min=1), default=None,
+        help=N_("Also remove backups older than this many days (the newest always stays)."))
+@JSON
+def backup_cmd(cases: tuple[Path, ...], all_cases: bool, inventory: Path, keep: int | None, keep_days: int | None,
+               as_json: bool) -> None:
+    if cases and all_cases:
+        raise click.UsageError(_("give case files or --all, not both"))
+    from provisioner.commands import backup
+
+    _run(lambda ctx: backup.backup(ctx, list(cases), all_cases, keep, keep_days), inventory, as_json)
+
+
+@cli.command("restore", help=N_("Put an installed case's database and data folders back from one of its backups, "
+                                "then run its trial."))
+@click.argument("case", type=click.Path(path_type=Path))
+@option("--from", "source", required=True, type=click.Path(exists=True, path_type=Path),
+        help=N_("The backup: its folder, or its manifest.json."))
+@inventory_option(required=True)
+@JSON
+def restore_cmd(case: Path, source: Path, inventory: Path, as_json: bool) -> None:
+    from provisioner.commands import backup
+
+    _run(lambda ctx: backup.restore(ctx, case, source), inventory, as_json)
+
+
 @cli.command("rollback",
              help=N_("Apply again the case file each case (file or id) was applied from before its current one."))
 @click.argument("cases", nargs=-1, required=True)

@@ -72,6 +72,7 @@ TERMS: dict[str, dict[str, tuple[str, str]]] = {  # kind -> value -> (Indonesian
     "stage": {"preflight": ("pemeriksaan awal", "preflight"), "provisioning": ("pemasangan", "provisioning"),
               "trial": ("uji coba", "trial"), "verify": ("verifikasi", "verify"), "stopped": ("dihentikan", "stopped"),
               "removal": ("penghapusan", "removal"), "renewal": ("pembaruan sertifikat", "certificate renewal"),
+              "restore": ("pemulihan dari cadangan", "restore from a backup"),
               "unexpected": ("kesalahan tak terduga", "unexpected error")},
     "version": {"unknown": ("tidak diketahui", "unknown")},
 }

@@ -218,6 +218,10 @@ INCIDENT_TEXT = {
                 "The run was stopped by a signal before it finished; what it changed was undone."),
     "renewal": ("Sertifikat belum dapat diperbarui; sertifikat lama tetap dipakai sampai masa berlakunya habis.",
                 "The certificate could not be renewed; the old one stays in use until it expires."),
+    "restore": ("Pemulihan dari cadangan belum selesai; data aplikasi mungkin sebagian dari cadangan, sebagian dari "
+                "sebelumnya: jalankan pemulihan lagi.",
+                "The restore from the backup did not finish; the application's data may be partly the backup's, "
+                "partly as before: run the restore again."),
     "removal": ("Penghapusan belum selesai; sebagian komponen mungkin masih ada.",
                 "The removal did not finish; some parts may remain."),
     "unexpected": ("Proses gagal karena kesalahan tak terduga pada provisioner; perubahan yang dibuat proses ini "

@@ -15,7 +15,7 @@ import hashlib
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.provisioner_batch import ARGUMENTS, Batch
-from ansible.module_utils.provisioner_dump import drop_each, dump_each
+from ansible.module_utils.provisioner_dump import drop_each, dump_each, restore_each
 
 DOCUMENTATION = r"""
 module: provisioner_mariadb
@@ -26,17 +26,19 @@ description:
   - C(what=users) makes each present user exist at its client host with the given password and
     exactly one grant, ALL on its database (other rights are revoked); an absent user is dropped.
   - C(what=dumps) dumps each database (mariadb-dump, one transaction) into its target, gzipped,
-    owner-only; C(what=drops) then drops each database that exists.
+    owner-only; C(what=drops) then drops each database that exists; C(what=restores) loads each
+    source dump into its database (its tables replaced: the dumps drop each table first).
   - Check mode reports what would change. Needs PyMySQL on the database host.
 options:
-  what: {description: databases, users, dumps or drops., type: str, required: true,
-         choices: [databases, users, dumps, drops]}
+  what: {description: databases, users, dumps, restores or drops., type: str, required: true,
+         choices: [databases, users, dumps, drops, restores]}
   login_unix_socket: {description: The server's socket; root connects through it., type: str, required: true}
   loop_var: {description: Name under which each result carries its site., type: str, default: item}
   items:
     description: >-
       databases and drops - site, name. users - site, name, host, database, password (present
       only) and state (present or absent). dumps - site, name, target (a .sql.gz path).
+      restores - site, name, source (a .sql.gz dump).
     type: list
     elements: dict
     required: true
@@ -141,11 +143,17 @@ def _dumps(module, cursor, batch):
                                            "--single-transaction", "--quick", "--", item["name"]])
 
 
+def _restores(module, cursor, batch):
+    socket = module.params["login_unix_socket"]
+    restore_each(module, batch, lambda item: ["mariadb", f"--socket={socket}", "--user=root", "--batch",
+                                              "--", item["name"]])
+
+
 def _drops(module, cursor, batch):
     drop_each(module, batch, cursor, "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA", quote_name)
 
 
-STEPS = {"databases": _databases, "users": _users, "dumps": _dumps, "drops": _drops}
+STEPS = {"databases": _databases, "users": _users, "dumps": _dumps, "drops": _drops, "restores": _restores}
 
 
 def main():

@@ -18,7 +18,7 @@ import hmac
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.provisioner_batch import ARGUMENTS, Batch
-from ansible.module_utils.provisioner_dump import drop_each, dump_each
+from ansible.module_utils.provisioner_dump import drop_each, dump_each, restore_each
 
 DOCUMENTATION = r"""
 module: provisioner_postgresql
@@ -30,17 +30,18 @@ description:
     gives an existing one to its user.
   - C(what=privileges) revokes CONNECT and TEMPORARY on each database from PUBLIC.
   - C(what=dumps) dumps each database (pg_dump) into its target, gzipped, owner-only;
-    C(what=drops) then drops each database that exists.
+    C(what=drops) then drops each database that exists; C(what=restores) loads each source dump
+    into its database as its owner, in one transaction (the dump replaces what it holds).
   - Check mode reports what would change. Needs psycopg2 on the database host.
 options:
-  what: {description: users, databases, privileges, dumps or drops., type: str, required: true,
-         choices: [users, databases, privileges, dumps, drops]}
+  what: {description: users, databases, privileges, dumps, restores or drops., type: str, required: true,
+         choices: [users, databases, privileges, dumps, drops, restores]}
   loop_var: {description: Name under which each result carries its site., type: str, default: item}
   items:
     description: >-
       users - site, name, password (present only), state (present or absent). databases - site,
       name, owner. privileges and drops - site, name (the database). dumps - site, name, target
-      (a .sql.gz path).
+      (a .sql.gz path). restores - site, name, owner, source (a .sql.gz dump).
     type: list
     elements: dict
     required: true
@@ -144,14 +145,25 @@ def _run(module, cursor, statements):
 
 
 def _dumps(module, cursor, batch):
-    dump_each(module, batch, lambda item: ["pg_dump", f"--dbname={item['name']}"])
+    # --clean --if-exists: a restore replaces what is there, as a MariaDB dump's DROP TABLE does.
+    dump_each(module, batch, lambda item: ["pg_dump", "--clean", "--if-exists", f"--dbname={item['name']}"])
+
+
+def _restores(module, cursor, batch):
+    # One transaction, as the database's owner: what it creates is the application's, and a dump
+    # that fails halfway changes nothing.
+    restore_each(module, batch,
+                 lambda item: ["psql", "--quiet", "--no-psqlrc", "-v", "ON_ERROR_STOP=1", "--single-transaction",
+                               f"--dbname={item['name']}"],
+                 lambda item: f"SET ROLE {quote_name(item['owner'])};\n".encode())
 
 
 def _drops(module, cursor, batch):
     drop_each(module, batch, cursor, "SELECT datname FROM pg_database", quote_name)
 
 
-STEPS = {"users": _users, "databases": _databases, "privileges": _privileges, "dumps": _dumps, "drops": _drops}
+STEPS = {"users": _users, "databases": _databases, "privileges": _privileges, "dumps": _dumps, "drops": _drops,
+         "restores": _restores}
 
 
 def main():

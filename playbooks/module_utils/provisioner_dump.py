@@ -1,4 +1,4 @@
-"""Dumps and drops of databases, for the database batch modules (playbooks/library).
+"""Dumps, restores and drops of databases, for the database batch modules (playbooks/library).
 
 A dump is written gzip-compressed: the dump program's output is compressed as it comes, into a
 temporary file beside the target (owner-only) that takes the target's name only once the
@@ -45,6 +45,39 @@ def dump_each(module, batch, argv_of) -> None:
                 batch.failed(item, f"dump of {item['name']}: {exc}", db=item["name"])
                 continue
         batch.done(item, True, db=item["name"], target=item["target"])
+
+
+def restore_from_gzip(argv: list[str], source: str, preamble: bytes = b"") -> None:
+    """Feed ``preamble`` and then the decompressed ``source`` to ``argv``'s input; OSError when it fails."""
+    process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        process.stdin.write(preamble)
+        with gzip.open(source, "rb") as dump:
+            shutil.copyfileobj(dump, process.stdin)
+        process.stdin.close()
+    except (BrokenPipeError, OSError, EOFError) as exc:  # the program stopped reading, or the file is bad
+        process.kill()
+        process.wait()
+        raise OSError(f"{argv[0]} did not take {source}: {exc}") from None
+    error = process.stderr.read().decode(errors="replace").strip()
+    if process.wait() != 0:
+        raise OSError(f"{argv[0]} failed ({process.returncode}): {error}")
+
+
+def restore_each(module, batch, argv_of, preamble_of=lambda item: b"") -> None:
+    """Load every item's ``source`` dump into its database (``argv_of(item)`` runs the engine's
+    client, reading the dump); each reported, a failed one as failed. Check mode loads nothing."""
+    for item in module.params["items"]:
+        if not item.get("name") or not item.get("source"):
+            batch.failed(item, f"restore of {item.get('name')}: needs a name and a source")
+            continue
+        if not module.check_mode:
+            try:
+                restore_from_gzip(argv_of(item), item["source"], preamble_of(item))
+            except OSError as exc:
+                batch.failed(item, f"restore of {item['name']}: {exc}", db=item["name"])
+                continue
+        batch.done(item, True, db=item["name"], source=item["source"])
 
 
 def drop_each(module, batch, cursor, existing_query, quote) -> None:

@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from provisioner import journal
 from provisioner.case import Case, load_case, require_approved
@@ -171,3 +171,28 @@ def render_documents(ctx: Context, items: list[CaseReport]) -> None:
     for path in documents.render_cases(ctx.records_dir, ready):
         by_id[path.parent.parent.parent.name].records.append(str(path))
     documents.render_register(ctx.records_dir)
+
+
+def installed_on(hosts: Hosts) -> dict[str, dict[str, Any]]:
+    """The cases the web hosts record as installed (removed ones keep a record of what they kept)."""
+    from provisioner import placement
+
+    try:
+        registry = hosts.registry()
+    except (OSError, RuntimeError) as exc:
+        raise placement.ServerDown(f"a server cannot be read: {exc}") from None
+    return {case_id: record for case_id, record in registry.items() if not record.get("removed")}
+
+
+def installed_cases(ctx: Context, paths: list[Path], all_cases: bool, installed: dict[str, Any]) -> list[Case]:
+    """The cases named (files, or ids in the records), or with ``all_cases`` every installed one."""
+    if all_cases:
+        found = [ctx.records_dir / case_id / "case.yml" for case_id in sorted(installed)]
+        missing = [p for p in found if not p.exists()]
+        if missing:
+            raise InvalidInput(_("installed cases have no case file in the records"),
+                               [FieldError("--all", _("{path} is missing").format(path=p)) for p in missing])
+        paths = found
+    if not paths:
+        raise InvalidInput(_("no case given"), [FieldError("CASE", _("name case files, or --all"))])
+    return load_cases([case_file(ctx, p) for p in paths], release_needed=False)

@@ -12,8 +12,7 @@ from __future__ import annotations
 from provisioner import placement, site
 from provisioner import records as rec
 from provisioner.ansible import run_playbook
-from provisioner.commands.base import Context, reporting
-from provisioner.commands.verify import _installed, _installed_cases
+from provisioner.commands.base import Context, installed_cases, installed_on, reporting
 from provisioner.errors import ProvisionerError
 from provisioner.hosts import Hosts
 from provisioner.language import _
@@ -27,8 +26,8 @@ def run(ctx: Context, days: int = DEFAULT_DAYS) -> Report:
     with reporting("renew") as report:
         inventory = ctx.inventory()
         hosts = Hosts(inventory)
-        installed = _installed(hosts)
-        cases = [c for c in _installed_cases(ctx, [], True, installed) if c.tls == "acme"] if installed else []
+        installed = installed_on(hosts)
+        cases = [c for c in installed_cases(ctx, [], True, installed) if c.tls == "acme"] if installed else []
         if not cases:
             report.message = _("0 installed cases with an ACME certificate on inventory {inventory}: nothing to "
                                "renew; changed 0").format(inventory=inventory.name)

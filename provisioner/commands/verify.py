@@ -13,39 +13,15 @@ is reported as a warning.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from provisioner import alerts, check_texts, documents, metrics, placement, site
 from provisioner import records as rec
-from provisioner.case import Case
-from provisioner.commands.base import Context, case_file, load_cases, render_documents, reporting
+from provisioner.commands.base import Context, installed_cases, installed_on, render_documents, reporting
 from provisioner.errors import FieldError, InvalidInput, ProvisionerError
 from provisioner.hosts import Hosts
 from provisioner.language import _
 from provisioner.report import CaseReport, Report
 from provisioner.trial import Check, run_trials
-
-
-def _installed(hosts: Hosts) -> dict[str, dict[str, Any]]:
-    """The cases the web hosts record as installed (removed ones keep a record of what they kept)."""
-    try:
-        registry = hosts.registry()
-    except (OSError, RuntimeError) as exc:
-        raise placement.ServerDown(f"a server cannot be read: {exc}") from None
-    return {case_id: record for case_id, record in registry.items() if not record.get("removed")}
-
-
-def _installed_cases(ctx: Context, paths: list[Path], all_cases: bool, installed: dict[str, Any]) -> list[Case]:
-    if all_cases:
-        found = [ctx.records_dir / case_id / "case.yml" for case_id in sorted(installed)]
-        missing = [p for p in found if not p.exists()]
-        if missing:
-            raise InvalidInput(_("installed cases have no case file in the records"),
-                               [FieldError("--all", _("{path} is missing").format(path=p)) for p in missing])
-        paths = found
-    if not paths:
-        raise InvalidInput(_("no case given"), [FieldError("CASE", _("name case files, or --all"))])
-    return load_cases([case_file(ctx, p) for p in paths], release_needed=False)
 
 
 def _write_metrics(report: Report, path: Path, verified_at: float) -> None:
@@ -62,14 +38,14 @@ def run(ctx: Context, paths: list[Path], all_cases: bool = False, *, metrics_fil
         inventory = ctx.inventory()
         relay = alerts.relay_of(inventory)
         hosts = Hosts(inventory)
-        installed = _installed(hosts)
+        installed = installed_on(hosts)
         if all_cases and not installed:  # nothing installed is not an error
             if metrics_file is not None:
                 _write_metrics(report, metrics_file, rec.now().timestamp())
             report.message = _("0 cases installed on inventory {inventory}: nothing to verify").format(
                 inventory=inventory.name)
             return report
-        cases = _installed_cases(ctx, paths, all_cases, installed)
+        cases = installed_cases(ctx, paths, all_cases, installed)
         placement.validate_all(cases, inventory)
         records = rec.Records(ctx.records_dir)
         sites = []

@@ -1,0 +1,122 @@
+"""Backups and restore on the embedded lab (issue 14): what the example PHP application wrote, in
+its database and in its writable folder, survives backup, destroy --drop-database
+--remove-files, apply and restore; a backup whose files do not match its manifest is refused.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from provisioner.inventory import load_inventory
+from tests.conftest import Cli, example
+
+UPLOAD = "uploads/surat-edaran.txt"
+
+
+def _visits(case: dict[str, Any]) -> int:
+    """Ask the application's page once (it records the visit) and read the count it shows."""
+    conn = http.client.HTTPConnection(case["public_ip"], 80, timeout=10)
+    try:
+        conn.request("GET", "/", headers={"Host": case["fqdn"]})
+        response = conn.getresponse()
+        body = response.read().decode()
+    finally:
+        conn.close()
+    assert response.status == 200, body
+    found = re.search(r"kunjungan: (\d+)", body)
+    assert found, body
+    return int(found.group(1))
+
+
+@pytest.fixture
+def php_case(write_case: Any) -> Path:
+    data = example("sikesda")
+    data["id"] = "uji-cadangan"
+    data["application"].update(name="cadangan", writable=["uploads"])
+    data["application"]["release"] = str(Path(__file__).resolve().parents[2] / "examples" / "releases"
+                                         / "sikesda-1.4.2.tar.gz")
+    data["hosting"]["subdomain"] = "cadangan"
+    return write_case(data)
+
+
+def test_a_backup_brings_back_the_applications_rows_and_files_after_the_case_was_destroyed(
+        cli: Cli, lab: Path, php_case: Path) -> None:
+    cli("destroy", str(php_case), "-i", str(lab), "--drop-database", "--remove-files", "--yes")
+    applied = cli("apply", str(php_case), "-i", str(lab))
+    assert applied.rc == 0, (applied.out, applied.stderr[-3000:])
+    case = applied.out["cases"][0]
+    root = Path("/srv/www") / case["fqdn"]
+    for _ in range(10):
+        _visits(case)
+    written = _visits(case)
+    assert written >= 11
+    upload = root / "shared" / UPLOAD  # as the application would write it, as its user
+    upload.write_text("Surat edaran nomor 800/123\n")
+    os.chown(upload, *(lambda s: (s.st_uid, s.st_gid))(upload.parent.stat()))
+
+    made = cli("backup", str(php_case), "-i", str(lab))
+    assert made.rc == 0, made.out
+    manifest_path = Path(made.out["cases"][0]["records"][0])
+    manifest = json.loads(manifest_path.read_text())
+    assert manifest["case"] == "uji-cadangan" and manifest["folders"] == ["shared"]
+    assert set(manifest["files"]) == {"database.sql.gz", "files.tar.gz"}
+    assert stat.S_IMODE(manifest_path.parent.stat().st_mode) == 0o700
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in manifest_path.parent.iterdir())
+
+    gone = cli("destroy", str(php_case), "-i", str(lab), "--drop-database", "--remove-files", "--yes")
+    assert gone.rc == 0, gone.out
+    assert not root.exists()
+    again = cli("apply", str(php_case), "-i", str(lab))
+    assert again.rc == 0, again.out
+    assert _visits(case) < written  # a new, empty database
+    assert not (root / "shared" / UPLOAD).exists()
+
+    restored = cli("restore", str(php_case), "--from", str(manifest_path.parent), "-i", str(lab))
+    assert restored.rc == 0, (restored.out, restored.stderr[-3000:])
+    assert all(check["ok"] for check in restored.out["cases"][0]["checks"])
+    # The application shows its rows again (and records this visit after them), and its file is back.
+    assert _visits(case) == written + 1
+    assert (root / "shared" / UPLOAD).read_text() == "Surat edaran nomor 800/123\n"
+    assert (root / "shared" / UPLOAD).stat().st_uid == (root / "shared" / "uploads").stat().st_uid
+
+    # A backup whose files were altered is refused, and nothing changes.
+    dump = manifest_path.parent / "database.sql.gz"
+    dump.write_bytes(dump.read_bytes() + b"\0")
+    refused = cli("restore", str(php_case), "--from", str(manifest_path), "-i", str(lab))
+    assert refused.rc == 2, refused.out
+    assert any(e["path"] == "--from" and "database.sql.gz" in e["message"] for e in refused.out["errors"])
+    assert _visits(case) == written + 2
+
+    done = cli("destroy", str(php_case), "-i", str(lab), "--drop-database", "--remove-files", "--yes")
+    assert done.rc == 0, done.out
+
+
+def test_retention_keeps_the_newest_backups(cli: Cli, lab: Path, php_case: Path) -> None:
+    applied = cli("apply", str(php_case), "-i", str(lab))
+    assert applied.rc == 0, applied.out
+    try:
+        folders = []
+        for _ in range(3):
+            made = cli("backup", str(php_case), "-i", str(lab), "--keep", "2")
+            assert made.rc == 0, made.out
+            folders.append(Path(made.out["cases"][0]["records"][0]).parent)
+        assert [f.exists() for f in folders] == [False, True, True]
+        state = load_inventory(lab)
+        assert folders[-1].parent == Path(state.settings["provisioner_backup_dir"]) / "cases" / "uji-cadangan"
+    finally:
+        cli("destroy", str(php_case), "-i", str(lab), "--drop-database", "--remove-files", "--yes")
+
+
+def test_a_case_that_is_not_installed_has_nothing_to_back_up(cli: Cli, lab: Path, php_case: Path) -> None:
+    cli("destroy", str(php_case), "-i", str(lab), "--drop-database", "--remove-files", "--yes")
+    refused = cli("backup", str(php_case), "-i", str(lab))
+    assert refused.rc == 2, refused.out
+    assert refused.out["errors"][0]["path"] == "CASE"
