@@ -306,6 +306,46 @@ def test_wordpress_goes_live_with_its_database_on_db1_and_leaves_cleanly(cli: Cl
     assert ssh(web, "ls /etc/cron.d /srv/www").stdout.count("portal") == 0
 
 
+def test_an_acme_certificate_by_dns01_on_ns1_with_ns2_in_step(cli: Cli, multi: Inventory) -> None:
+    """Issue 14: pebble on the controller checks a TXT record the run publishes on ns1."""
+    case = str(EXAMPLES / "acme" / "2026-041-ppid-publik.yml")
+    cli("destroy", case, "-i", str(multi.path), "--remove-files", "--yes")
+    applied = cli("apply", case, "-i", str(multi.path))
+    assert applied.rc == 0, applied.out
+    checks = {c["id"]: c for c in applied.out["cases"][0]["checks"] if c.get("id")}
+    assert checks["tls.chain"]["ok"] and checks["dns.in_step"]["ok"], checks
+    renewed = cli("renew", "-i", str(multi.path), "--days", "3650")
+    assert renewed.rc == 0 and renewed.out["cases"][0]["changed"] > 0, renewed.out
+    fqdn = applied.out["cases"][0]["fqdn"]
+    for server in multi.dns_servers:  # the challenge withdrawn from both
+        assert dnsq.query(server.address, f"_acme-challenge.{fqdn}", "TXT")[1] == [], server.name
+    gone = cli("destroy", case, "-i", str(multi.path), "--remove-files", "--yes")
+    assert gone.rc == 0, gone.out
+
+
+def test_a_backup_of_a_case_on_two_hosts_is_restored(cli: Cli, multi: Inventory) -> None:
+    """Issue 14: the dump comes from db1, the files from the web host, both onto the controller."""
+    checked = _by_id(cli("check", *CASES, "-i", str(multi.path)).out)[PHP]
+
+    def visits() -> int:
+        conn = http.client.HTTPConnection(checked["public_ip"], 80, timeout=5)
+        conn.request("GET", "/", headers={"Host": checked["fqdn"]})
+        body = conn.getresponse().read().decode()
+        return int(body.split("kunjungan: ")[1].split()[0])
+
+    made = cli("backup", PHP, "-i", str(multi.path))
+    assert made.rc == 0, made.out
+    backed_up = visits() - 1  # what the dump holds: the visits before this one
+    for _ in range(3):
+        visits()
+    manifest = Path(made.out["cases"][0]["records"][0])
+    restored = cli("restore", PHP, "--from", str(manifest), "-i", str(multi.path))
+    assert restored.rc == 0, restored.out
+    # Counting on from the backup, after the restore's own trial requests of the page.
+    trial_visits = sum(1 for c in restored.out["cases"][0]["checks"] if c["id"] in ("http.answers", "http.case_trial"))
+    assert visits() == backed_up + trial_visits + 1
+
+
 def test_verify_all_passes_on_every_host(cli: Cli, multi: Inventory) -> None:
     result = cli("verify", "--all", "-i", str(multi.path))
     assert result.rc == 0, result.out
