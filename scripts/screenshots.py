@@ -5,6 +5,8 @@ Usage (after scripts/demo): .venv/bin/python scripts/screenshots.py [records] [d
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -24,7 +26,12 @@ def main() -> None:
     with chromium(1000, 1400) as browser:
         browser.get((records / "2026-014" / "dokumen" / "id" / "laporan.html").as_uri())
         browser.save_screenshot(str(docs / "laporan.png"))
-    print(f"written: {docs / 'register.png'}, {docs / 'laporan.png'}")
+    # The filed PDF's first page, as poppler draws it (Debian's poppler-utils), when pdftoppm is there.
+    pdf = records / "2026-014" / "dokumen" / "id" / "laporan.pdf"
+    if shutil.which("pdftoppm") and pdf.exists():
+        subprocess.run(["pdftoppm", "-png", "-r", "72", "-f", "1", "-l", "1", "-singlefile", str(pdf),
+                        str(docs / "laporan-pdf")], check=True)
+    print(f"written: {docs / 'register.png'}, {docs / 'laporan.png'}, {docs / 'laporan-pdf.png'}")
 
 
 if __name__ == "__main__":
