@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from provisioner import backups
 from provisioner.bilingual import Said
 from provisioner.inventory import Inventory
 from provisioner.site import Site
@@ -94,6 +95,10 @@ def configuration(site: Site, inventory: Inventory, versions: dict[str, str], ap
         "dns": {"zone": case.zone, "a": f"{site.fqdn}. A {site.ip}",
                 "ptr": None if v.shared else f"{v.ptr_name} PTR {site.fqdn}.", "reverse_zone": v.reverse_zone},
         "database": None,
+        # Where `provisioner backup` keeps this case's backups, and when the division runs it.
+        "backup": {"location": f"{backups.root(inventory) / case.id}/",
+                   "schedule": str(inventory.settings.get("provisioner_backup_schedule") or "") or None,
+                   "kept": int(inventory.settings.get("provisioner_backup_keep", backups.DEFAULT_KEEP))},
         "software": versions,
     }
     if v.db is not None:
