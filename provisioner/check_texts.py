@@ -81,7 +81,7 @@ CHECKS: Mapping[str, Phrase] = {
 
 # What a check found, by id: its detail.
 DETAILS: Mapping[str, Phrase] = {
-    "error": Phrase("{kind}: {message}", "galat {kind}: {message}"),
+    "error": Phrase("{kind}: {message}", "kesalahan {kind}: {message}"),
     "server_said": Phrase("{text}", "{text}"),
     "dns.serials": Phrase("SOA serials {serials}", "serial SOA {serials}"),
     "dns.late": Phrase("after {seconds} s: {behind}", "setelah {seconds} detik: {behind}"),

@@ -162,6 +162,24 @@ def test_a_ca_that_does_not_answer_fails_the_run_and_leaves_nothing_half_done(
     assert list((records / "uji-acme-mati" / "insiden").glob("*.yml"))
 
 
+def test_a_ca_failing_after_the_site_was_built_undoes_the_new_case_whole(
+        cli: Cli, lab: Path, tmp_path: Path, write_case: Any, records: Path) -> None:
+    # An HTTPS address that answers (preflight passes) but is no ACME directory: the order fails
+    # in the last play, after the vhost, the address and the name were made for the new case.
+    inventory = _inventory_with(tmp_path, lab, provisioner_acme_directory="https://127.0.0.1:15000/roots/0")
+    case = _variant(write_case, id="uji-acme-gagal", name="ppidgagal", subdomain="ppid-gagal")
+    failed = cli("apply", str(case), "-i", str(inventory))
+    assert failed.rc == 1, failed.out
+    assert "Order each due site's certificate" in failed.out["message"], failed.out["message"]
+    assert not Path("/srv/www/ppid-gagal.tarakankota.go.id").exists()
+    assert not Path("/etc/apache2/sites-enabled/ppid-gagal.tarakankota.go.id.conf").exists()
+    answer = dns.query.udp(dns.message.make_query("ppid-gagal.tarakankota.go.id.", dns.rdatatype.A), "127.0.0.1",
+                           timeout=5)
+    assert answer.answer == []
+    incident = yaml.safe_load(next((records / "uji-acme-gagal" / "insiden").glob("*.yml")).read_text())
+    assert incident["undone"], incident  # what the run had made, said and undone
+
+
 def test_the_acme_example_is_destroyed(cli: Cli, lab: Path, acme_example: dict[str, Any]) -> None:
     gone = cli("destroy", str(EXAMPLE), "-i", str(lab), "--remove-files", "--yes")
     assert gone.rc == 0, gone.out
