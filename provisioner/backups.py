@@ -11,7 +11,6 @@ folders, writes and checks manifests, and prunes old backups.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 import shutil
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from provisioner.checksums import sha256_of
 from provisioner.errors import FieldError, InvalidInput
 from provisioner.inventory import Inventory
 from provisioner.language import _
@@ -67,14 +67,6 @@ def new_folder(inventory: Inventory, case_id: str, now: dt.datetime) -> Path:
     return folder
 
 
-def _digest(path: Path) -> str:
-    sha = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            sha.update(block)
-    return sha.hexdigest()
-
-
 def write_manifest(plan: Plan, inventory: Inventory, taken: dt.datetime) -> dict[str, Any]:
     """Describe the backup's files (each must be there) in its manifest, owner-only; return it."""
     site = plan.site
@@ -85,7 +77,7 @@ def write_manifest(plan: Plan, inventory: Inventory, taken: dt.datetime) -> dict
         if not path.is_file():
             raise RuntimeError(f"the backup of {site.id} lacks {name} in {plan.folder}")
         os.chmod(path, 0o600)
-        files[name] = {"size": path.stat().st_size, "sha256": _digest(path)}
+        files[name] = {"size": path.stat().st_size, "sha256": sha256_of(path)}
     manifest = {"case": site.id, "fqdn": site.fqdn, "taken": taken.isoformat(), "inventory": inventory.name,
                 "database": ({"engine": site.vars.db.engine, "name": site.vars.db.name}
                              if site.vars.db is not None else None),
@@ -116,7 +108,7 @@ def read_checked(source: Path, case_id: str) -> tuple[Path, dict[str, Any]]:
         path = folder / name
         if not path.is_file():
             problems.append(_("{name} is missing").format(name=name))
-        elif path.stat().st_size != facts.get("size") or _digest(path) != facts.get("sha256"):
+        elif path.stat().st_size != facts.get("size") or sha256_of(path) != facts.get("sha256"):
             problems.append(_("{name} does not match its checksum in the manifest").format(name=name))
     if problems:
         raise InvalidInput(_("the backup {folder} is refused; nothing was changed").format(folder=folder),

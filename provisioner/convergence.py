@@ -23,6 +23,7 @@ import hashlib
 import json
 from pathlib import Path
 
+from provisioner.checksums import sha256_of
 from provisioner.inventory import Inventory
 from provisioner.placement import LiveState
 from provisioner.site import Site, php_version
@@ -34,14 +35,10 @@ _NOT_INPUTS = ("installed", "recover", "inputs_digest")
 
 @functools.lru_cache(maxsize=64)
 def _file_digest(path: str) -> str:
-    digest = hashlib.sha256()
     try:
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+        return sha256_of(path)
     except OSError:
         return "missing"
-    return digest.hexdigest()
 
 
 @functools.lru_cache(maxsize=8)

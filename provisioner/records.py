@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
-import hashlib
 import json
 import os
 from collections.abc import Iterable
@@ -19,6 +18,7 @@ import yaml
 
 from provisioner import backups
 from provisioner.bilingual import Said
+from provisioner.checksums import sha256_of
 from provisioner.inventory import Inventory
 from provisioner.site import Site
 from provisioner.trial import Check
@@ -46,14 +46,6 @@ def now() -> dt.datetime:
     return dt.datetime.now(WITA).replace(microsecond=0)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 16), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def configuration(site: Site, inventory: Inventory, versions: dict[str, str], applied_at: str,
                   certificate: dict[str, str] | None = None) -> dict[str, Any]:
     """Data Konfigurasi Aplikasi: what is needed to rebuild the installation, and no secret.
@@ -70,7 +62,7 @@ def configuration(site: Site, inventory: Inventory, versions: dict[str, str], ap
             "name": case.app_name, "title": case.app_title, "category": case.category,
             "source": case.source_kind, "vendor": case.vendor, "runtime": case.runtime,
             "upstream": case.upstream,
-            "release": ({"file": case.release.name, "sha256": _sha256(case.release)} if case.release else None),
+            "release": ({"file": case.release.name, "sha256": sha256_of(case.release)} if case.release else None),
             # What the application needs beside its code (issue 13); env by name only.
             "php_extensions": list(case.php.extensions), "php_settings": dict(case.php.settings),
             "env": [name for name, _ in case.env], "commands": list(case.commands),

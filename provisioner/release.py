@@ -7,7 +7,6 @@ refused at validation (exit 2), with the first offending members named.
 
 from __future__ import annotations
 
-import hashlib
 import posixpath
 import re
 import tarfile
@@ -15,6 +14,7 @@ import zipfile
 from pathlib import Path
 
 from provisioner.case_schema import RELEASE_SUFFIXES
+from provisioner.checksums import sha256_of
 
 SHOWN = 3
 
@@ -78,10 +78,6 @@ def archive_problems(path: Path) -> list[str]:
 def release_id(path: Path) -> str:
     """The name of the release's folder on the web host: the archive's name and the start of its
     content's SHA-256, so a changed archive under the same name is another release."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
     stem = next((path.name[: -len(s)] for s in RELEASE_SUFFIXES if path.name.endswith(s)), path.name)
     stem = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip(".-")[:60] or "release"
-    return f"{stem}-{digest.hexdigest()[:12]}"
+    return f"{stem}-{sha256_of(path)[:12]}"

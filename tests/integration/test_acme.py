@@ -69,6 +69,15 @@ def _changed_tasks(events: list[dict[str, Any]]) -> set[str]:
             if e.get("event") == "runner_on_ok" and e["event_data"].get("res", {}).get("changed")}
 
 
+def _incident_after_nothing_left(records: Path, case_id: str, subdomain: str) -> dict[str, Any]:
+    """The new case left nothing (no site folder, virtual host or name); its incident record."""
+    fqdn = f"{subdomain}.tarakankota.go.id"
+    assert not Path(f"/srv/www/{fqdn}").exists()
+    assert not Path(f"/etc/apache2/sites-enabled/{fqdn}.conf").exists()
+    assert dns.query.udp(dns.message.make_query(f"{fqdn}.", dns.rdatatype.A), "127.0.0.1", timeout=5).answer == []
+    return dict(yaml.safe_load(next((records / case_id / "insiden").glob("*.yml")).read_text()))
+
+
 def _variant(write_case: Any, **changes: Any) -> Path:
     data = yaml.safe_load(EXAMPLE.read_text())
     data["id"] = changes["id"]
@@ -147,37 +156,24 @@ def test_a_dns01_case_proves_its_name_by_a_txt_record_on_the_primary(cli: Cli, l
         assert gone.rc == 0, gone.out
 
 
-def test_a_ca_that_does_not_answer_fails_the_run_and_leaves_nothing_half_done(
-        cli: Cli, lab: Path, tmp_path: Path, write_case: Any, records: Path) -> None:
-    inventory = _inventory_with(tmp_path, lab, provisioner_acme_directory="https://127.0.0.1:14999/dir")
-    case = _variant(write_case, id="uji-acme-mati", name="ppidmati", subdomain="ppid-mati")
+# A CA that does not answer is found by preflight, before anything is made. An HTTPS address that
+# answers (preflight passes) but is no ACME directory fails the order in the last play, after the
+# vhost, the address and the name were made for the new case: the run undoes them.
+@pytest.mark.parametrize(("directory", "subdomain", "said", "made"), [
+    ("https://127.0.0.1:14999/dir", "mati", "the ACME CA at https://127.0.0.1:14999/dir does not answer", False),
+    ("https://127.0.0.1:15000/roots/0", "gagal", "Order each due site's certificate", True),
+])
+def test_a_ca_that_fails_fails_the_run_and_leaves_nothing_half_done(
+        cli: Cli, lab: Path, tmp_path: Path, write_case: Any, records: Path, directory: str, subdomain: str,
+        said: str, made: bool) -> None:
+    inventory = _inventory_with(tmp_path, lab, provisioner_acme_directory=directory)
+    case_id = f"uji-acme-{subdomain}"
+    case = _variant(write_case, id=case_id, name=f"ppid{subdomain}", subdomain=f"ppid-{subdomain}")
     failed = cli("apply", str(case), "-i", str(inventory))
     assert failed.rc == 1, failed.out
-    assert "127.0.0.1:14999" in failed.out["message"]
-    # The new case was undone whole: no site, no name, an incident on record.
-    assert not Path("/srv/www/ppid-mati.tarakankota.go.id").exists()
-    answer = dns.query.udp(dns.message.make_query("ppid-mati.tarakankota.go.id.", dns.rdatatype.A), "127.0.0.1",
-                           timeout=5)
-    assert answer.answer == []
-    assert list((records / "uji-acme-mati" / "insiden").glob("*.yml"))
-
-
-def test_a_ca_failing_after_the_site_was_built_undoes_the_new_case_whole(
-        cli: Cli, lab: Path, tmp_path: Path, write_case: Any, records: Path) -> None:
-    # An HTTPS address that answers (preflight passes) but is no ACME directory: the order fails
-    # in the last play, after the vhost, the address and the name were made for the new case.
-    inventory = _inventory_with(tmp_path, lab, provisioner_acme_directory="https://127.0.0.1:15000/roots/0")
-    case = _variant(write_case, id="uji-acme-gagal", name="ppidgagal", subdomain="ppid-gagal")
-    failed = cli("apply", str(case), "-i", str(inventory))
-    assert failed.rc == 1, failed.out
-    assert "Order each due site's certificate" in failed.out["message"], failed.out["message"]
-    assert not Path("/srv/www/ppid-gagal.tarakankota.go.id").exists()
-    assert not Path("/etc/apache2/sites-enabled/ppid-gagal.tarakankota.go.id.conf").exists()
-    answer = dns.query.udp(dns.message.make_query("ppid-gagal.tarakankota.go.id.", dns.rdatatype.A), "127.0.0.1",
-                           timeout=5)
-    assert answer.answer == []
-    incident = yaml.safe_load(next((records / "uji-acme-gagal" / "insiden").glob("*.yml")).read_text())
-    assert incident["undone"], incident  # what the run had made, said and undone
+    assert said in failed.out["message"], failed.out["message"]
+    incident = _incident_after_nothing_left(records, case_id, f"ppid-{subdomain}")
+    assert bool(incident["undone"]) == made, incident  # what the run had made, said and undone
 
 
 def test_the_acme_example_is_destroyed(cli: Cli, lab: Path, acme_example: dict[str, Any]) -> None:
