@@ -26,8 +26,11 @@ VAGRANT_ENV = {**os.environ, "VAGRANT_DEFAULT_PROVIDER": "libvirt"}
 
 
 def vagrant(*args: str, timeout: int = 3600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["vagrant", *args], cwd=ROOT, env=VAGRANT_ENV, capture_output=True, text=True,
+    done = subprocess.run(["vagrant", *args], cwd=ROOT, env=VAGRANT_ENV, capture_output=True, text=True,
                           check=False, timeout=timeout)
+    # The upload's progress meter, one line per step, would fill any failure message.
+    done.stdout = "\n".join(line for line in done.stdout.splitlines() if "Progress:" not in line)
+    return done
 
 
 @pytest.fixture(scope="session")
