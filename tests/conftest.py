@@ -24,9 +24,11 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "cases"
 LOCAL_INVENTORY = ROOT / "inventories" / "local"
 TESTS = ROOT / "tests"
-# Directory -> marker. The last two need root and a lab; the multi-host lab's fixtures name it.
-GROUPS = {TESTS / "unit": "unit", TESTS / "integration": "integration", TESTS / "multihost": "multihost"}
-LAB_GROUPS = ("integration", "multihost")
+# Directory -> marker. The others than unit need root and a lab; the multi-host lab's fixtures name
+# it; vagrant (the Vagrantfile's machines) runs only when asked for, even by scripts/test.
+GROUPS = {TESTS / "unit": "unit", TESTS / "integration": "integration", TESTS / "multihost": "multihost",
+          TESTS / "vagrant": "vagrant"}
+LAB_GROUPS = ("integration", "multihost", "vagrant")
 MULTI_LAB_FIXTURES = {"multi", "before_lab"}
 NOT_RUN = pytest.StashKey[int]()
 
@@ -37,7 +39,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         group = next((m for d, m in GROUPS.items() if item.path.is_relative_to(d)), None)
         if group is None:
-            raise pytest.UsageError(f"{item.nodeid}: tests live under tests/unit, tests/integration or tests/multihost")
+            raise pytest.UsageError(f"{item.nodeid}: tests live under tests/unit, tests/integration, tests/multihost "
+                                    "or tests/vagrant")
         item.add_marker(group)
     if not config.option.markexpr:
         asked = _lab_paths_named(config)
@@ -62,12 +65,15 @@ def _lab_paths_named(config: pytest.Config) -> list[Path]:
 
 
 def _lab_order(item: pytest.Item) -> int:
-    """0 unit; 1 the local lab; 2 tests taking the local lab down or up; 3 and 4 the same for the multi-host lab.
+    """0 unit; 1 the local lab; 2 tests taking the local lab down or up; 3 and 4 the same for the multi-host lab;
+    5 the Vagrant machines, on the multi-host lab's link network once that lab is down.
 
     Both labs use the pool 198.19.0.0/24, so each lab's fixture takes the other down: one switch per session.
     """
     if _group(item) == "unit":
         return 0
+    if _group(item) == "vagrant":
+        return 5
     multi = _group(item) == "multihost" or bool(MULTI_LAB_FIXTURES & set(item.fixturenames))
     return (3 if multi else 1) + (item.get_closest_marker("lab_lifecycle") is not None)
 
@@ -75,7 +81,7 @@ def _lab_order(item: pytest.Item) -> int:
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
     if not_run := config.stash.get(NOT_RUN, 0):
         terminalreporter.write_line(
-            f"{not_run} integration and multi-host tests not run: they need root and build the labs. "
+            f"{not_run} integration, multi-host and Vagrant tests not run: they need root and build the labs. "
             "Run scripts/test, `pytest -m integration`, `pytest -m multihost`, or name their files.")
 
 

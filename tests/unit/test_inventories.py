@@ -22,6 +22,9 @@ GROUPS = {"web": ["web1"], "db_mariadb": ["db1"], "db_postgresql": ["db1"], "dns
 ADDRESSES = {"web1": "198.18.0.11", "db1": "198.18.0.12", "ns1": "198.18.0.13", "ns2": "198.18.0.14"}
 # The multi-host lab has a second web host besides the four machines of the Vagrantfile.
 LAB_WEB2 = "198.18.0.15"
+# The Vagrant machines' pool lies outside the local and multi-host labs' 198.19.0.0/23: they may
+# be up on the same machine.
+POOLS = {"lab": "198.19.0.0/24", "vagrant": "198.19.8.0/24"}
 
 
 @pytest.mark.parametrize("name", ["lab", "vagrant"])
@@ -32,7 +35,7 @@ def test_the_lab_and_vagrant_inventories_name_the_same_four_hosts(name: str) -> 
     assert {group: inv.groups[group] for group in groups} == groups
     assert {host: inv.hosts[host].address for host in addresses} == addresses
     assert {host.name: host.address for host in inv.web_hosts} == {w: addresses[w] for w in groups["web"]}
-    assert inv.pool().with_prefixlen == "198.19.0.0/24"
+    assert inv.pool().with_prefixlen == POOLS[name]
     assert all(inv.pool(web).subnet_of(inv.pool()) for web in inv.web_hosts)
 
 
@@ -52,7 +55,16 @@ def test_the_vagrantfile_defines_the_same_machines_and_addresses() -> None:
     text = (ROOT / "Vagrantfile").read_text()
     for host, address in ADDRESSES.items():
         assert f'"{host}"' in text and f'"{address}"' in text, host
-    assert "debian/bookworm64" in text
+    assert "debian/bookworm64" in text  # VirtualBox
+    assert '"provisioner/debian12"' in text  # libvirt: the box of scripts/vagrant-box
+
+
+def test_the_vagrant_pool_is_outside_the_local_lab_pool() -> None:
+    vagrant = load_inventory(ROOT / "inventories" / "vagrant")
+    local = load_inventory(ROOT / "inventories" / "local")
+    assert not vagrant.pool().overlaps(local.pool())
+    assert vagrant.reverse_zones == ["8.19.198.in-addr.arpa"]
+    assert vagrant.shared_address(vagrant.web_host("web1")) == "198.19.8.5"
 
 
 def test_topologies_name_the_project_inventories() -> None:
