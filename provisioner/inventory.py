@@ -221,9 +221,20 @@ class Inventory:
         """
         folder = self.settings.get("lab_netns_dir")
         if folder is None or Path(str(folder)).is_dir():
-            return None
+            return self.machines_not_up
         return _("the hosts of inventory {inventory} are not up ({folder} is missing): run `provisioner lab up "
                  "--topology multi`").format(inventory=self.name, folder=folder)
+
+    @property
+    def machines_not_up(self) -> str | None:
+        """Why the Vagrant machines cannot be reached: the link to their private network
+        (``lab_private_link``, made with them) is missing on this machine, so their addresses
+        would be routed off it. None for an inventory without one, or while it is there."""
+        link = self.settings.get("lab_private_link")
+        if link is None or (Path("/sys/class/net") / str(link)).exists():
+            return None
+        return _("the machines of inventory {inventory} are not up (this machine has no link {link} to their "
+                 "network): run `vagrant up`").format(inventory=self.name, link=link)
 
     def _path_setting(self, key: str) -> Path:
         path = Path(str(self.settings[key])).expanduser()

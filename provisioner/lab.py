@@ -26,6 +26,8 @@ from provisioner.report import CaseReport, Report
 def up(ctx: Context) -> Report:
     with reporting("lab up") as report:
         inventory = ctx.inventory(hosts_needed=False)
+        if inventory.machines_not_up:  # the multi-host lab's hosts are made here; virtual machines are not
+            raise ProvisionerError(inventory.machines_not_up + _("; nothing was changed"))
         with inventory_lock(inventory.state_dir, "lab up"):
             ctx.on_progress(_("building the lab for inventory {inventory} (packages, BIND, Apache, databases)").format(
                 inventory=inventory.name))

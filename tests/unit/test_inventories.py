@@ -67,6 +67,24 @@ def test_the_vagrant_pool_is_outside_the_local_lab_pool() -> None:
     assert vagrant.shared_address(vagrant.web_host("web1")) == "198.19.8.5"
 
 
+@pytest.mark.skipif(Path("/sys/class/net/provvlan0").exists(), reason="the Vagrant machines' network is up")
+@pytest.mark.parametrize("command", [["lab", "up"], ["verify", "--all"], ["lab", "status"]])
+def test_nothing_reaches_for_the_vagrant_machines_while_their_network_is_missing(tmp_path: Path,
+                                                                                 command: list[str]) -> None:
+    # Their addresses would be routed off this machine.
+    result = CliRunner().invoke(cli, ["--records", str(tmp_path), *command, "-i", "inventories/vagrant", "--json"])
+    out = yaml.safe_load(result.output)
+    assert (result.exit_code, out["status"]) == (1, "failed"), result.output
+    assert "no link provvlan0" in out["message"] and "vagrant up" in out["message"]
+
+
+def test_a_private_link_that_is_there_lets_commands_reach_the_machines() -> None:
+    inventory = load_inventory(ROOT / "inventories" / "vagrant")
+    assert inventory.settings["lab_private_link"] == "provvlan0"
+    inventory.settings["lab_private_link"] = "lo"
+    assert inventory.machines_not_up is None and inventory.lab_not_up is None
+
+
 def test_topologies_name_the_project_inventories() -> None:
     assert TOPOLOGIES["local"] == ROOT / "inventories" / "local"
     assert TOPOLOGIES["multi"] == ROOT / "inventories" / "lab"
