@@ -12,6 +12,7 @@ import itertools
 import json
 import re
 import string
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -170,6 +171,20 @@ def test_the_result_column_never_breaks_a_word(rendered: Path) -> None:
         if path.endswith("laporan.pdf"):
             words = re.findall(r"\S+", text)
             assert "lulus" in words and not {"lulu", "lul", "lu", "GAGA", "GAG"} & set(words), path
+
+
+def test_the_result_column_never_breaks_a_word_as_pdftotext_lays_it_out(rendered: Path) -> None:
+    """As the issue asks, with poppler's ``pdftotext -layout`` (scripts/bootstrap installs it): each
+    check's result stays one word on its row, and no row of the checks table runs over a page."""
+    for path in rendered.glob("*/dokumen/id/laporan.pdf"):
+        text = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True,
+                              check=True).stdout
+        words = re.findall(r"\S+", text)
+        assert "lulus" in words and not {"lulu", "lul", "lu", "GAGA", "GAG"} & set(words), path
+        for page in text.split("\f")[1:]:  # a page after the first starts with a whole row, numbered
+            rows = [line for line in page.splitlines() if line.strip()]
+            if rows and rows[0].split()[0] == "No.":
+                assert rows[1].split()[0].isdigit(), (path, rows[:3])
 
 
 @pytest.mark.parametrize(("lang", "words"), [("id", ("Halaman 1 dari", "Nomor", "Tanggal", "Perihal")),
