@@ -185,6 +185,8 @@ class Run:
             changes = result.changes_for(s.id)
             whole = s.id in self.leftovers
             if not changes and not whole:
+                # Nothing of it was made (a preflight refusal): no leftover for the next run to clean.
+                journal.end(self.state_dir, s.id)
                 continue
             created = result.created_for(s.id)
             removals.append(s.vars.removal(drop_database=whole or "database" in created,
