@@ -60,9 +60,8 @@ def new_folder(inventory: Inventory, case_id: str, now: dt.datetime) -> Path:
     """A new owner-only folder for a backup of ``case_id`` taken ``now``."""
     folder = root(inventory) / case_id / now.astimezone(dt.UTC).strftime(STAMP)
     folder.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    for path in (folder.parent.parent.parent, folder.parent.parent, folder.parent):
-        if path.exists():
-            os.chmod(path, 0o700)
+    for path in (folder.parent.parent, folder.parent):  # cases/ and the case's: the backup dir stays as it is
+        os.chmod(path, 0o700)
     folder.mkdir(mode=0o700)
     return folder
 
