@@ -10,6 +10,7 @@ import json
 import os
 import re
 import stat
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,39 @@ def test_a_backup_brings_back_the_applications_rows_and_files_after_the_case_was
 
     done = cli("destroy", str(php_case), "-i", str(lab), "--drop-database", "--remove-files", "--yes")
     assert done.rc == 0, done.out
+
+
+def _psql(database: str, sql: str) -> str:
+    done = subprocess.run(["runuser", "-u", "postgres", "--", "psql", "-Atq", "-v", "ON_ERROR_STOP=1", "-d", database,
+                           "-c", sql], capture_output=True, text=True, check=True)
+    return done.stdout
+
+
+def test_a_postgresql_database_is_restored_in_place_and_stays_its_owners(cli: Cli, lab: Path,
+                                                                        write_case: Any) -> None:
+    data = example("simpeg")
+    data["id"] = "uji-cadangan-pg"
+    data["application"]["name"] = "cadanganpg"
+    data["hosting"]["subdomain"] = "cadanganpg"
+    data["hosting"]["database"].update(name="cadanganpg", user="cadanganpg_app")
+    case = write_case(data, "pg.yml")
+    cli("destroy", str(case), "-i", str(lab), "--drop-database", "--remove-files", "--yes")
+    applied = cli("apply", str(case), "-i", str(lab))
+    assert applied.rc == 0, applied.out
+    try:
+        owner = _psql("postgres", "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'cadanganpg'")
+        owner = owner.strip()
+        assert owner == "cadanganpg_app"
+        _psql("cadanganpg", f"SET ROLE {owner}; CREATE TABLE catatan (isi text); INSERT INTO catatan VALUES ('x')")
+        made = cli("backup", str(case), "-i", str(lab))
+        assert made.rc == 0, made.out
+        _psql("cadanganpg", f"SET ROLE {owner}; INSERT INTO catatan VALUES ('y')")
+        restored = cli("restore", str(case), "--from", made.out["cases"][0]["records"][0], "-i", str(lab))
+        assert restored.rc == 0, restored.out
+        assert _psql("cadanganpg", "SELECT isi FROM catatan").split() == ["x"]  # as backed up
+        assert _psql("cadanganpg", "SELECT tableowner FROM pg_tables WHERE tablename = 'catatan'").strip() == owner
+    finally:
+        cli("destroy", str(case), "-i", str(lab), "--drop-database", "--remove-files", "--yes")
 
 
 def test_retention_keeps_the_newest_backups(cli: Cli, lab: Path, php_case: Path) -> None:
