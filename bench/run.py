@@ -37,8 +37,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from provisioner.inventory import TOPOLOGIES  # noqa: E402
+from provisioner.processes import descendants  # noqa: E402
 from tests import fleet  # noqa: E402
-from tests.process_tree import descendants  # noqa: E402
 
 PLAIN = ROOT / "bench" / "plain" / "site.yml"
 

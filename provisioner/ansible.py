@@ -27,6 +27,7 @@ import ansible_runner
 
 from provisioner import secrets
 from provisioner.inventory import Inventory
+from provisioner.processes import StopAndHold
 from provisioner.vault import VaultIdentities
 
 PLAYBOOK_DIR = Path(__file__).resolve().parent.parent / "playbooks"
@@ -216,21 +217,26 @@ def run_playbook(
     collector = _Collector(result, on_event)
     # The command's vault identities, then the key of the inventory's generated secrets (secrets.py).
     arguments = (["--check", "--diff"] if check else []) + vault.run_arguments() + secrets.vault_arguments(state_dir)
-    runner = ansible_runner.run(
-        private_data_dir=str(private),
-        project_dir=str(PLAYBOOK_DIR),
-        playbook=playbook,
-        inventory=str(source),
-        envvars={**_environment(), **vault.run_environment()},
-        cmdline=shlex.join(arguments) or None,
-        passwords=vault.run_prompt_answers() or None,
-        limit=limit,
-        suppress_env_files=True,
-        quiet=True,
-        event_handler=collector,
-        cancel_callback=cancel,
-        ident="run",
-    )
+    stopper = StopAndHold(cancel) if cancel is not None else None
+    try:
+        runner = ansible_runner.run(
+            private_data_dir=str(private),
+            project_dir=str(PLAYBOOK_DIR),
+            playbook=playbook,
+            inventory=str(source),
+            envvars={**_environment(), **vault.run_environment()},
+            cmdline=shlex.join(arguments) or None,
+            passwords=vault.run_prompt_answers() or None,
+            limit=limit,
+            suppress_env_files=True,
+            quiet=True,
+            event_handler=collector,
+            cancel_callback=stopper,
+            ident="run",
+        )
+    finally:
+        if stopper is not None:
+            stopper.end()  # what ansible-runner's kill of the playbook's process group left running
     result.rc = runner.rc if runner.rc is not None else -1
     result.status = runner.status
     result.artifact_dir = Path(runner.config.artifact_dir)

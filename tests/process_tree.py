@@ -1,8 +1,8 @@
 """The processes a test started, found by parentage and signalled by pid: never by a name, which
 could match someone else's process on this machine (another run, another test session).
 
-Read from /proc/<pid>/stat (parent pids), since this kernel has no /proc/<pid>/task/*/children.
-Signals go through pidfds, so a pid reused after the process exited is never hit.
+Found below a pid by provisioner.processes.descendants (which the product uses to end a stopped
+run). Signals go through pidfds, so a pid reused after the process exited is never hit.
 """
 
 from __future__ import annotations
@@ -14,24 +14,7 @@ import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
-def descendants(pid: int) -> set[int]:
-    """Every process below ``pid``: its children, theirs, and so on."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            # "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-        except OSError:  # exited meanwhile
-            continue
-        children.setdefault(parent, []).append(int(stat.parent.name))
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.add(child)
-            todo.append(child)
-    return found
+from provisioner.processes import descendants
 
 
 def command_line(pid: int) -> str:

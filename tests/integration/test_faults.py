@@ -15,8 +15,9 @@ import pytest
 
 from provisioner import dns as dnsq
 from provisioner.inventory import load_inventory
+from provisioner.processes import HeldProcesses
 from tests.conftest import LOCAL_INVENTORY, Cli, example
-from tests.process_tree import stop_descendants
+from tests.process_tree import command_line, stop_descendants
 
 INV = load_inventory(LOCAL_INVENTORY)
 LAB_ZONES = Path("/etc/bind/named.conf.provisioner-lab")
@@ -130,8 +131,17 @@ def _wait_for(path: Path, process: subprocess.Popen[str], timeout: float = 60) -
 def test_sigterm_halfway_undoes_the_run(cli: Cli, lab: Path, write_case) -> None:
     process = _start_apply(cli, _case(write_case, "dihentikan"))
     _wait_for(Path("/etc/apache2/sites-available/dihentikan.tarakankota.go.id.conf"), process)
+    # Every process of the run (the playbook, its task workers in their own sessions, Mitogen's),
+    # held by pidfds: none may outlive the stopped run, orphaned.
+    run = HeldProcesses()
+    run.hold_below(process.pid)
+    assert run.pidfds, "the run started no process"
     process.send_signal(signal.SIGTERM)
     out, err = process.communicate(timeout=120)
+    try:
+        assert run.alive() == [], f"left running: {[command_line(p) for p in run.alive()]}"
+    finally:
+        run.end()
     assert process.returncode == 1, out + err[-2000:]
     assert "stopped by SIGTERM" in out
     _nothing_of("dihentikan")
