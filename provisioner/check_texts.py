@@ -102,7 +102,10 @@ DETAILS: Mapping[str, Phrase] = {
     "http.trial_problems": Phrase("GET {path} -> {status}: {problems}", "GET {path} → {status}: {problems}"),
     "http.wrong_status": Phrase("status {status}, want {want}", "status {status}, seharusnya {want}"),
     "http.body_lacks": Phrase("body lacks {text}", "isi halaman tidak memuat {text}"),
-    "host.carries": Phrase("{interface} carries {addresses}", "{interface} memuat {addresses}"),
+    # Only the case's own address and user are named: a record of one case lists no other case's, and
+    # it does not change (nor is rendered again) whenever another case comes or goes.
+    "host.carries": Phrase("{interface} carries {address}", "{interface} memuat {address}"),
+    "host.lacks": Phrase("{interface} does not carry {address}", "{interface} tidak memuat {address}"),
     "apache.processes": Phrase("{count} apache2 processes", "{count} proses apache2"),
     "vhost.link": Phrase("{link} -> {file}", "{link} → {file}"),
     "vhost.link_problem": Phrase("{link} -> {file} missing, not enabled or not on the address",
@@ -126,7 +129,9 @@ DETAILS: Mapping[str, Phrase] = {
     "release.cannot_write": Phrase("{user} cannot write: {folders}", "{user} tidak dapat menulis: {folders}"),
     "release.writes": Phrase("{user} writes: {folders}", "{user} dapat menulis: {folders}"),
     "php.pool": Phrase("{pool} mode {mode}, socket {socket}", "{pool} mode {mode}, soket {socket}"),
-    "php.workers": Phrase("php-fpm workers run as: {users}", "proses php-fpm berjalan sebagai: {users}"),
+    "php.workers": Phrase("a php-fpm worker runs as {user}", "proses php-fpm berjalan sebagai {user}"),
+    "php.no_workers": Phrase("no php-fpm worker runs as {user}",
+                             "tidak ada proses php-fpm yang berjalan sebagai {user}"),
     "php.extensions_loaded": Phrase("loaded: {extensions}", "termuat: {extensions}"),
     "php.extensions_missing": Phrase("missing: {extensions}", "tidak termuat: {extensions}"),
     "php.modules_failed": Phrase("{command}: rc {rc}: {error}", "{command}: kode keluar {rc}: {error}"),

@@ -494,8 +494,8 @@ def _host_checks(site: Site, inventory: Inventory, read: HostFacts | Exception) 
         iface = facts().interface(inventory.public_interface)
         if iface.addresses is None:
             raise RuntimeError(f"{inventory.public_interface}: {iface.error}")
-        return site.ip in iface.addresses, detail("host.carries", interface=iface.name,
-                                                  addresses=join(iface.addresses, empty=word("nothing")))
+        carried = site.ip in iface.addresses
+        return carried, detail("host.carries" if carried else "host.lacks", interface=iface.name, address=site.ip)
 
     def probe_configtest() -> tuple[bool, Said]:
         out = facts().command("configtest")
@@ -554,8 +554,8 @@ def _host_checks(site: Site, inventory: Inventory, read: HostFacts | Exception) 
 
         def probe_workers() -> tuple[bool, Said]:
             # ondemand pools start workers on request; the trial's HTTP checks have made some.
-            users = set(facts().users_running(f"php-fpm{php_version(inventory)}"))
-            return v.user in users, detail("php.workers", users=join(sorted(users), empty=word("none")))
+            running = v.user in facts().users_running(f"php-fpm{php_version(inventory)}")
+            return running, detail("php.workers" if running else "php.no_workers", user=v.user)
 
         checks += [timed("php.pool", probe_pool),
                    timed("php.workers", probe_workers)]
