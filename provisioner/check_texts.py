@@ -219,12 +219,19 @@ def _match(phrases: Mapping[str, Phrase], text: str, skip: tuple[str, ...] = ())
     return None
 
 
+# Details the trial no longer says but old English-only records hold, recognized so that they
+# still render in Indonesian.
+_EARLIER_DETAILS: Mapping[str, Phrase] = {
+    "php.workers_listed": Phrase("php-fpm workers run as: {users}", "proses php-fpm berjalan sebagai: {users}"),
+}
+
+
 @functools.lru_cache(maxsize=4096)
 def recognize(name: str, detail: str) -> tuple[str | None, Said, Said]:
     """A check recorded in English only (before ids and texts): its id and both languages, as far
     as the catalogue's phrases recognize its name and detail; what they do not is kept as it is."""
     title = _match(CHECKS, name)
-    found = _match(DETAILS, detail, skip=_FREE)
+    found = _match(DETAILS, detail, skip=_FREE) or _match(_EARLIER_DETAILS, detail)
     failed = _EXCEPTION.fullmatch(detail)
     if found is None and failed:
         found = ("error", DETAILS["error"](kind=failed.group(1), message=failed.group(2)))

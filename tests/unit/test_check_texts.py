@@ -19,7 +19,7 @@ import pytest
 from pypdf import PdfReader
 
 from provisioner import check_texts, documents
-from provisioner.check_texts import CHECKS, DETAILS, WORDS, Phrase
+from provisioner.check_texts import CHECKS, DETAILS, WORDS, Phrase, recognize
 from provisioner.records import Records
 from provisioner.trial import Check
 from tests import fleet
@@ -230,3 +230,10 @@ def test_old_records_render_in_indonesian(tmp_path: Path) -> None:
     text = (tmp_path / "2026-014" / "dokumen" / "id" / "laporan.md").read_text()
     assert "rekaman DNS A di 198.19.0.7" in text
     assert _leaks(_english_fragments(), text) == []
+
+
+def test_an_old_record_of_the_php_fpm_users_is_still_recognized() -> None:
+    """Records written before a case's trial named only its own user listed every php-fpm user."""
+    found = recognize("php-fpm runs as the application user", "php-fpm workers run as: root, sikesda, www-data")
+    assert found[0] == "php.workers"
+    assert found[2].id == "proses php-fpm berjalan sebagai: root, sikesda, www-data"
