@@ -101,9 +101,9 @@ class HeldProcesses:
     def _freeze(self) -> None:
         """SIGSTOP the held processes, then hold what they started, until none is new: a frozen
         process cannot fork, so nothing it started is left out."""
-        while True:
+        while alive := self.alive():  # none held (a run that was not stopped): /proc is not read
             self._signal(signal.SIGSTOP)
-            if not self.hold_below(*self.alive()):
+            if not self.hold_below(*alive):
                 return
 
     def end(self, grace: float = GRACE_SECONDS, wait: float = 10.0) -> list[int]:

@@ -137,3 +137,14 @@ def test_held_processes_that_exited_are_not_signalled() -> None:
     finally:
         parent.kill()
         parent.wait()
+
+
+def test_a_run_that_was_not_stopped_ends_without_reading_proc(monkeypatch: pytest.MonkeyPatch) -> None:
+    stopper = StopAndHold(lambda: False)
+    stopper()
+
+    def unexpected() -> dict[int, list[int]]:
+        raise AssertionError("/proc was read for a run that was not stopped")
+
+    monkeypatch.setattr("provisioner.processes._children_by_parent", unexpected)
+    assert stopper.end() == []
