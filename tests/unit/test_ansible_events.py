@@ -15,7 +15,8 @@ def test_changed_items_and_tasks_are_counted_once() -> None:
     collect(_event("runner_item_on_ok", "Create user", {"changed": True}))
     collect(_event("runner_item_on_ok", "Create user", {"changed": False}))
     collect(_event("runner_on_ok", "Create user", {"changed": True}))  # the loop's summary: not counted twice
-    collect(_event("runner_on_ok", "Check Apache's configuration and reload it gracefully", {"changed": True}, uuid="t2"))
+    collect(_event("runner_on_ok", "Check Apache's configuration and reload it gracefully", {"changed": True},
+                   uuid="t2"))
     assert result.changed == 2
 
 
