@@ -11,10 +11,12 @@ import os
 import re
 import stat
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from provisioner.inventory import load_inventory
 from tests.conftest import Cli, example
@@ -37,15 +39,22 @@ def _visits(case: dict[str, Any]) -> int:
     return int(found.group(1))
 
 
-@pytest.fixture
-def php_case(write_case: Any) -> Path:
+@pytest.fixture(scope="module")
+def php_case(cli: Cli, lab: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The MariaDB PHP case uji-cadangan, one file for the module. The first test leaves it installed
+    and the retention test's apply then finds it as its case file says (no Ansible run); destroyed
+    at the end of the module whatever the tests left (nothing to do after a full run)."""
     data = example("sikesda")
     data["id"] = "uji-cadangan"
     data["application"].update(name="cadangan", writable=["uploads"])
     data["application"]["release"] = str(Path(__file__).resolve().parents[2] / "examples" / "releases"
                                          / "sikesda-1.4.2.tar.gz")
     data["hosting"]["subdomain"] = "cadangan"
-    return write_case(data)
+    path = tmp_path_factory.mktemp("cadangan") / "case.yml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    yield path
+    gone = cli("destroy", str(path), "-i", str(lab), "--drop-database", "--remove-files", "--yes")
+    assert gone.rc == 0, gone.out
 
 
 def test_a_backup_brings_back_the_applications_rows_and_files_after_the_case_was_destroyed(
@@ -100,9 +109,6 @@ def test_a_backup_brings_back_the_applications_rows_and_files_after_the_case_was
     assert any(e["path"] == "--from" and "database.sql.gz" in e["message"] for e in refused.out["errors"])
     assert _visits(case) == written + trial_visits + 2
 
-    done = cli("destroy", str(php_case), "-i", str(lab), "--drop-database", "--remove-files", "--yes")
-    assert done.rc == 0, done.out
-
 
 def _psql(database: str, sql: str) -> str:
     done = subprocess.run(["runuser", "-u", "postgres", "--", "psql", "-Atq", "-v", "ON_ERROR_STOP=1", "-d", database,
@@ -138,23 +144,23 @@ def test_a_postgresql_database_is_restored_in_place_and_stays_its_owners(cli: Cl
 
 
 def test_retention_keeps_the_newest_backups(cli: Cli, lab: Path, php_case: Path) -> None:
+    """The case stays installed: the next test destroys it (the module's teardown, run alone)."""
     applied = cli("apply", str(php_case), "-i", str(lab))
     assert applied.rc == 0, applied.out
-    try:
-        folders = []
-        for _ in range(3):
-            made = cli("backup", str(php_case), "-i", str(lab), "--keep", "2")
-            assert made.rc == 0, made.out
-            folders.append(Path(made.out["cases"][0]["records"][0]).parent)
-        assert [f.exists() for f in folders] == [False, True, True]
-        state = load_inventory(lab)
-        assert folders[-1].parent == Path(state.settings["provisioner_backup_dir"]) / "cases" / "uji-cadangan"
-    finally:
-        cli("destroy", str(php_case), "-i", str(lab), "--drop-database", "--remove-files", "--yes")
+    folders = []
+    for _ in range(3):
+        made = cli("backup", str(php_case), "-i", str(lab), "--keep", "2")
+        assert made.rc == 0, made.out
+        folders.append(Path(made.out["cases"][0]["records"][0]).parent)
+    assert [f.exists() for f in folders] == [False, True, True]
+    state = load_inventory(lab)
+    assert folders[-1].parent == Path(state.settings["provisioner_backup_dir"]) / "cases" / "uji-cadangan"
 
 
 def test_a_case_that_is_not_installed_has_nothing_to_back_up(cli: Cli, lab: Path, php_case: Path) -> None:
-    cli("destroy", str(php_case), "-i", str(lab), "--drop-database", "--remove-files", "--yes")
+    # After the tests above, the case restored by the first one goes here (nothing to do when run alone).
+    gone = cli("destroy", str(php_case), "-i", str(lab), "--drop-database", "--remove-files", "--yes")
+    assert gone.rc == 0, gone.out
     refused = cli("backup", str(php_case), "-i", str(lab))
     assert refused.rc == 2, refused.out
     assert refused.out["errors"][0]["path"] == "CASE"

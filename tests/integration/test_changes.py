@@ -10,7 +10,8 @@ from __future__ import annotations
 import http.client
 import io
 import tarfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,111 +45,129 @@ def page(ip: str, fqdn: str) -> tuple[int, str]:
         connection.close()
 
 
-@pytest.fixture
-def live_case(tmp_path: Path, write_case: Callable[..., Path]) -> Callable[..., Path]:
-    """A PHP case without a database on a release, written for each version in turn."""
+def live_case(folder: Path, version: str, archive: Path, number: int = 1) -> Path:
+    """A PHP case without a database (uji-ubah-<number>) on ``archive``, written in ``folder`` for ``version``."""
     data: dict[str, Any] = example("sikesda")
     data["application"].update(title="Uji perubahan", trial=[{"path": "/", "status": 200, "contains": "versi-"}])
     data["hosting"].update(database={"engine": "none"})
-
-    def write(version: str, archive: Path, number: int = 1) -> Path:
-        data.update(id=f"uji-ubah-{number:03d}")
-        data["application"].update(name=f"ujiubah{number}", release=str(archive))
-        data["hosting"].update(subdomain=f"ujiubah{number}")
-        return write_case(data, f"ujiubah{number}-{version}.yml")
-
-    return write
+    data.update(id=f"uji-ubah-{number:03d}")
+    data["application"].update(name=f"ujiubah{number}", release=str(archive))
+    data["hosting"].update(subdomain=f"ujiubah{number}")
+    path = folder / f"ujiubah{number}-{version}.yml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
 
 
-def test_a_failed_upgrade_is_put_back_and_same_mtime_releases_are_served_as_on_disk(
-        cli: Cli, lab: Path, tmp_path: Path, live_case: Callable[..., Path]) -> None:
-    good = live_case("1", release(tmp_path, "ujiubah-1", '<?php echo "versi-1";'))
-    broken = live_case("2", release(tmp_path, "ujiubah-2", '<?php http_response_code(500); echo "rusak";'))
-    same_mtime = live_case("3", release(tmp_path, "ujiubah-3", '<?php echo "versi-3";'))
-    gone = ("-i", str(lab), "--drop-database", "--remove-files", "--yes")
-    try:
-        first = cli("apply", str(good), "-i", str(lab))
-        assert first.rc == 0, first.out
-        ip, fqdn = first.out["cases"][0]["public_ip"], first.out["cases"][0]["fqdn"]
-        assert page(ip, fqdn) == (200, "versi-1")
+@dataclass(frozen=True)
+class Installed:
+    """uji-ubah-001 as the module's fixture applied it: its folder (every release and case file of
+    it, kept for the whole module: rollback and put back need the earlier archives), its first case
+    file (versi-1), address and name."""
 
-        failed = cli("apply", str(broken), "-i", str(lab))
-        assert failed.rc == 1, failed.out
-        assert "put back as before" in failed.out["message"]
-        assert page(ip, fqdn) == (200, "versi-1")
-        incident = next(p for p in failed.out["cases"][0]["records"] if "insiden" in p and p.endswith(".yml"))
-        said = yaml.safe_load(Path(incident).read_text())
-        assert "restored to the case as applied before this run" in str(said), said
-        assert "its trial passes again" in str(said), said
-        kept = yaml.safe_load((cli.records / "uji-ubah-001" / "case.yml").read_text())
-        assert kept["application"]["release"].endswith("ujiubah-1.tar.gz")
-        assert cli("verify", str(cli.records / "uji-ubah-001" / "case.yml"), "-i", str(lab)).rc == 0
+    folder: Path
+    case: Path
+    ip: str
+    fqdn: str
 
-        # Same size, same modification time, other code: served once applied, and the trial saw it.
-        third = cli("apply", str(same_mtime), "-i", str(lab))
-        assert third.rc == 0, third.out
-        assert page(ip, fqdn) == (200, "versi-3")
 
-        back = cli("rollback", "uji-ubah-001", "-i", str(lab))
-        assert back.rc == 0, back.out
-        assert page(ip, fqdn) == (200, "versi-1")
-        assert yaml.safe_load((cli.records / "uji-ubah-001" / "case.yml").read_text())["application"][
-            "release"].endswith("ujiubah-1.tar.gz")
-        again = cli("rollback", "uji-ubah-001", "-i", str(lab))  # back again to versi-3
-        assert again.rc == 0, again.out
-        assert page(ip, fqdn) == (200, "versi-3")
-    finally:
-        cli("destroy", str(same_mtime), *gone)
+@pytest.fixture(scope="module")
+def installed(cli: Cli, lab: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
+    """uji-ubah-001 applied once, on versi-1, for the three tests below that start from an installed
+    case; they use it in file order: the rollback refusal first (only one case file applied yet), the
+    failed upgrade next, the unexpected error last (its final step removes the case). Destroyed at
+    the end of the module whatever the tests left (nothing to do after a full run)."""
+    folder = tmp_path_factory.mktemp("ujiubah1")
+    case = live_case(folder, "1", release(folder, "ujiubah-1", '<?php echo "versi-1";'))
+    first = cli("apply", str(case), "-i", str(lab))
+    assert first.rc == 0, first.out
+    yield Installed(folder, case, first.out["cases"][0]["public_ip"], first.out["cases"][0]["fqdn"])
+    gone = cli("destroy", "uji-ubah-001", "-i", str(lab), "--drop-database", "--remove-files", "--yes")
+    assert gone.rc == 0, gone.out
 
 
 def test_rollback_without_an_earlier_case_file_changes_nothing(cli: Cli, lab: Path, tmp_path: Path,
-                                                                live_case: Callable[..., Path]) -> None:
-    only = live_case("1", release(tmp_path, "ujiubah-1", '<?php echo "versi-1";'), number=2)
-    try:
-        assert cli("apply", str(only), "-i", str(lab)).rc == 0
-        refused = cli("rollback", "uji-ubah-002", "-i", str(lab))
-        assert refused.rc == 2, refused.out
-        assert any("no earlier applied case file" in e["message"] for e in refused.out["errors"]), refused.out
-        # A rename is refused naming the case's own old name, not "someone else".
-        data = yaml.safe_load(only.read_text())
-        data["hosting"]["subdomain"] = "ujiubah2-baru"
-        renamed = tmp_path / "renamed.yml"
-        renamed.write_text(yaml.safe_dump(data, sort_keys=False))
-        refused = cli("apply", str(renamed), "-i", str(lab))
-        assert refused.rc == 3, refused.out
-        assert [e["path"] for e in refused.out["errors"]] == ["uji-ubah-002: hosting.subdomain"], refused.out
-        assert "is installed as ujiubah2.tarakankota.go.id" in refused.out["errors"][0]["message"]
-    finally:
-        cli("destroy", str(only), "-i", str(lab), "--drop-database", "--remove-files", "--yes")
+                                                                installed: Installed) -> None:
+    """On the case as applied first, from one case file only (this module's first test of it)."""
+    refused = cli("rollback", "uji-ubah-001", "-i", str(lab))
+    assert refused.rc == 2, refused.out
+    assert any("no earlier applied case file" in e["message"] for e in refused.out["errors"]), refused.out
+    # A rename is refused naming the case's own old name, not "someone else".
+    data = yaml.safe_load(installed.case.read_text())
+    data["hosting"]["subdomain"] = "ujiubah1-baru"
+    renamed = tmp_path / "renamed.yml"
+    renamed.write_text(yaml.safe_dump(data, sort_keys=False))
+    refused = cli("apply", str(renamed), "-i", str(lab))
+    assert refused.rc == 3, refused.out
+    assert [e["path"] for e in refused.out["errors"]] == ["uji-ubah-001: hosting.subdomain"], refused.out
+    assert "is installed as ujiubah1.tarakankota.go.id" in refused.out["errors"][0]["message"]
+    assert page(installed.ip, installed.fqdn) == (200, "versi-1")
+
+
+def test_a_failed_upgrade_is_put_back_and_same_mtime_releases_are_served_as_on_disk(
+        cli: Cli, lab: Path, installed: Installed) -> None:
+    folder, ip, fqdn = installed.folder, installed.ip, installed.fqdn
+    broken = live_case(folder, "2", release(folder, "ujiubah-2", '<?php http_response_code(500); echo "rusak";'))
+    same_mtime = live_case(folder, "3", release(folder, "ujiubah-3", '<?php echo "versi-3";'))
+    assert page(ip, fqdn) == (200, "versi-1")
+
+    failed = cli("apply", str(broken), "-i", str(lab))
+    assert failed.rc == 1, failed.out
+    assert "put back as before" in failed.out["message"]
+    assert page(ip, fqdn) == (200, "versi-1")
+    incident = next(p for p in failed.out["cases"][0]["records"] if "insiden" in p and p.endswith(".yml"))
+    said = yaml.safe_load(Path(incident).read_text())
+    assert "restored to the case as applied before this run" in str(said), said
+    assert "its trial passes again" in str(said), said
+    kept = yaml.safe_load((cli.records / "uji-ubah-001" / "case.yml").read_text())
+    assert kept["application"]["release"].endswith("ujiubah-1.tar.gz")
+    assert cli("verify", str(cli.records / "uji-ubah-001" / "case.yml"), "-i", str(lab)).rc == 0
+
+    # Same size, same modification time, other code: served once applied, and the trial saw it.
+    third = cli("apply", str(same_mtime), "-i", str(lab))
+    assert third.rc == 0, third.out
+    assert page(ip, fqdn) == (200, "versi-3")
+
+    back = cli("rollback", "uji-ubah-001", "-i", str(lab))
+    assert back.rc == 0, back.out
+    assert page(ip, fqdn) == (200, "versi-1")
+    assert yaml.safe_load((cli.records / "uji-ubah-001" / "case.yml").read_text())["application"][
+        "release"].endswith("ujiubah-1.tar.gz")
+    again = cli("rollback", "uji-ubah-001", "-i", str(lab))  # back again to versi-3
+    assert again.rc == 0, again.out
+    assert page(ip, fqdn) == (200, "versi-3")
 
 
 def test_an_unexpected_error_takes_the_path_of_any_failure(cli: Cli, lab: Path, tmp_path: Path,
-                                                           live_case: Callable[..., Path]) -> None:
+                                                           installed: Installed) -> None:
     """A bug after Ansible ran (injected: PROVISIONER_FAILPOINT) undoes a new case and puts an
-    installed one back, with an incident and a message saying what to do; never a bare traceback."""
-    first = live_case("1", release(tmp_path, "ujiubah-1", '<?php echo "versi-1";'), number=3)
-    second = live_case("2", release(tmp_path, "ujiubah-2", '<?php echo "versi-2";'), number=3)
+    installed one back, with an incident and a message saying what to do; never a bare traceback.
+
+    The installed case is the module's uji-ubah-001, in whatever version the tests before left live;
+    the destroy at the end removes it (the bug strikes after the removal)."""
+    new_case = live_case(tmp_path, "1", release(tmp_path, "ujiubah-1", '<?php echo "versi-1";'), number=3)
     bug = {"PROVISIONER_FAILPOINT": "apply-after-provisioning"}
     gone = ("-i", str(lab), "--drop-database", "--remove-files", "--yes")
     try:
-        new = cli("apply", str(first), "-i", str(lab), env=bug)
+        new = cli("apply", str(new_case), "-i", str(lab), env=bug)
         assert new.rc == 1, new.out
         assert "unexpected error FailpointHit" in new.out["message"] and "--debug" in new.out["message"]
         assert any("insiden" in p for p in new.out["cases"][0]["records"]), new.out
-        nothing = cli("destroy", str(first), *gone)
+        nothing = cli("destroy", str(new_case), *gone)
         assert nothing.rc == 0 and "nothing to do" in nothing.out["message"], nothing.out  # undone whole
-
-        applied = cli("apply", str(first), "-i", str(lab))
-        assert applied.rc == 0, applied.out
-        ip, fqdn = applied.out["cases"][0]["public_ip"], applied.out["cases"][0]["fqdn"]
-        changed = cli("apply", str(second), "-i", str(lab), env=bug)
-        assert changed.rc == 1 and "put back as before" in changed.out["message"], changed.out
-        assert page(ip, fqdn) == (200, "versi-1")
-        broken = cli("destroy", str(first), *gone, env={"PROVISIONER_FAILPOINT": "destroy-after-removal"})
-        assert broken.rc == 1 and "unexpected error FailpointHit" in broken.out["message"], broken.out
-        assert any("insiden" in p for p in broken.out["cases"][0]["records"]), broken.out
     finally:
-        cli("destroy", str(first), *gone)
+        cli("destroy", str(new_case), *gone)
+
+    ip, fqdn = installed.ip, installed.fqdn
+    before = page(ip, fqdn)
+    assert before[0] == 200 and before[1].startswith("versi-"), before
+    # Another size than any earlier release: what is served cannot be an older file's cached code.
+    newer = live_case(installed.folder, "4", release(installed.folder, "ujiubah-4", '<?php echo "versi-4 baru";'))
+    changed = cli("apply", str(newer), "-i", str(lab), env=bug)
+    assert changed.rc == 1 and "put back as before" in changed.out["message"], changed.out
+    assert page(ip, fqdn) == before
+    broken = cli("destroy", str(installed.case), *gone, env={"PROVISIONER_FAILPOINT": "destroy-after-removal"})
+    assert broken.rc == 1 and "unexpected error FailpointHit" in broken.out["message"], broken.out
+    assert any("insiden" in p for p in broken.out["cases"][0]["records"]), broken.out
 
 
 def test_what_a_destroy_kept_a_later_destroy_removes(cli: Cli, lab: Path, tmp_path: Path,

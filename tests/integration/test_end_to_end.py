@@ -9,20 +9,26 @@ from __future__ import annotations
 import copy
 import http.client
 import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import dns.query
 import dns.update
+import pytest
 import yaml
 
 from provisioner import dns as dnsq
 from provisioner.inventory import load_inventory
-from tests.conftest import EXAMPLES, Cli, assert_no_secret_leaked, example
+from tests.conftest import EXAMPLES, Cli, Result, assert_no_secret_leaked, example
+from tests.integration.conftest import FAILED_NAME, FailedApply
 
 INV = load_inventory(EXAMPLES.parent.parent / "inventories" / "local")
 PRIMARY = INV.dns_primary.address
 ALL_EXAMPLES = [str(p) for p in sorted(EXAMPLES.glob("*.yml"))]
+PPID, SIKESDA, SIMPEG = (str(EXAMPLES / name) for name in (
+    "2026-011-ppid-static.yml", "2026-014-sikesda-php.yml", "2026-020-simpeg-proxy.yml"))
 
 
 def _a(fqdn: str) -> list[str]:
@@ -117,6 +123,34 @@ def _healed(cli: Cli, lab: Path, case: str) -> dict[str, Any]:
     return result.out
 
 
+@dataclass
+class Heal:
+    """One apply of several cases, each disturbed first (never two disturbances on one case), and
+    the apply after it: one Ansible run heals them all, each test checks its own case's part."""
+
+    result: Result
+    runs: int  # Ansible runs the apply made
+    again: Result
+
+
+def _heal(cli: Cli, lab: Path, *cases: str) -> Heal:
+    runs = _ansible_runs()
+    result = cli("apply", *cases, "-i", str(lab))
+    made = len(_ansible_runs() - runs)
+    return Heal(result, made, cli("apply", *cases, "-i", str(lab)))
+
+
+def _assert_healed(heal: Heal, case_id: str) -> None:
+    """What `_healed` checks, for ``case_id`` of a shared heal: Ansible ran for it (no fast path) and
+    changed it, and the apply after changes nothing."""
+    assert heal.result.rc == 0, heal.result.out
+    case = _by_id(heal.result.out)[case_id]
+    assert case.get("note") != "unchanged"
+    assert case["changed"] > 0
+    assert heal.runs == 1
+    assert _by_id(heal.again.out)[case_id].get("note") == "unchanged", heal.again.out
+
+
 def test_a_changed_case_file_goes_through_ansible(cli: Cli, lab: Path, write_case) -> None:
     data = example("ppid")
     data["application"]["title"] = data["application"]["title"] + " (judul baru)"
@@ -125,16 +159,26 @@ def test_a_changed_case_file_goes_through_ansible(cli: Cli, lab: Path, write_cas
     _healed(cli, lab, str(EXAMPLES / "2026-011-ppid-static.yml"))
 
 
-def test_an_unbound_address_goes_through_ansible(cli: Cli, lab: Path) -> None:
-    assert _sh(f"ip addr del 198.19.0.10/32 dev {INV.public_interface}").returncode == 0
-    _healed(cli, lab, str(EXAMPLES / "2026-011-ppid-static.yml"))
+@pytest.fixture(scope="module")
+def address_unbound_and_database_opened(cli: Cli, lab: Path) -> dict[str, Any]:
+    """The disturbances of the next two tests, on two cases: ppid's address unbound, simpeg's
+    database opened to everyone; then one apply of both heals them."""
+    unbound = _sh(f"ip addr del 198.19.0.10/32 dev {INV.public_interface}")
+    opened = _sh("runuser -u postgres -- psql -X -c 'GRANT CONNECT ON DATABASE simpeg TO PUBLIC'")
+    return {"unbound": unbound, "opened": opened, "heal": _heal(cli, lab, PPID, SIMPEG)}
+
+
+def test_an_unbound_address_goes_through_ansible(address_unbound_and_database_opened: dict[str, Any]) -> None:
+    disturbed = address_unbound_and_database_opened
+    assert disturbed["unbound"].returncode == 0, disturbed["unbound"].stderr
+    _assert_healed(disturbed["heal"], "2026-011")
     assert "198.19.0.10/32" in _sh(f"ip -4 addr show dev {INV.public_interface}").stdout
 
 
-def test_a_database_open_to_everyone_goes_through_ansible(cli: Cli, lab: Path) -> None:
-    opened = _sh("runuser -u postgres -- psql -X -c 'GRANT CONNECT ON DATABASE simpeg TO PUBLIC'")
-    assert opened.returncode == 0, opened.stderr
-    _healed(cli, lab, str(EXAMPLES / "2026-020-simpeg-proxy.yml"))
+def test_a_database_open_to_everyone_goes_through_ansible(address_unbound_and_database_opened: dict[str, Any]) -> None:
+    disturbed = address_unbound_and_database_opened
+    assert disturbed["opened"].returncode == 0, disturbed["opened"].stderr
+    _assert_healed(disturbed["heal"], "2026-020")
 
 
 def test_verify_all_passes(cli: Cli, lab: Path) -> None:
@@ -174,31 +218,56 @@ def test_records_carry_the_configuration_and_no_secret(lab: Path, records: Path)
     assert config["software"]["apache"].startswith("Server version: Apache/2.4")
 
 
-def test_plan_of_a_new_case_changes_nothing(cli: Cli, lab: Path, write_case) -> None:
-    path = _scratch_case(write_case, "rencana")
-    result = cli("plan", str(path), "-i", str(lab))
+def _case_writer(folder: Path) -> Callable[..., Path]:
+    """The `write_case` fixture's writer, in a folder of a module-scoped fixture."""
+    (folder / "releases").mkdir()
+    for archive in (EXAMPLES.parent / "releases").glob("*.tar.gz"):
+        (folder / "releases" / archive.name).write_bytes(archive.read_bytes())
+    (folder / "cases").mkdir()
+
+    def write(data: dict[str, Any], name: str = "case.yml") -> Path:
+        path = folder / "cases" / name
+        path.write_text(yaml.safe_dump(copy.deepcopy(data), sort_keys=False))
+        return path
+
+    return write
+
+
+@pytest.fixture(scope="module")
+def new_cases_planned(cli: Cli, lab: Path, tmp_path_factory: pytest.TempPathFactory) -> Result:
+    """One `plan --diff` (JSON) of three new cases no example uses, shared by the plan tests below,
+    each checking its own case: uji-rencana (MariaDB PHP), uji-rencana-pg (PostgreSQL, self-signed
+    TLS) and uji-rencanateks (the --diff part; its plan as text is run on its own)."""
+    write = _case_writer(tmp_path_factory.mktemp("plans"))
+    postgresql = example("simpeg")
+    postgresql.update(id="uji-rencana-pg")
+    postgresql["application"]["name"] = "rencanapg"
+    postgresql["hosting"]["subdomain"] = "rencanapg"
+    postgresql["hosting"]["database"] = {"engine": "postgresql"}
+    paths = [_scratch_case(write, "rencana"), write(postgresql, "rencanapg.yml"), _scratch_case(write, "rencanateks")]
+    return cli("plan", *map(str, paths), "-i", str(lab), "--diff")
+
+
+def test_plan_of_a_new_case_changes_nothing(new_cases_planned: Result) -> None:
+    result = new_cases_planned
     assert result.rc == 0, result.out
-    plan = {(p["action"], p["role"], p["thing"]) for p in result.out["cases"][0]["plan"]}
+    case = _by_id(result.out)["uji-rencana"]
+    plan = {(p["action"], p["role"], p["thing"]) for p in case["plan"]}
     assert {("add", "database", "database"), ("add", "database", "user"), ("add", "apache_vhost", "vhost"),
             ("add", "apache_vhost", "php_pool"), ("add", "public_ip", "address"),
             ("add", "dns_record", "a_record"), ("add", "site_registry", "ownership_record")} <= plan, plan
     assert {action for action, _, _ in plan} == {"add"}
-    assert result.out["cases"][0]["changed"] == len(plan)
+    assert case["changed"] == len(plan)
     assert _a("rencana.tarakankota.go.id") == []
     assert not Path("/etc/apache2/sites-available/rencana.tarakankota.go.id.conf").exists()
     assert _sh("id rencana").returncode != 0
     assert _sh("mariadb -N -B -e \"SHOW DATABASES LIKE 'rencana'\"").stdout.strip() == ""
 
 
-def test_plan_of_a_new_tls_postgresql_case_changes_nothing(cli: Cli, lab: Path, write_case) -> None:
-    data = example("simpeg")
-    data.update(id="uji-rencana-pg")
-    data["application"]["name"] = "rencanapg"
-    data["hosting"]["subdomain"] = "rencanapg"
-    data["hosting"]["database"] = {"engine": "postgresql"}
-    result = cli("plan", str(write_case(data, "rencanapg.yml")), "-i", str(lab))
+def test_plan_of_a_new_tls_postgresql_case_changes_nothing(new_cases_planned: Result) -> None:
+    result = new_cases_planned
     assert result.rc == 0, result.out
-    assert result.out["cases"][0]["changed"] > 0
+    assert _by_id(result.out)["uji-rencana-pg"]["changed"] > 0
     assert not Path("/etc/apache2/provisioner-tls/rencanapg.tarakankota.go.id.key").exists()
     assert _sh("runuser -u postgres -- psql -tAc \"SELECT 1 FROM pg_roles WHERE rolname='rencanapg'\"").stdout == ""
 
@@ -211,15 +280,16 @@ def test_plan_of_an_installed_case_changes_nothing(cli: Cli, lab: Path) -> None:
     assert result.out["message"] == "no changes: the servers match the cases"
 
 
-def test_plan_shows_a_list_per_case_and_no_raw_ansible_output(cli: Cli, lab: Path, write_case) -> None:
+def test_plan_shows_a_list_per_case_and_no_raw_ansible_output(cli: Cli, lab: Path, write_case,
+                                                              new_cases_planned: Result) -> None:
     result = cli("plan", str(_scratch_case(write_case, "rencanateks")), "-i", str(lab), as_json=False)
     assert result.rc == 0, result.stderr[-2000:]
     assert "uji-rencanateks  rencanateks.tarakankota.go.id" in result.stdout
     assert "  + database: database\n" in result.stdout and "  + dns_record: a_record\n" in result.stdout
     for raw in ("TASK [", "PLAY [", "\x1b[", "failed to look up user", "[WARNING]"):
         assert raw not in result.stdout, raw
-    diffed = cli("plan", str(_scratch_case(write_case, "rencanateks")), "-i", str(lab), "--diff")
-    assert diffed.rc == 0 and diffed.out["diffs"], diffed.out
+    diffed = new_cases_planned  # `plan --diff` of uji-rencanateks (and two other new cases)
+    assert diffed.rc == 0 and "uji-rencanateks" in _by_id(diffed.out) and diffed.out["diffs"], diffed.out
 
 
 def test_a_pending_case_is_refused_and_changes_nothing(cli: Cli, lab: Path, write_case) -> None:
@@ -253,11 +323,10 @@ def test_a_name_holding_other_data_is_refused(cli: Cli, lab: Path, write_case) -
         dns.query.tcp(cleanup, PRIMARY, timeout=5)
 
 
-def test_a_failed_trial_undoes_the_run_and_records_the_incident(cli: Cli, lab: Path, write_case,
-                                                                 records: Path) -> None:
-    path = _scratch_case(write_case, "gagal",
-                         application__trial=[{"path": "/", "status": 200, "contains": "TIDAK ADA TEKS INI"}])
-    result = cli("apply", str(path), "-i", str(lab))
+def test_a_failed_trial_undoes_the_run_and_records_the_incident(failed_apply: FailedApply) -> None:
+    """The apply of a new MariaDB PHP case whose trial asks for a text the page lacks; made once per
+    session by the fixture `failed_apply` (tests/integration/conftest.py), test_register reads it too."""
+    result = failed_apply.result
     assert result.rc == 1, result.out
     assert result.out["status"] == "failed"
     case = result.out["cases"][0]
@@ -265,12 +334,13 @@ def test_a_failed_trial_undoes_the_run_and_records_the_incident(cli: Cli, lab: P
     assert incident and "body lacks" in Path(incident[0]).read_text()
     assert "database: database" in Path(incident[0]).read_text()  # what the database role reported creating
     # Everything this run created is gone again.
-    assert _a("gagal.tarakankota.go.id") == []
-    assert not Path("/etc/apache2/sites-enabled/gagal.tarakankota.go.id.conf").exists()
-    assert not Path("/srv/www/gagal.tarakankota.go.id").exists()
-    assert _sh("id gagal").returncode != 0
-    assert _sh("mariadb -N -B -e \"SHOW DATABASES LIKE 'gagal'\"").stdout.strip() == ""
-    assert case["public_ip"] not in _sh(f"ip -4 -o addr show dev {INV.public_interface}").stdout
+    fqdn = f"{FAILED_NAME}.tarakankota.go.id"
+    assert _a(fqdn) == []
+    assert not Path(f"/etc/apache2/sites-enabled/{fqdn}.conf").exists()
+    assert not Path(f"/srv/www/{fqdn}").exists()
+    assert _sh(f"id {FAILED_NAME}").returncode != 0
+    assert _sh(f"mariadb -N -B -e \"SHOW DATABASES LIKE '{FAILED_NAME}'\"").stdout.strip() == ""
+    assert case["public_ip"] not in failed_apply.addresses  # the addresses bound right after the run
 
 
 def test_a_configuration_apache_refuses_is_never_activated(cli: Cli, lab: Path, write_case) -> None:
@@ -296,28 +366,39 @@ def pgrep_apache() -> bool:
     return _sh("pgrep -x apache2").returncode == 0
 
 
-def test_verify_names_drift_and_apply_restores_it(cli: Cli, lab: Path) -> None:
-    link = Path("/etc/apache2/sites-enabled/ppid.tarakankota.go.id.conf")
-    link.unlink()
+PPID_LINK = Path("/etc/apache2/sites-enabled/ppid.tarakankota.go.id.conf")
+SIKESDA_VHOST = Path("/etc/apache2/sites-available/sikesda.tarakankota.go.id.conf")
+
+
+@pytest.fixture(scope="module")
+def vhost_disabled_and_edited(cli: Cli, lab: Path) -> dict[str, Any]:
+    """The drifts of the next two tests, on two cases, each verified before the next is made: ppid's
+    virtual host disabled, sikesda's edited by hand; then one apply of both heals them."""
+    PPID_LINK.unlink()
     _sh("service apache2 reload")
-    drifted = cli("verify", str(EXAMPLES / "2026-011-ppid-static.yml"), "-i", str(lab))
+    disabled = cli("verify", PPID, "-i", str(lab))
+    SIKESDA_VHOST.write_text(SIKESDA_VHOST.read_text() + "# edited by hand\n")
+    edited = cli("verify", SIKESDA, "-i", str(lab))
+    return {"disabled": disabled, "edited": edited, "heal": _heal(cli, lab, PPID, SIKESDA)}
+
+
+def test_verify_names_drift_and_apply_restores_it(vhost_disabled_and_edited: dict[str, Any]) -> None:
+    drifted = vhost_disabled_and_edited["disabled"]
     assert drifted.rc == 1
     failed = {c["name"] for c in drifted.out["cases"][0]["checks"] if not c["ok"]}
     assert "virtual host enabled" in failed
-    _healed(cli, lab, str(EXAMPLES / "2026-011-ppid-static.yml"))
-    assert link.is_symlink()
+    _assert_healed(vhost_disabled_and_edited["heal"], "2026-011")
+    assert PPID_LINK.is_symlink()
 
 
-def test_verify_names_a_vhost_edited_by_hand_and_apply_restores_it(cli: Cli, lab: Path) -> None:
-    vhost = Path("/etc/apache2/sites-available/sikesda.tarakankota.go.id.conf")
-    vhost.write_text(vhost.read_text() + "# edited by hand\n")
-    case = str(EXAMPLES / "2026-014-sikesda-php.yml")
-    drifted = cli("verify", case, "-i", str(lab))
+def test_verify_names_a_vhost_edited_by_hand_and_apply_restores_it(cli: Cli, lab: Path,
+                                                                   vhost_disabled_and_edited: dict[str, Any]) -> None:
+    drifted = vhost_disabled_and_edited["edited"]
     assert drifted.rc == 1
     assert {c["name"] for c in drifted.out["cases"][0]["checks"] if not c["ok"]} == {"virtual host as applied"}
-    _healed(cli, lab, case)
-    assert "edited by hand" not in vhost.read_text()
-    assert cli("verify", case, "-i", str(lab)).rc == 0
+    _assert_healed(vhost_disabled_and_edited["heal"], "2026-014")
+    assert "edited by hand" not in SIKESDA_VHOST.read_text()
+    assert cli("verify", SIKESDA, "-i", str(lab)).rc == 0
 
 
 def test_verify_names_a_deleted_dns_record_and_apply_restores_it(cli: Cli, lab: Path) -> None:
@@ -353,6 +434,9 @@ def test_destroy_then_apply_again(cli: Cli, lab: Path) -> None:
     assert gone.rc == 0, gone.out
     assert _a("ppid.tarakankota.go.id") == []
     assert not Path("/etc/apache2/sites-available/ppid.tarakankota.go.id.conf").exists()
+    # Its log rotation and logs go too (test_log_rotation rotates this example's logs).
+    assert not Path("/etc/logrotate.d/provisioner-ppid").exists()
+    assert not Path("/srv/www/ppid.tarakankota.go.id/logs").exists()
     again = cli("destroy", case, "-i", str(lab))
     assert again.rc == 0 and "not installed" in again.out["message"]
     back = cli("apply", case, "-i", str(lab))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,14 +22,21 @@ INV = load_inventory(LOCAL_INVENTORY)
 
 
 @pytest.fixture(scope="module")
-def cases(lab: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def cases(cli: Cli, lab: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
+    """A case file per runner. Each test leaves its case installed; both go here in one destroy at
+    the end of the module, which must succeed on what the exported runs installed."""
     folder = tmp_path_factory.mktemp("export-cases")
     written = {}
     for runner, (index, kind) in (("ansible-playbook", (0, "php")), ("ansible-navigator", (1, "proxy"))):
         data = fleet.case(index, kind, prefix="expo")
         written[runner] = folder / f"{data['id']}.yml"
         written[runner].write_text(yaml.safe_dump(data, sort_keys=False))
-    return written
+    yield written
+    gone = cli("destroy", *(str(p) for p in written.values()), "-i", str(lab), "--drop-database", "--remove-files",
+               "--yes")
+    assert gone.rc == 0, gone.out.get("message")
+    for path in written.values():
+        assert not Path(f"/etc/provisioner/sites/{yaml.safe_load(path.read_text())['id']}.yml").exists()
 
 
 @pytest.mark.parametrize("runner", ["ansible-playbook", "ansible-navigator"])
@@ -50,5 +58,3 @@ def test_an_exported_run_made_by_ansible_alone_verifies(cli: Cli, lab: Path, cas
     assert Path(f"/etc/provisioner/sites/{case_id}.yml").exists()
     checked = cli("verify", case, "-i", str(lab))
     assert checked.rc == 0, [(k["name"], k["detail"]) for c in checked.out["cases"] for k in c["checks"] if not k["ok"]]
-    gone = cli("destroy", case, "-i", str(lab), "--drop-database", "--remove-files", "--yes")
-    assert gone.rc == 0, gone.out.get("message")

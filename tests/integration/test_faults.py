@@ -4,19 +4,22 @@ killed halfway. After each, nothing is left half-done, and a normal apply works 
 from __future__ import annotations
 
 import copy
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from provisioner import dns as dnsq
 from provisioner.inventory import load_inventory
 from provisioner.processes import HeldProcesses
-from tests.conftest import LOCAL_INVENTORY, Cli, example
+from tests.conftest import EXAMPLES, LOCAL_INVENTORY, Cli, example
 from tests.process_tree import command_line, stop_descendants
 
 INV = load_inventory(LOCAL_INVENTORY)
@@ -27,14 +30,44 @@ def _sh(command: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, shell=True, capture_output=True, text=True, check=False)
 
 
-def _case(write_case, name: str, **hosting: Any) -> Path:  # type: ignore[no-untyped-def]
+def _case_data(name: str, **hosting: Any) -> dict[str, Any]:
     data = copy.deepcopy(example("sikesda"))
     data["id"] = f"uji-{name}"
     data["application"]["name"] = name
     data["application"]["trial"] = [{"path": "/", "status": 200, "contains": "database: ok"}]
     data["hosting"]["subdomain"] = name
     data["hosting"].update(hosting)
-    return write_case(data, f"{name}.yml")
+    return data
+
+
+def _case(write_case, name: str, **hosting: Any) -> Path:  # type: ignore[no-untyped-def]
+    return write_case(_case_data(name, **hosting), f"{name}.yml")
+
+
+# The cases the SIGTERM, SIGKILL and concurrent-run tests leave installed, for
+# test_drop_database_writes_a_dump_first to destroy in one run.
+LEFT_INSTALLED = ("dihentikan", "dibunuh", "bersamaan")
+
+
+@pytest.fixture(scope="module")
+def left_installed(cli: Cli, lab: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
+    """The case files of LEFT_INSTALLED by name, written once for the module (beside a copy of the
+    releases, as write_case does) so that an apply of the same case finds the same inputs.
+
+    Whatever of them is still installed at the end of the module (after a test run alone, or one
+    that failed) is destroyed here; after a full run there is nothing to do."""
+    folder = tmp_path_factory.mktemp("faults")
+    (folder / "releases").mkdir()
+    for archive in (EXAMPLES.parent / "releases").glob("*.tar.gz"):
+        shutil.copyfile(archive, folder / "releases" / archive.name)
+    (folder / "cases").mkdir()
+    paths = {name: folder / "cases" / f"{name}.yml" for name in LEFT_INSTALLED}
+    for name, path in paths.items():
+        path.write_text(yaml.safe_dump(_case_data(name), sort_keys=False))
+    yield paths
+    gone = cli("destroy", *(str(p) for p in paths.values()), "-i", str(lab), "--drop-database", "--remove-files",
+               "--yes")
+    assert gone.rc == 0, gone.out
 
 
 def _nothing_of(name: str) -> None:
@@ -128,8 +161,10 @@ def _wait_for(path: Path, process: subprocess.Popen[str], timeout: float = 60) -
         time.sleep(0.02)
 
 
-def test_sigterm_halfway_undoes_the_run(cli: Cli, lab: Path, write_case) -> None:
-    process = _start_apply(cli, _case(write_case, "dihentikan"))
+def test_sigterm_halfway_undoes_the_run(cli: Cli, lab: Path, left_installed: dict[str, Path]) -> None:
+    """The case stays installed: test_drop_database_writes_a_dump_first destroys it."""
+    case = left_installed["dihentikan"]
+    process = _start_apply(cli, case)
     _wait_for(Path("/etc/apache2/sites-available/dihentikan.tarakankota.go.id.conf"), process)
     # Every process of the run (the playbook, its task workers in their own sessions, Mitogen's),
     # held by pidfds: none may outlive the stopped run, orphaned.
@@ -145,14 +180,13 @@ def test_sigterm_halfway_undoes_the_run(cli: Cli, lab: Path, write_case) -> None
     assert process.returncode == 1, out + err[-2000:]
     assert "stopped by SIGTERM" in out
     _nothing_of("dihentikan")
-    assert cli("apply", str(_case(write_case, "dihentikan")), "-i", str(lab)).rc == 0
-    assert cli("destroy", str(_case(write_case, "dihentikan")), "-i", str(lab), "--drop-database",
-               "--remove-files", "--yes").rc == 0
-    _nothing_of("dihentikan")
+    assert cli("apply", str(case), "-i", str(lab)).rc == 0
 
 
-def test_after_sigkill_the_next_run_finishes_the_leftovers(cli: Cli, lab: Path, write_case) -> None:
-    case = _case(write_case, "dibunuh")
+def test_after_sigkill_the_next_run_finishes_the_leftovers(cli: Cli, lab: Path,
+                                                          left_installed: dict[str, Path]) -> None:
+    """The case stays installed: test_drop_database_writes_a_dump_first destroys it."""
+    case = left_installed["dibunuh"]
     process = _start_apply(cli, case)
     _wait_for(Path("/etc/apache2/sites-available/dibunuh.tarakankota.go.id.conf"), process)
     # This run's playbook only, found below its pid and held first: once provisioner is killed it
@@ -167,13 +201,12 @@ def test_after_sigkill_the_next_run_finishes_the_leftovers(cli: Cli, lab: Path, 
     again = cli("apply", str(case), "-i", str(lab))
     assert again.rc == 0, again.out
     assert not any(Path(INV.state_dir / "journal").glob("uji-dibunuh.json"))
-    gone = cli("destroy", str(case), "-i", str(lab), "--drop-database", "--remove-files", "--yes")
-    assert gone.rc == 0
-    _nothing_of("dibunuh")
 
 
-def test_a_second_concurrent_run_is_refused_naming_the_holder(cli: Cli, lab: Path, write_case) -> None:
-    case = _case(write_case, "bersamaan")
+def test_a_second_concurrent_run_is_refused_naming_the_holder(cli: Cli, lab: Path,
+                                                              left_installed: dict[str, Path]) -> None:
+    """The case stays installed: test_drop_database_writes_a_dump_first destroys it."""
+    case = left_installed["bersamaan"]
     process = _start_apply(cli, case)
     try:
         _wait_for(INV.state_dir / "journal" / "uji-bersamaan.json", process)
@@ -183,8 +216,6 @@ def test_a_second_concurrent_run_is_refused_naming_the_holder(cli: Cli, lab: Pat
     finally:
         out, _ = process.communicate(timeout=120)
     assert process.returncode == 0, out
-    assert cli("destroy", str(case), "-i", str(lab), "--drop-database", "--remove-files", "--yes").rc == 0
-    _nothing_of("bersamaan")
 
 
 def test_an_address_bound_meanwhile_stops_the_public_ip_role(lab: Path, write_case) -> None:
@@ -210,16 +241,24 @@ def test_an_address_bound_meanwhile_stops_the_public_ip_role(lab: Path, write_ca
         _sh(f"ip addr del 198.19.0.223/32 dev {INV.public_interface}")
 
 
-def test_drop_database_writes_a_dump_first(cli: Cli, lab: Path, write_case) -> None:
-    case = _case(write_case, "dibuang")
-    assert cli("apply", str(case), "-i", str(lab)).rc == 0
-    before = set(Path("/var/backups/provisioner/mariadb").glob("dibuang-*.sql.gz"))
-    gone = cli("destroy", str(case), "-i", str(lab), "--drop-database", "--remove-files", "--yes")
+def test_drop_database_writes_a_dump_first(cli: Cli, lab: Path, left_installed: dict[str, Path]) -> None:
+    """One destroy --drop-database --remove-files of the cases the SIGTERM, SIGKILL and concurrent-run
+    tests left installed: each database dumped first, and nothing of any case left after what those
+    runs went through. Run alone, the apply installs them; after those tests it finds each as its
+    case file says and runs no Ansible."""
+    paths = [str(p) for p in left_installed.values()]
+    applied = cli("apply", *paths, "-i", str(lab))
+    assert applied.rc == 0, applied.out
+    folder = Path("/var/backups/provisioner/mariadb")
+    before = {name: set(folder.glob(f"{name}-*.sql.gz")) for name in left_installed}
+    gone = cli("destroy", *paths, "-i", str(lab), "--drop-database", "--remove-files", "--yes")
     assert gone.rc == 0, gone.out
-    dumps = set(Path("/var/backups/provisioner/mariadb").glob("dibuang-*.sql.gz")) - before
-    assert len(dumps) == 1
-    assert "CREATE TABLE `kunjungan`" in _sh(f"zcat {dumps.pop()}").stdout
-    _nothing_of("dibuang")
+    assert gone.out["message"] == f"{len(paths)} case(s) removed", gone.out
+    for name in left_installed:
+        dumps = set(folder.glob(f"{name}-*.sql.gz")) - before[name]
+        assert len(dumps) == 1, (name, dumps)
+        assert "CREATE TABLE `kunjungan`" in _sh(f"zcat {dumps.pop()}").stdout, name
+        _nothing_of(name)
 
 
 def test_destroy_keeps_the_database_for_the_same_case_only(cli: Cli, lab: Path, write_case) -> None:

@@ -3,7 +3,9 @@ read back by Prometheus's text parser, the certificate's expiry in it and in the
 the mail about a case that newly fails (a vhost edited by hand), caught by an SMTP server on
 loopback (tests/smtp_sink.py) through an inventory that names it as its relay.
 
-The tests of this module run in order and share one case of their own.
+The tests of this module run in order and share the self-signed example (simpeg), installed by
+`examples_applied`; the last one heals it. That destroy removes a vhost is checked by
+test_end_to_end.py's test_destroy_then_apply_again.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from tests.conftest import EXAMPLES, Cli
 
 pytestmark = pytest.mark.integration
 
-CASE_ID, NAME = "uji-surel", "ujisurel"
+CASE_FILE = EXAMPLES / "2026-020-simpeg-proxy.yml"
+CASE_ID, NAME = "2026-020", "simpeg"
 FQDN = f"{NAME}.tarakankota.go.id"
 VHOST = Path("/etc/apache2/sites-available") / f"{FQDN}.conf"
 
@@ -51,27 +54,9 @@ def mailing_inventory(lab: Path, sink: smtp_sink.Sink, tmp_path_factory: pytest.
 
 
 @pytest.fixture(scope="module")
-def case_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The self-signed example under a name of its own."""
-    source = next(EXAMPLES.glob("*simpeg*.yml"))
-    data = yaml.safe_load(source.read_text())
-    data["id"] = CASE_ID
-    data["application"]["name"] = NAME
-    if "release" in data["application"]:
-        data["application"]["release"] = str((source.parent / data["application"]["release"]).resolve())
-    data["hosting"]["subdomain"] = NAME
-    data["hosting"]["database"] = {"engine": "none"}
-    path = tmp_path_factory.mktemp("mail") / "case.yml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
-
-
-@pytest.fixture(scope="module")
-def applied(cli: Cli, lab: Path, case_file: Path) -> Path:
-    cli("destroy", str(case_file), "-i", str(lab), "--remove-files", "--yes")  # leftovers of an earlier session
-    result = cli("apply", str(case_file), "-i", str(lab))
-    assert result.rc == 0, (result.out, result.stderr[-3000:])
-    return case_file
+def applied(examples_applied: Path) -> Path:
+    """The self-signed example's case file, the example installed."""
+    return CASE_FILE
 
 
 def test_verify_all_writes_metrics_prometheus_reads(cli: Cli, lab: Path, applied: Path, tmp_path: Path) -> None:
@@ -114,10 +99,7 @@ def test_a_case_that_newly_fails_is_mailed_once(cli: Cli, mailing_inventory: Pat
     assert again.rc == 1 and len(sink.mails) == 1  # the same incident: no second mail
 
 
-def test_apply_heals_and_destroy_cleans(cli: Cli, lab: Path, applied: Path) -> None:
+def test_apply_heals_the_vhost_edited_by_hand(cli: Cli, lab: Path, applied: Path) -> None:
     healed = cli("apply", str(applied), "-i", str(lab))
     assert healed.rc == 0, healed.out
     assert "# edited by hand" not in VHOST.read_text()
-    gone = cli("destroy", str(applied), "-i", str(lab), "--remove-files", "--yes")
-    assert gone.rc == 0, gone.out
-    assert not VHOST.exists()
