@@ -13,8 +13,8 @@ from click.testing import CliRunner
 
 from provisioner.cli import cli
 from provisioner.errors import InvalidInput
-from provisioner.hosts import ssh_settings
 from provisioner.inventory import TOPOLOGIES, Host, load_inventory
+from provisioner.ssh import ssh_settings
 from tests.conftest import ROOT
 
 GROUPS = {"web": ["web1"], "db_mariadb": ["db1"], "db_postgresql": ["db1"], "dns_primary": ["ns1"],
@@ -153,7 +153,7 @@ def test_a_bastion_is_taken_as_openssh_takes_proxyjump(tmp_path: Path, variables
     ({"ansible_become": False, "ansible_become_user": "ops"}, None),
 ])
 def test_become_runs_the_reads_through_sudo(variables: dict, user: str | None) -> None:
-    from provisioner.hosts import CheckedParamikoBackend
+    from provisioner.ssh import CheckedParamikoBackend
 
     settings = ssh_settings(Host("web1", {"ansible_host": "192.0.2.1", **variables}))
     assert settings["become_user"] == user
