@@ -25,7 +25,7 @@ from typing import Any
 
 import ansible_runner
 
-from provisioner import secrets
+from provisioner import inventory_cache, secrets
 from provisioner.inventory import Inventory
 from provisioner.processes import StopAndHold
 from provisioner.vault import VaultIdentities
@@ -148,7 +148,10 @@ class _Collector:
 def _mitogen_strategy() -> dict[str, str]:
     """Mitogen's strategy cuts Ansible's cost per task several-fold (DESIGN.md, measured floors).
 
-    Used when installed, unless PROVISIONER_STRATEGY names another strategy (``linear``).
+    Used when installed, unless PROVISIONER_STRATEGY names another strategy (``linear``). Its
+    linear strategy runs as ``provisioner_mitogen_linear`` (playbooks/strategy_plugins), which keeps
+    the modules Mitogen prepares for the hosts between runs in the user's cache folder
+    (``PROVISIONER_MITOGEN_CACHE=0``: not kept).
     """
     wanted = os.environ.get("PROVISIONER_STRATEGY", "mitogen_linear")
     if not wanted.startswith("mitogen"):
@@ -157,7 +160,12 @@ def _mitogen_strategy() -> dict[str, str]:
     if spec is None or spec.origin is None:
         return {}
     plugins = Path(spec.origin).parent / "plugins" / "strategy"
-    return {"ANSIBLE_STRATEGY_PLUGINS": str(plugins), "ANSIBLE_STRATEGY": wanted}
+    found = {"ANSIBLE_STRATEGY_PLUGINS": f"{plugins}{os.pathsep}{PLAYBOOK_DIR / 'strategy_plugins'}",
+             "ANSIBLE_STRATEGY": wanted}
+    if wanted == "mitogen_linear" and os.environ.get("PROVISIONER_MITOGEN_CACHE", "1") != "0":
+        found["ANSIBLE_STRATEGY"] = "provisioner_mitogen_linear"
+        found["PROVISIONER_MITOGEN_CACHE_DIR"] = str(inventory_cache.cache_dir().parent / "mitogen-modules")
+    return found
 
 
 def _environment() -> dict[str, str]:
