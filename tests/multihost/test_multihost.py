@@ -2,7 +2,8 @@
 from its case's web host only, ns2 follows ns1, every host cleaned.
 
 Order matters within this module (pytest keeps file order): apply, then what must hold, then
-destroy, then lab down.
+destroy, then lab down. The tests that install a case of their own leave it installed (listed in
+`left_installed`): the destroy test removes them with the examples in one run.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,6 +31,28 @@ CASES = sorted(str(p) for p in EXAMPLES.glob("*.yml"))
 PHP, PROXY = "2026-014", "2026-020"
 # Placed automatically, in file order, on the web host with fewer sites (then by name).
 PLACED = {"2026-011": "web1", PHP: "web2", PROXY: "web1"}
+# The cases of single tests, left installed for test_destroy_cleans_every_host: the static example on
+# web2's shared address, WordPress (examples/cases/vendor) and the ACME example.
+DUAWEB, PORTAL, ACME = "2026-930", "2026-031", "2026-041"
+ACME_CASE = EXAMPLES / "acme" / "2026-041-ppid-publik.yml"
+LAB_RUN = Path("/run/provisioner-lab")  # while it is missing the lab is down
+
+
+@pytest.fixture(scope="module")
+def left_installed(cli: Cli, multi: Inventory) -> Iterator[dict[str, Path]]:
+    """Case id -> case file of the cases a test left installed once its apply passed.
+
+    test_destroy_cleans_every_host destroys them with the examples in one run, checks what each
+    test checked after its own destroy, and empties this. What is still listed at the end of the
+    module (that test not selected, or failed) is destroyed here if the lab is up: nothing to do
+    after a full run, whose lab_lifecycle tests take the lab down anyway.
+    """
+    left: dict[str, Path] = {}
+    yield left
+    if left and LAB_RUN.exists():
+        gone = cli("destroy", *map(str, left.values()), "-i", str(multi.path), "--drop-database", "--remove-files",
+                   "--yes")
+        assert gone.rc == 0, gone.out
 
 
 def _by_id(out: dict) -> dict[str, dict]:
@@ -159,54 +183,56 @@ def test_reapply_changes_nothing_over_openssh_and_over_paramiko(cli: Cli, multi:
 
 
 def test_hosting_server_places_a_case_and_drift_is_seen_and_healed_on_each_web_host(
-        cli: Cli, multi: Inventory, write_case) -> None:
+        cli: Cli, multi: Inventory, write_case, left_installed: dict[str, Path]) -> None:
+    """The case (DUAWEB) stays installed: test_destroy_cleans_every_host removes it, and checks that
+    web2 keeps its shared address."""
     data = example("ppid")
-    data["id"] = "2026-930"
+    data["id"] = DUAWEB
     data["application"]["name"] = data["hosting"]["subdomain"] = "duaweb"
     data["hosting"].update(server="web2", public_ip="shared")
     case = write_case(data)
-    try:
-        applied = cli("apply", str(case), "-i", str(multi.path))
-        assert applied.rc == 0, applied.out
-        placed = applied.out["cases"][0]
-        web2 = multi.web_host("web2")
-        assert (placed["server"], placed["public_ip"]) == ("web2", multi.shared_address(web2))
-        assert dnsq.query(multi.dns_primary.address, placed["fqdn"], "A")[1] == [multi.shared_address(web2)]
-        # Served by name on web2's shared address, reached from the root namespace through web2.
-        conn = http.client.HTTPConnection(str(multi.shared_address(web2)), 80, timeout=5)
-        conn.request("GET", "/", headers={"Host": placed["fqdn"]})
-        assert conn.getresponse().status == 200
-        assert "duaweb" not in ssh("web1", "ls /etc/apache2/sites-available /srv/www").stdout
+    applied = cli("apply", str(case), "-i", str(multi.path))
+    assert applied.rc == 0, applied.out
+    left_installed[DUAWEB] = case
+    placed = applied.out["cases"][0]
+    web2 = multi.web_host("web2")
+    assert (placed["server"], placed["public_ip"]) == ("web2", multi.shared_address(web2))
+    assert dnsq.query(multi.dns_primary.address, placed["fqdn"], "A")[1] == [multi.shared_address(web2)]
+    # Served by name on web2's shared address, reached from the root namespace through web2.
+    conn = http.client.HTTPConnection(str(multi.shared_address(web2)), 80, timeout=5)
+    conn.request("GET", "/", headers={"Host": placed["fqdn"]})
+    assert conn.getresponse().status == 200
+    assert "duaweb" not in ssh("web1", "ls /etc/apache2/sites-available /srv/www").stdout
 
-        # An installed case stays where it is: asking for the other web host is refused, nothing changes.
-        data["hosting"]["server"] = "web1"
-        moved = cli("apply", str(write_case(data)), "-i", str(multi.path))
-        assert moved.rc == 3, moved.out
-        said = " ".join(e["message"] for e in moved.out["errors"])
-        assert "hosting.server" in {e["path"].split(": ")[-1] for e in moved.out["errors"]}, moved.out
-        assert "is on web2" in said and "web1" in said, said
-        assert "duaweb" not in ssh("web1", "ls /etc/apache2/sites-available /srv/www").stdout
+    # An installed case stays where it is: asking for the other web host is refused, nothing changes.
+    moved = cli("apply", str(write_case({**data, "hosting": {**data["hosting"], "server": "web1"}}, "moved.yml")),
+                "-i", str(multi.path))
+    assert moved.rc == 3, moved.out
+    said = " ".join(e["message"] for e in moved.out["errors"])
+    assert "hosting.server" in {e["path"].split(": ")[-1] for e in moved.out["errors"]}, moved.out
+    assert "is on web2" in said and "web1" in said, said
+    assert "duaweb" not in ssh("web1", "ls /etc/apache2/sites-available /srv/www").stdout
 
-        # A hand edit of a vhost on either web host is drift that verify sees there and apply heals.
-        for case_id, host, fqdn in ((PHP, PLACED[PHP], "sikesda.tarakankota.go.id"),
-                                    ("2026-011", PLACED["2026-011"], "ppid.tarakankota.go.id")):
-            ssh(host, f"echo '# edited by hand' >> /etc/apache2/sites-available/{fqdn}.conf")
-            drifted = cli("verify", case_id, "-i", str(multi.path))
-            assert drifted.rc == 1, drifted.out
-            failed = {c["name"] for c in drifted.out["cases"][0]["checks"] if not c["ok"]}
-            assert failed == {"virtual host as applied"}, (host, failed)
-            healed = cli("apply", *CASES, "-i", str(multi.path))
-            assert healed.rc == 0, healed.out
-            assert _by_id(healed.out)[case_id].get("note") != "unchanged"
-            assert cli("verify", case_id, "-i", str(multi.path)).rc == 0
-    finally:
-        data["hosting"]["server"] = "web2"
-        gone = cli("destroy", str(write_case(data)), "-i", str(multi.path), "--drop-database", "--remove-files",
-                   "--yes")
-    assert gone.rc == 0, gone.out
-    assert gone.out["cases"][0]["server"] == "web2"
-    assert "duaweb" not in ssh("web2", "ls /etc/apache2/sites-available /srv/www /etc/provisioner/sites").stdout
-    assert f" {multi.shared_address(multi.web_host('web2'))}/" in ssh("web2", "ip -4 -o addr show dev provpub0").stdout
+    # A hand edit of a vhost on either web host is drift that verify sees there and apply heals:
+    # one vhost edited on each, each verify naming its own file, both healed by one apply.
+    vhosts = {case_id: f"/etc/apache2/sites-available/{fqdn}.conf"
+              for case_id, fqdn in ((PHP, "sikesda.tarakankota.go.id"), ("2026-011", "ppid.tarakankota.go.id"))}
+    for case_id, vhost in vhosts.items():
+        ssh(PLACED[case_id], f"echo '# edited by hand' >> {vhost}")
+    for case_id, vhost in vhosts.items():
+        drifted = cli("verify", case_id, "-i", str(multi.path))
+        assert drifted.rc == 1, drifted.out
+        (seen,) = drifted.out["cases"]
+        failed = {c["name"]: c["detail"] for c in seen["checks"] if not c["ok"]}
+        assert seen["id"] == case_id and set(failed) == {"virtual host as applied"}, (PLACED[case_id], failed)
+        assert vhost in failed["virtual host as applied"], (PLACED[case_id], failed)
+    healed = cli("apply", *CASES, "-i", str(multi.path))
+    assert healed.rc == 0, healed.out
+    # Each case's note is its own (the fast path decides per case): the untouched one stays unchanged.
+    notes = {case_id: case.get("note") for case_id, case in _by_id(healed.out).items()}
+    assert notes[PHP] != "unchanged" and notes["2026-011"] != "unchanged" and notes[PROXY] == "unchanged", notes
+    for case_id in vhosts:
+        assert cli("verify", case_id, "-i", str(multi.path)).rc == 0, case_id
 
 
 def test_host_keys_are_checked_against_this_boots_known_hosts(multi: Inventory, tmp_path: Path) -> None:
@@ -284,14 +310,16 @@ def test_an_unreachable_database_host_fails_the_run_before_any_change(cli: Cli, 
     assert "putus" not in ssh("db1", "mariadb -N -B -e 'SHOW DATABASES'").stdout
 
 
-def test_wordpress_goes_live_with_its_database_on_db1_and_leaves_cleanly(cli: Cli, multi: Inventory,
-                                                                          vendor_examples: dict[str, Path]) -> None:
+def test_wordpress_goes_live_with_its_database_on_db1_and_leaves_cleanly(
+        cli: Cli, multi: Inventory, vendor_examples: dict[str, Path], left_installed: dict[str, Path]) -> None:
     """Issue 13: WordPress as Debian ships it, its installer run as a command on its web host
-    against MariaDB on db1; a second apply changes nothing; destroy leaves no trace."""
+    against MariaDB on db1; a second apply changes nothing. It stays installed: its destroy is
+    test_destroy_cleans_every_host's, which checks it leaves no trace (database, cron file, folder)."""
     wordpress = str(vendor_examples["portal"])
     cli("destroy", wordpress, "-i", str(multi.path), "--drop-database", "--remove-files", "--yes")
     applied = cli("apply", wordpress, "-i", str(multi.path))
     assert applied.rc == 0, applied.out
+    left_installed[PORTAL] = vendor_examples["portal"]
     case = applied.out["cases"][0]
     assert all(check["ok"] for check in case["checks"]), case["checks"]
     assert "portal" in ssh("db1", "mariadb -N -B -e 'SHOW DATABASES'").stdout
@@ -300,18 +328,17 @@ def test_wordpress_goes_live_with_its_database_on_db1_and_leaves_cleanly(cli: Cl
     assert refused.returncode != 0 and "Permission denied" in refused.stderr, refused
     again = cli("apply", wordpress, "-i", str(multi.path))
     assert again.rc == 0 and again.out["cases"][0]["changed"] == 0, again.out
-    gone = cli("destroy", wordpress, "-i", str(multi.path), "--drop-database", "--remove-files", "--yes")
-    assert gone.rc == 0, gone.out
-    assert "portal" not in ssh("db1", "mariadb -N -B -e 'SHOW DATABASES'").stdout
-    assert ssh(web, "ls /etc/cron.d /srv/www").stdout.count("portal") == 0
 
 
-def test_an_acme_certificate_by_dns01_on_ns1_with_ns2_in_step(cli: Cli, multi: Inventory) -> None:
-    """Issue 14: pebble on the controller checks a TXT record the run publishes on ns1."""
-    case = str(EXAMPLES / "acme" / "2026-041-ppid-publik.yml")
+def test_an_acme_certificate_by_dns01_on_ns1_with_ns2_in_step(cli: Cli, multi: Inventory,
+                                                              left_installed: dict[str, Path]) -> None:
+    """Issue 14: pebble on the controller checks a TXT record the run publishes on ns1. The case
+    stays installed: test_destroy_cleans_every_host removes it."""
+    case = str(ACME_CASE)
     cli("destroy", case, "-i", str(multi.path), "--remove-files", "--yes")
     applied = cli("apply", case, "-i", str(multi.path))
     assert applied.rc == 0, applied.out
+    left_installed[ACME] = ACME_CASE
     checks = {c["id"]: c for c in applied.out["cases"][0]["checks"] if c.get("id")}
     assert checks["tls.chain"]["ok"] and checks["dns.in_step"]["ok"], checks
     renewed = cli("renew", "-i", str(multi.path), "--days", "3650")
@@ -319,8 +346,6 @@ def test_an_acme_certificate_by_dns01_on_ns1_with_ns2_in_step(cli: Cli, multi: I
     fqdn = applied.out["cases"][0]["fqdn"]
     for server in multi.dns_servers:  # the challenge withdrawn from both
         assert dnsq.query(server.address, f"_acme-challenge.{fqdn}", "TXT")[1] == [], server.name
-    gone = cli("destroy", case, "-i", str(multi.path), "--remove-files", "--yes")
-    assert gone.rc == 0, gone.out
 
 
 def test_a_backup_of_a_case_on_two_hosts_is_restored(cli: Cli, multi: Inventory) -> None:
@@ -361,11 +386,18 @@ def test_no_secret_appears_in_records_artifacts_or_output(cli: Cli, multi: Inven
     assert_no_secret_leaked(multi.state_dir, records, cli.outputs)
 
 
-def test_destroy_cleans_every_host(cli: Cli, multi: Inventory) -> None:
-    installed = _by_id(cli("check", *CASES, "-i", str(multi.path)).out)
-    result = cli("destroy", *CASES, "-i", str(multi.path), "--drop-database", "--remove-files", "--yes")
+def test_destroy_cleans_every_host(cli: Cli, multi: Inventory, left_installed: dict[str, Path]) -> None:
+    """The examples, and in the same run the cases the tests above left installed (`left_installed`):
+    what each of those tests checked after its own destroy is checked here."""
+    left = {case_id: str(path) for case_id, path in left_installed.items()}
+    installed = _by_id(cli("check", *CASES, *left.values(), "-i", str(multi.path)).out)
+    result = cli("destroy", *CASES, *left.values(), "-i", str(multi.path), "--drop-database", "--remove-files",
+                 "--yes")
     assert result.rc == 0, result.out
-    assert {case["id"]: case["server"] for case in result.out["cases"]} == PLACED
+    left_installed.clear()  # gone: nothing for the module's teardown
+    servers = {case["id"]: case.get("server") for case in result.out["cases"]}
+    assert servers == {**PLACED, **{case_id: installed[case_id]["server"] for case_id in left}}, servers
+    shared = {multi.shared_address(multi.web_host(host)) for host in ("web1", "web2")}
     for host in ("web1", "web2"):
         web = ssh(host, "ls /etc/apache2/sites-enabled /etc/provisioner/sites /srv/www; "
                         "ip -4 -o addr show dev provpub0")
@@ -373,7 +405,16 @@ def test_destroy_cleans_every_host(cli: Cli, multi: Inventory) -> None:
         assert ssh(host, "getent passwd sikesda").returncode == 2
         for case in installed.values():
             assert case["fqdn"] not in web.stdout
-            assert f" {case['public_ip']}/" not in web.stdout
+            if case["public_ip"] not in shared:  # a shared address stays its host's (below)
+                assert f" {case['public_ip']}/" not in web.stdout
+    if DUAWEB in left:  # test_hosting_server_places_a_case_...: removed from web2, its shared address kept
+        assert servers[DUAWEB] == "web2"
+        assert "duaweb" not in ssh("web2", "ls /etc/apache2/sites-available /srv/www /etc/provisioner/sites").stdout
+        assert f" {multi.shared_address(multi.web_host('web2'))}/" in ssh("web2",
+                                                                          "ip -4 -o addr show dev provpub0").stdout
+    if PORTAL in left:  # test_wordpress_...: no database, cron file or folder left
+        assert "portal" not in ssh("db1", "mariadb -N -B -e 'SHOW DATABASES'").stdout
+        assert ssh(servers[PORTAL], "ls /etc/cron.d /srv/www").stdout.count("portal") == 0
     for case in installed.values():
         for server in multi.dns_servers:
             assert dnsq.query(server.address, case["fqdn"], "A")[1] == [], server.name
