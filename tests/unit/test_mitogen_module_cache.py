@@ -74,6 +74,12 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[ModuleType, 
     return plugin, plugin.cached(_Responder._build_tuple), folder
 
 
+def _one_module(tmp_path: Path, text: str) -> tuple[Path, _Finder]:
+    module = tmp_path / "mod.py"
+    module.write_text(text)
+    return module, _Finder({"mod": (module, False)})
+
+
 def _run(build: Any, finder: _Finder, *names: str) -> tuple[list[str], list[tuple[Any, ...]]]:
     built: list[str] = []
     responder = _Responder(finder, built)
@@ -82,9 +88,7 @@ def _run(build: Any, finder: _Finder, *names: str) -> tuple[list[str], list[tupl
 
 def test_a_later_run_reads_back_what_an_earlier_one_prepared(cache: Any, tmp_path: Path) -> None:
     _, build, folder = cache
-    module = tmp_path / "mod.py"
-    module.write_text("import os\n")
-    finder = _Finder({"mod": (module, False)})
+    _, finder = _one_module(tmp_path, "import os\n")
     first_built, first = _run(build, finder, "mod", "mod")
     assert first_built == ["mod"]  # once per run, as Mitogen's own in-memory cache
     later_built, later = _run(build, finder, "mod")
@@ -94,9 +98,7 @@ def test_a_later_run_reads_back_what_an_earlier_one_prepared(cache: Any, tmp_pat
 
 def test_a_changed_file_is_prepared_again(cache: Any, tmp_path: Path) -> None:
     _, build, _ = cache
-    module = tmp_path / "mod.py"
-    module.write_text("import os\n")
-    finder = _Finder({"mod": (module, False)})
+    module, finder = _one_module(tmp_path, "import os\n")
     _run(build, finder, "mod")
     module.write_text("import sys, os\n")
     os.utime(module, ns=(1, 1))
@@ -119,9 +121,7 @@ def test_a_submodule_added_to_a_package_prepares_the_package_again(cache: Any, t
 
 def test_a_damaged_entry_is_prepared_again_and_a_refused_module_is_not_kept(cache: Any, tmp_path: Path) -> None:
     _, build, folder = cache
-    module = tmp_path / "mod.py"
-    module.write_text("x = 1\n")
-    finder = _Finder({"mod": (module, False)})
+    _, finder = _one_module(tmp_path, "x = 1\n")
     _run(build, finder, "mod")
     (entry,) = folder.iterdir()
     entry.write_bytes(b"not a pickle")
@@ -134,9 +134,7 @@ def test_a_damaged_entry_is_prepared_again_and_a_refused_module_is_not_kept(cach
 
 def test_a_denied_module_is_refused_even_when_cached(cache: Any, tmp_path: Path) -> None:
     _, build, _ = cache
-    module = tmp_path / "mod.py"
-    module.write_text("x = 1\n")
-    finder = _Finder({"mod": (module, False)})
+    _, finder = _one_module(tmp_path, "x = 1\n")
     _run(build, finder, "mod")
     responder = _Responder(finder, [])
     responder.policy.denied.add("mod")
