@@ -46,7 +46,6 @@ options:
         another address, or a CNAME): it belongs to someone else.
     type: bool
     default: false
-  check_only: {description: Only look for other data; change nothing., type: bool, default: false}
   loop_var: {description: Name under which each result carries its site., type: str, default: item}
   kind:
     description: >-
@@ -138,7 +137,6 @@ def main():
             "ttl": {"type": "int", "default": 300},
             "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
             "refuse_other_data": {"type": "bool", "default": False},
-            "check_only": {"type": "bool", "default": False},
             "loop_var": {"type": "str", "default": "item"},
             "kind": {"type": "str", "choices": ["A", "PTR", "TXT"], "required": True},
             "sites": {"type": "list", "elements": "dict", "required": True},
@@ -171,7 +169,7 @@ def main():
                     failed_msgs[index] = (f"{record['name']} already holds other data on {params['server']} "
                                           f"({', '.join(other)}); it belongs to someone else: choose another "
                                           "subdomain or remove that record first")
-            changed[index] = not params["check_only"] and _wanted_change(record, currents[zone], state)
+            changed[index] = _wanted_change(record, currents[zone], state)
     if failed_msgs:
         changed = [False] * len(changed)
     elif not module.check_mode:
