@@ -149,9 +149,11 @@ def _mitogen_strategy() -> dict[str, str]:
     """Mitogen's strategy cuts Ansible's cost per task several-fold (DESIGN.md, measured floors).
 
     Used when installed, unless PROVISIONER_STRATEGY names another strategy (``linear``). Its
-    linear strategy runs as ``provisioner_mitogen_linear`` (playbooks/strategy_plugins), which keeps
-    the modules Mitogen prepares for the hosts between runs in the user's cache folder
-    (``PROVISIONER_MITOGEN_CACHE=0``: not kept).
+    linear strategy runs as ``provisioner_mitogen_linear`` (playbooks/strategy_plugins), which loads
+    the plugins every worker needs before the workers fork and keeps, between runs, in the user's
+    cache folder, the modules Mitogen prepares for the hosts (``PROVISIONER_MITOGEN_CACHE=0``: not
+    kept) and the Python code Jinja compiles the templates into (``PROVISIONER_TEMPLATE_CACHE=0``:
+    not kept).
     """
     wanted = os.environ.get("PROVISIONER_STRATEGY", "mitogen_linear")
     if not wanted.startswith("mitogen"):
@@ -162,9 +164,13 @@ def _mitogen_strategy() -> dict[str, str]:
     plugins = Path(spec.origin).parent / "plugins" / "strategy"
     found = {"ANSIBLE_STRATEGY_PLUGINS": f"{plugins}{os.pathsep}{PLAYBOOK_DIR / 'strategy_plugins'}",
              "ANSIBLE_STRATEGY": wanted}
-    if wanted == "mitogen_linear" and os.environ.get("PROVISIONER_MITOGEN_CACHE", "1") != "0":
+    if wanted == "mitogen_linear":
         found["ANSIBLE_STRATEGY"] = "provisioner_mitogen_linear"
-        found["PROVISIONER_MITOGEN_CACHE_DIR"] = str(inventory_cache.cache_dir().parent / "mitogen-modules")
+        cache = inventory_cache.cache_dir().parent
+        if os.environ.get("PROVISIONER_MITOGEN_CACHE", "1") != "0":
+            found["PROVISIONER_MITOGEN_CACHE_DIR"] = str(cache / "mitogen-modules")
+        if os.environ.get("PROVISIONER_TEMPLATE_CACHE", "1") != "0":
+            found["PROVISIONER_TEMPLATE_CACHE_DIR"] = str(cache / "jinja-code")
     return found
 
 

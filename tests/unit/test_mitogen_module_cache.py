@@ -158,4 +158,4 @@ def test_runs_use_the_caching_strategy_unless_turned_off(monkeypatch: pytest.Mon
     assert found["ANSIBLE_STRATEGY_PLUGINS"].split(os.pathsep)[-1] == str(PLUGIN.parent)
     monkeypatch.setenv("PROVISIONER_MITOGEN_CACHE", "0")
     off = ansible_run._mitogen_strategy()
-    assert off["ANSIBLE_STRATEGY"] == "mitogen_linear" and "PROVISIONER_MITOGEN_CACHE_DIR" not in off
+    assert off["ANSIBLE_STRATEGY"] == "provisioner_mitogen_linear" and "PROVISIONER_MITOGEN_CACHE_DIR" not in off
