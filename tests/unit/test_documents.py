@@ -199,9 +199,9 @@ def test_documents_made_before_digests_were_recorded_are_kept(records: Path) -> 
 
 def test_pdfs_written_by_worker_processes_are_the_same(records: Path, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    # The fonts WeasyPrint subsets (fontTools) carry the time of writing in their head table, to
-    # the second: two renders a second apart differ there and nowhere else. Pinned (the workers
-    # inherit it), every other byte is compared.
+    # Fonts subset by fontTools (WeasyPrint without HarfBuzz's subsetter) carry the time of
+    # writing in their head table, to the second: two renders a second apart differ there and
+    # nowhere else. Pinned (the workers inherit it), every other byte is compared.
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1767225600")
     other = tmp_path / "other"
     shutil.copytree(records, other)
