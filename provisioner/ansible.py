@@ -25,7 +25,7 @@ from typing import Any
 
 import ansible_runner
 
-from provisioner import inventory_cache, secrets
+from provisioner import secrets, user_cache
 from provisioner.inventory import Inventory
 from provisioner.processes import StopAndHold
 from provisioner.vault import VaultIdentities
@@ -166,11 +166,10 @@ def _mitogen_strategy() -> dict[str, str]:
              "ANSIBLE_STRATEGY": wanted}
     if wanted == "mitogen_linear":
         found["ANSIBLE_STRATEGY"] = "provisioner_mitogen_linear"
-        cache = inventory_cache.cache_dir().parent
         if os.environ.get("PROVISIONER_MITOGEN_CACHE", "1") != "0":
-            found["PROVISIONER_MITOGEN_CACHE_DIR"] = str(cache / "mitogen-modules")
+            found["PROVISIONER_MITOGEN_CACHE_DIR"] = str(user_cache.folder("mitogen-modules"))
         if os.environ.get("PROVISIONER_TEMPLATE_CACHE", "1") != "0":
-            found["PROVISIONER_TEMPLATE_CACHE_DIR"] = str(cache / "jinja-code")
+            found["PROVISIONER_TEMPLATE_CACHE_DIR"] = str(user_cache.folder("jinja-code"))
     return found
 
 

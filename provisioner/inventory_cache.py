@@ -29,6 +29,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from provisioner import user_cache
 from provisioner.ansible_inventory import ANSIBLE_CONFIG, VAULT_HEADER, InventoryData
 
 FORMAT = 1
@@ -42,8 +43,7 @@ _READER_CODE = (Path(__file__).resolve().parent / "ansible_inventory.py", Path(_
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "provisioner" / "inventories"
+    return user_cache.folder("inventories")
 
 
 def _entry(source: Path) -> Path:

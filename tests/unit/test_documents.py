@@ -8,7 +8,9 @@ import datetime as dt
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
+import jinja2
 import pytest
 import yaml
 from pypdf import PdfReader
@@ -260,3 +262,36 @@ def test_the_sla_summary_speaks_in_days_hours_and_minutes() -> None:
                                                              [(2, 36.0, True)]], "id")}
     assert (summary[2]["median"], summary[2]["worst"]) == ("18 jam 28 menit", "1 hari 12 jam")
     assert summary[7]["worst"] == "2,5 hari kerja"
+
+
+def test_compiled_templates_are_kept_between_commands_and_keyed_by_how_filters_are_called(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    compiled: list[str | None] = []
+    compile_ = jinja2.Environment.compile
+
+    def counting(self: jinja2.Environment, source: Any, name: str | None = None, *args: Any, **kwargs: Any) -> Any:
+        compiled.append(name)
+        return compile_(self, source, name, *args, **kwargs)
+
+    monkeypatch.setattr(jinja2.Environment, "compile", counting)
+
+    def render_once() -> str:  # as a new command does: a new environment
+        documents._environment.cache_clear()
+        return documents.environment("id").get_template("layout.html.j2").render(
+            body="<p>isi</p>", title="Judul", lang="id", settings=documents.DEFAULT_SETTINGS, footer="", name="laporan",
+            header=())
+
+    try:
+        first = render_once()
+        assert compiled == ["layout.html.j2"]
+        assert render_once() == first and compiled == ["layout.html.j2"]  # read back, not compiled
+        with monkeypatch.context() as changed:  # a filter that now takes the context: other code
+            changed.setattr(documents, "md_line", jinja2.pass_context(lambda context, value: value))
+            render_once()
+        assert compiled == ["layout.html.j2", "layout.html.j2"]
+        monkeypatch.setenv("PROVISIONER_TEMPLATE_CACHE", "0")
+        render_once()
+        assert compiled == ["layout.html.j2"] * 3
+    finally:
+        documents._environment.cache_clear()
