@@ -7,7 +7,11 @@ report (playbooks/filter_plugins/provisioner_changes.py) that provisioner/ansibl
 from __future__ import annotations
 
 import importlib.util
+import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +19,7 @@ import pytest
 import yaml
 
 from provisioner import site
-from tests.conftest import ROOT
+from tests.conftest import LOCAL_INVENTORY, ROOT
 
 ROLES = sorted(p for p in (ROOT / "playbooks" / "roles").iterdir() if p.is_dir())
 SITE_ROLES = [ROOT / "playbooks" / "roles" / name
@@ -247,3 +251,34 @@ def test_in_check_mode_a_skipped_item_of_an_installed_site_proves_nothing(site_c
     """unarchive cannot simulate with GNU tar: the plan of an installed site must not list it."""
     result = _loop("apache_vhost_site", {**skipped, "apache_vhost_site": {**SITE_A, "installed": True}})
     assert site_changes({"release": result}, "apache_vhost", check_mode=True) == {}
+
+
+def _play_hosts(tmp_path: Path, sites: list[dict[str, str]]) -> dict[str, list[str]]:
+    """Which hosts each play of provision.yml runs on for these sites (``--list-hosts``)."""
+    (tmp_path / "sites.json").write_text(json.dumps({"provisioner_sites": sites}))
+    playbooks = ROOT / "playbooks"
+    done = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(LOCAL_INVENTORY),
+                           "-e", f"@{tmp_path / 'sites.json'}", "--list-hosts", str(playbooks / "provision.yml")],
+                          capture_output=True, text=True, check=True, timeout=120,
+                          env={**os.environ, "ANSIBLE_CONFIG": str(playbooks / "ansible.cfg")})
+    plays: dict[str, list[str]] = {}
+    hosts: list[str] = []
+    for line in done.stdout.splitlines():
+        if match := re.match(r"\s*play #\d+ \(.*?\): (.+?)\tTAGS", line):
+            plays[match.group(1)] = hosts = []
+        elif line.startswith("      "):
+            hosts.append(line.strip())
+    return plays
+
+
+def test_a_play_with_no_site_of_its_kind_is_skipped_whole(tmp_path: Path) -> None:
+    # An engine's database play, and the ACME play, run only when a site of the run needs them.
+    mariadb = _play_hosts(tmp_path, [{"db_engine": "mariadb", "tls": "self-signed"}])
+    assert mariadb["Databases on the MariaDB servers"] == ["localhost"]
+    assert mariadb["Databases on the PostgreSQL servers"] == []
+    assert mariadb["Certificates from the ACME CA"] == []
+    assert mariadb["Virtual hosts on the web servers"] == ["localhost"]
+    others = _play_hosts(tmp_path, [{"db_engine": "none", "tls": "acme"}, {"db_engine": "postgresql", "tls": "none"}])
+    assert others["Databases on the MariaDB servers"] == []
+    assert others["Databases on the PostgreSQL servers"] == ["localhost"]
+    assert others["Certificates from the ACME CA"] == ["localhost"]
