@@ -18,11 +18,16 @@ short_description: Bind or release many /32 addresses on one interface at once
 description:
   - A present item's address is bound on the interface as a /32 unless it is already; an absent
     item's address is released if it is bound. Check mode reports what would change.
+  - An item with refuse_if_bound is an address nobody may hold yet (a site not installed): when it
+    is bound already, someone took it after provisioner's check, and nothing changes at all; the
+    module fails naming each such address and its case.
 options:
   interface: {description: The public interface., type: str, required: true}
   loop_var: {description: Name under which each result carries its site., type: str, default: item}
   items:
-    description: Each has site (passed back), ip and state (present or absent).
+    description: >-
+      Each has site (passed back; none for an address no site owns, such as the host's shared
+      one), ip, state (present or absent) and optionally refuse_if_bound (a boolean).
     type: list
     elements: dict
     required: true
@@ -46,6 +51,11 @@ def main():
     )
     interface, loop_var = module.params["interface"], module.params["loop_var"]
     now = bound(module, interface)
+    taken = [item for item in module.params["items"] if item.get("refuse_if_bound") and item.get("ip") in now]
+    if taken:  # before any change, in check mode too: the address belongs to someone else now
+        module.fail_json(msg="".join(
+            f"{item['ip']} for case {(item.get('site') or {}).get('id', '?')} was bound on {interface} by someone else "
+            "after the check; " for item in taken) + "it is left alone: find who holds it, or choose another address")
     results, commands = [], []
     for item in module.params["items"]:
         ip, state = item.get("ip"), item.get("state", "present")

@@ -121,6 +121,33 @@ def test_a_failed_batch_reports_only_what_really_changed(monkeypatch: pytest.Mon
     assert [(r["site"]["id"], r["changed"]) for r in result["results"]] == [("a", True), ("b", False)]
 
 
+def test_an_address_someone_bound_meanwhile_is_refused_before_any_change(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A case not yet installed whose address was free at provisioner's check and is bound now.
+    items = [{"site": {"id": "a"}, "ip": "198.19.0.10", "state": "present", "refuse_if_bound": True},
+             {"site": {"id": "b"}, "ip": "198.19.0.11", "state": "present", "refuse_if_bound": True},
+             {"site": {"id": "c"}, "ip": "198.19.0.12", "state": "present", "refuse_if_bound": False}]
+    for check_mode in (False, True):
+        fake = FakeModule(items, bound=["198.19.0.11", "198.19.0.12"], check_mode=check_mode)
+        result = _run(fake, monkeypatch)
+        assert result["failed"] and fake.batches == [] and "results" not in result
+        assert result["msg"] == ("198.19.0.11 for case b was bound on provpub0 by someone else after the check; "
+                                 "it is left alone: find who holds it, or choose another address")
+    # Installed (c, refuse_if_bound false): its own address is simply there; the others are bound.
+    fake = FakeModule(items, bound=["198.19.0.12"])
+    assert not _run(fake, monkeypatch).get("failed") and fake.batches == [
+        "addr add 198.19.0.10/32 dev provpub0\naddr add 198.19.0.11/32 dev provpub0\n"]
+
+
+def test_the_shared_address_is_bound_once_and_reported_for_no_site(monkeypatch: pytest.MonkeyPatch) -> None:
+    items = [{"site": None, "ip": "198.19.0.5", "state": "present"}]
+    fake = FakeModule(items, bound=[])
+    result = _run(fake, monkeypatch)
+    assert fake.batches == ["addr add 198.19.0.5/32 dev provpub0\n"]
+    assert result["changed"] and result["results"][0]["site"] is None
+    again = FakeModule(items, bound=fake.bound)
+    assert _run(again, monkeypatch)["changed"] is False and again.batches == []
+
+
 def _site(**extra: Any) -> dict[str, Any]:
     return {"id": "2026-001", "fqdn": "simpeg.tarakankota.go.id", "ip": "198.19.0.10", "app": "simpeg",
             "user": "simpeg", "root": "/srv/www/simpeg", "docroot": "/srv/www/simpeg/public",
