@@ -2,10 +2,15 @@
 
 ``sites | provisioner_absent('files')``: one ``state: absent`` item per path the sites name under
 that key (a path or a list of paths), each carrying its site so the results report per site.
+
+``sites | provisioner_folders('marker')``: one ``state: directory`` item (root's, 0755) per folder
+holding a path the sites name under that key, each once; shared by the sites, it names none, so
+it is made in the same batch as their files without being reported as any site's change.
 """
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -19,6 +24,12 @@ def absent(sites: Iterable[Mapping[str, Any]], key: str) -> list[dict[str, Any]]
     return items
 
 
+def folders(sites: Iterable[Mapping[str, Any]], key: str) -> list[dict[str, Any]]:
+    found = dict.fromkeys(posixpath.dirname(site[key]) for site in sites)
+    return [{"site": None, "path": folder, "state": "directory", "owner": "root", "group": "root", "mode": "0755"}
+            for folder in found]
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"provisioner_absent": absent}
+        return {"provisioner_absent": absent, "provisioner_folders": folders}

@@ -185,6 +185,17 @@ def test_absent_items_carry_their_site() -> None:
     assert all(i["state"] == "absent" for i in BATCH.absent(sites, "root"))
 
 
+def test_the_folders_of_the_sites_paths_come_once_each_and_name_no_site() -> None:
+    sites = [{"id": "a", "marker": "/var/lib/provisioner/sites/a.yml"},
+             {"id": "b", "marker": "/var/lib/provisioner/sites/b.yml"},
+             {"id": "c", "marker": "/srv/other/c.yml"}]
+    assert BATCH.folders(sites, "marker") == [
+        {"site": None, "path": "/var/lib/provisioner/sites", "state": "directory", "owner": "root", "group": "root",
+         "mode": "0755"},
+        {"site": None, "path": "/srv/other", "state": "directory", "owner": "root", "group": "root", "mode": "0755"}]
+    assert BATCH.folders([], "marker") == []
+
+
 RELEASES = load("library/provisioner_releases.py")
 
 
