@@ -159,7 +159,7 @@ def _warm():
 # 3. Compiled templates kept.
 
 _expression = contextvars.ContextVar("provisioner_template_expression", default=None)
-_fingerprint = []  # computed once per run, in ansible-playbook before the workers fork
+_fingerprint = []  # computed in ansible-playbook before each play, so before its workers fork
 
 
 def _plugins_fingerprint():
@@ -182,8 +182,8 @@ def _plugins_fingerprint():
                 stats.append((path, None))
             else:
                 stats.append((path, found.st_size, found.st_mtime_ns, found.st_ino))
-        _fingerprint.append(repr((TEMPLATE_FORMAT, sys.version, jinja2.__version__, ansible.release.__version__,
-                                  stats)))
+        parts = (TEMPLATE_FORMAT, sys.version, jinja2.__version__, ansible.release.__version__, stats)
+        _fingerprint.append(hashlib.sha256(repr(parts).encode("utf-8", "surrogatepass")).hexdigest())
     return _fingerprint[0]
 
 
@@ -287,6 +287,7 @@ Base = ansible_mitogen.loaders.strategy_loader.get("linear", class_only=True)
 class StrategyModule(ansible_mitogen.strategy.StrategyMixin, Base):
     def run(self, iterator, play_context, result=0):
         _warm()
-        if TEMPLATE_CACHE_DIR:
+        if TEMPLATE_CACHE_DIR:  # again for each play: a role may have brought plugins of its own
+            _fingerprint.clear()
             _plugins_fingerprint()
         return super().run(iterator, play_context, result)
