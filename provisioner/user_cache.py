@@ -7,6 +7,7 @@ templates) and is keyed by everything it depends on: deleting any of it is alway
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 
@@ -24,3 +25,27 @@ def owned_folder(name: str) -> Path | None:
     except OSError:
         return None
     return path if found.st_uid == os.getuid() and not found.st_mode & 0o022 else None
+
+
+def read(name: str, entry: str) -> str | None:
+    """An entry's text, or None when there is none (or the folder is not the user's alone)."""
+    path = owned_folder(name)
+    try:
+        return (path / entry).read_text(encoding="utf-8") if path else None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def write(name: str, entry: str, text: str) -> None:
+    """Whole or not at all, whatever runs at the same time; a cache that cannot be written costs
+    only time."""
+    path = owned_folder(name)
+    if path is None:
+        return
+    try:
+        handle, partial = tempfile.mkstemp(dir=path, prefix=".partial-")
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(partial, path / entry)
+    except OSError:
+        pass

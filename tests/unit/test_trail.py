@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from pathlib import Path
 
 import pytest
@@ -88,3 +89,37 @@ def test_days_standard_counts_working_days(tmp_path: Path) -> None:
         trail.record(tmp_path, case, number, when, now=NOW)
     seven = next(r for r in trail.rows(tmp_path, case) if r.step.number == 7)
     assert seven.value == pytest.approx(5.0) and seven.over is True  # a calendar week is 5 working days > 3
+
+
+class _Untouchable:
+    """The holidays package as a module that fails when anything is asked of it."""
+
+    def __init__(self, spec: object) -> None:
+        self.__spec__ = spec
+
+    def __getattr__(self, name: str) -> object:
+        raise AssertionError(f"holidays.{name} asked again")
+
+
+def test_national_holidays_are_read_from_the_cache_after_the_first_time(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    # Importing the holidays package costs a command 0.15 to 0.2 s; its answer per year is kept.
+    from provisioner import working_calendar
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    working_calendar._national.cache_clear()
+    try:
+        first = working_calendar._national(2026)
+        assert first[dt.date(2026, 8, 17)]  # Hari Kemerdekaan, from the package
+        (entry,) = (tmp_path / "provisioner" / "holidays").iterdir()
+        assert entry.name.startswith("ID-2026-")
+        working_calendar._national.cache_clear()
+        with monkeypatch.context() as without:
+            without.setitem(sys.modules, "holidays", _Untouchable(sys.modules["holidays"].__spec__))
+            assert working_calendar._national(2026) == first
+        entry.write_text("{not json")
+        working_calendar._national.cache_clear()
+        assert working_calendar._national(2026) == first  # damaged: asked of the package again
+        assert working_calendar._cache_entry(2027) != entry.name
+    finally:
+        working_calendar._national.cache_clear()
