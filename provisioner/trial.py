@@ -33,7 +33,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import dns.exception
 import yaml
-from cryptography import x509
 
 from provisioner import dns as dnsq
 from provisioner.case_schema import PHP_EXTENSIONS
@@ -207,6 +206,8 @@ def _certificate(sock: Any) -> tuple[list[str], dt.datetime | None, str]:
     der = sock.getpeercert(binary_form=True) if isinstance(sock, ssl.SSLSocket) else None
     if not der:
         return [], None, ""
+    from cryptography import x509  # only a site with TLS needs it: 30 to 80 ms of every command
+
     cert = x509.load_der_x509_certificate(der)
     # not_valid_after_utc came with cryptography 42; Debian 12's 38 gives naive UTC.
     expires = getattr(cert, "not_valid_after_utc", None) or cert.not_valid_after.replace(tzinfo=dt.UTC)
@@ -252,6 +253,8 @@ def _chain(site: Site, roots: Path | None, port: int) -> tuple[bool, Said]:
         return False, detail("tls.untrusted", fqdn=site.fqdn, reason=exc.verify_message or str(exc))
     finally:
         conn.close()
+    from cryptography import x509
+
     issuer = x509.load_der_x509_certificate(der).issuer.rfc4514_string() if der else "?"
     return True, detail("tls.chain", issuer=issuer, fqdn=site.fqdn)
 

@@ -96,15 +96,18 @@ def test_help_does_not_load_ansible_testinfra_or_the_pdf_renderer() -> None:
 
 def test_commands_reading_only_local_hosts_do_not_load_paramiko() -> None:
     """paramiko (a fifth of a second to import) is loaded only for a remote host: apply, verify and a
-    read of the local inventory's host do without it (provisioner/ssh.py holds the SSH side)."""
+    read of the local inventory's host do without it (provisioner/ssh.py holds the SSH side). Nor is
+    cryptography's X.509 (30 to 80 ms) loaded before a trial meets a certificate."""
     code = ("import sys\nfrom pathlib import Path\nimport provisioner.commands.apply, provisioner.commands.verify\n"
             "from provisioner.hosts import Hosts\nfrom provisioner.inventory import load_inventory\n"
             f"inventory = load_inventory(Path({str(LOCAL_INVENTORY)!r}))\n"
             "host = inventory.web_hosts[0]\n"
             "print('ok:', Hosts(inventory).get(host).run('true').rc)\n"
-            "print('paramiko:', 'paramiko' in sys.modules)\n")
+            "print('paramiko:', 'paramiko' in sys.modules)\n"
+            "print('x509:', 'cryptography.x509' in sys.modules)\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "ok: 0" in done.stdout and "paramiko: False" in done.stdout, done.stdout + done.stderr
+    assert "x509: False" in done.stdout, done.stdout
 
 
 # Libraries only a run against servers or a rendering needs: Ansible, SSH, testinfra, DNS, X.509, templates, PDF.
