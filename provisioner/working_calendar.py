@@ -61,11 +61,12 @@ def _cache_entry(year: int) -> str | None:
     if spec is None or not spec.origin:
         return None
     package = Path(spec.origin).parent
+    files = (package / "__init__.py", package / "version.py", package / "countries" / "indonesia.py")
     try:
-        stats = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in
-                 (package / "__init__.py", package / "version.py", package / "countries" / "indonesia.py")]
+        found = [path.stat() for path in files]
     except OSError:
         return None
+    stats = [(path.name, info.st_size, info.st_mtime_ns) for path, info in zip(files, found, strict=True)]
     key = hashlib.sha256(repr((CACHE_FORMAT, year, CATEGORIES, "id", str(package), stats)).encode()).hexdigest()
     return f"ID-{year}-{key[:24]}.json"
 
