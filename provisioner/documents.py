@@ -169,8 +169,10 @@ def _bytecode_cache(env: jinja2.Environment) -> jinja2.BytecodeCache | None:
     Jinja keys an entry by the template's name and checks its source; what else the generated code
     depends on (the syntax settings, how each filter is called, Jinja's release) names the files.
     """
+    if os.environ.get("PROVISIONER_TEMPLATE_CACHE", "1") == "0":
+        return None  # turned off: not even the folder is made
     folder = user_cache.owned_folder("jinja-documents")
-    if os.environ.get("PROVISIONER_TEMPLATE_CACHE", "1") == "0" or folder is None:
+    if folder is None:
         return None
     settings = (jinja2.__version__, env.trim_blocks, env.lstrip_blocks, env.keep_trailing_newline, env.newline_sequence,
                 env.block_start_string, env.variable_start_string, env.comment_start_string, env.autoescape is False,

@@ -50,11 +50,14 @@ CACHE_DIR = os.environ.get("PROVISIONER_MITOGEN_CACHE_DIR", "")
 FORMAT = 1  # bumped when what an entry holds changes
 TEMPLATE_CACHE_DIR = os.environ.get("PROVISIONER_TEMPLATE_CACHE_DIR", "")
 TEMPLATE_FORMAT = 1
-TEMPLATE_CACHE_LIMIT = 20000  # entries; past it the folder is emptied (templates differ by text only)
+TEMPLATE_CACHE_LIMIT = 20000  # entries; past it the folder is emptied at the next run (templates differ by text only)
 
 
 def _own_folder(path):
-    """Create the cache folder (owner-only) and say whether it is safe to read code from."""
+    """Create the cache folder (owner-only) and say whether it is safe to read code from.
+
+    As provisioner/user_cache.py does; this plugin imports nothing of provisioner, since an
+    exported project runs it under AWX or ansible-navigator without the package."""
     try:
         os.makedirs(path, mode=0o700, exist_ok=True)
         found = os.stat(path)

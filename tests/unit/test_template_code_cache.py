@@ -160,6 +160,27 @@ def test_a_folder_others_can_write_to_is_not_used(tmp_path: Path, monkeypatch: p
     assert jinja2.Environment.compile is not original and jinja2.Environment.compile.provisioner_cached
 
 
+def test_a_folder_past_its_limit_is_emptied_before_use(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Entries differ by text only, so the folder cannot grow without bound: past the limit it starts over.
+    plugin = _plugin()
+    folder = tmp_path / "jinja-code"
+    folder.mkdir(mode=0o700)
+    monkeypatch.setattr(plugin, "TEMPLATE_CACHE_DIR", str(folder))
+    monkeypatch.setattr(plugin, "TEMPLATE_CACHE_LIMIT", 3)
+    compile_, compile_expression = jinja2.Environment.compile, jinja2.Environment.compile_expression
+    monkeypatch.setattr(jinja2.Environment, "compile", compile_)  # restored after
+    monkeypatch.setattr(jinja2.Environment, "compile_expression", compile_expression)
+    for index in range(3):
+        (folder / f"entry{index}").write_bytes(b"x")
+    plugin._install_template_cache()  # as at the start of a run
+    assert len(list(folder.iterdir())) == 3  # at the limit: kept
+    (folder / "entry3").write_bytes(b"x")
+    monkeypatch.setattr(jinja2.Environment, "compile", compile_)  # the next run starts from Jinja's own
+    monkeypatch.setattr(jinja2.Environment, "compile_expression", compile_expression)
+    plugin._install_template_cache()
+    assert list(folder.iterdir()) == []
+
+
 def test_without_the_variable_jinja_is_left_as_it_is(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PROVISIONER_TEMPLATE_CACHE_DIR", raising=False)
     original = jinja2.Environment.compile
