@@ -186,6 +186,17 @@ def _environment() -> dict[str, str]:
     }
 
 
+def _program(playbook: str, arguments: list[str]) -> dict[str, Any]:
+    """How ansible-runner starts the run: ``python -m provisioner.playbook_process`` (ansible-playbook
+    less the interpreter's idle costs, see there) with the same arguments, or ``ansible-playbook``
+    itself when PROVISIONER_PLAYBOOK_PROCESS=0."""
+    if os.environ.get("PROVISIONER_PLAYBOOK_PROCESS", "1") == "0":
+        return {"playbook": playbook, "cmdline": shlex.join(arguments) or None}
+    # ansible-runner adds the inventory, --limit and the extra variables after these.
+    return {"binary": sys.executable,
+            "cmdline": shlex.join(["-m", "provisioner.playbook_process", *arguments, playbook])}
+
+
 def _prune_runs(runs_dir: Path) -> None:
     runs = sorted(p for p in runs_dir.iterdir() if p.is_dir())
     for old in runs[:-KEEP_RUNS]:
@@ -235,10 +246,9 @@ def run_playbook(
         runner = ansible_runner.run(
             private_data_dir=str(private),
             project_dir=str(PLAYBOOK_DIR),
-            playbook=playbook,
             inventory=str(source),
             envvars={**_environment(), **vault.run_environment()},
-            cmdline=shlex.join(arguments) or None,
+            **_program(playbook, arguments),
             passwords=vault.run_prompt_answers() or None,
             limit=limit,
             suppress_env_files=True,

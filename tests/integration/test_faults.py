@@ -191,7 +191,7 @@ def test_after_sigkill_the_next_run_finishes_the_leftovers(cli: Cli, lab: Path,
     _wait_for(Path("/etc/apache2/sites-available/dibunuh.tarakankota.go.id.conf"), process)
     # This run's playbook only, found below its pid and held first: once provisioner is killed it
     # would be orphaned, no longer below that pid, and could meanwhile go on with its tasks.
-    playbook = stop_descendants(process.pid, r"ansible-playbook.*provision\.yml")
+    playbook = stop_descendants(process.pid, r"provisioner\.playbook_process.*provision\.yml")
     try:
         process.kill()
         process.communicate(timeout=60)

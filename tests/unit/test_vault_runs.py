@@ -95,8 +95,8 @@ def test_every_run_gets_the_vault_options_and_no_password(tmp_path: Path, monkey
     result = ansible.run_playbook("provision.yml", inventory, tmp_path / "state", {"provisioner_sites": []}, check=True)
     assert result.ok
     assert seen["inventory"] == str(hosts)
-    assert seen["cmdline"] == (f"--check --diff --vault-id prod@{password_file} "
-                               f"--vault-password-file {password_file}")
+    assert seen["cmdline"] == (f"-m provisioner.playbook_process --check --diff --vault-id prod@{password_file} "
+                               f"--vault-password-file {password_file} provision.yml")
     assert seen["envvars"]["ANSIBLE_VAULT_IDENTITY_LIST"] == f"ops@{password_file}"
     assert seen["passwords"] is None and seen["suppress_env_files"] is True
     written = [p for p in (tmp_path / "state" / "runs").rglob("*") if p.is_file()]
@@ -115,7 +115,7 @@ def test_a_bare_path_still_gets_the_environments_identities(tmp_path: Path, monk
     monkeypatch.setattr(ansible.ansible_runner, "run", run)
     ansible.run_playbook("destroy.yml", tmp_path / "inv", tmp_path / "state", {})
     assert seen["envvars"]["ANSIBLE_VAULT_PASSWORD_FILE"] == str(tmp_path / "relative-pass")
-    assert seen["cmdline"] is None
+    assert seen["cmdline"] == "-m provisioner.playbook_process destroy.yml"  # no vault option
 
 
 def test_ansible_playbook_decrypts_with_the_same_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
