@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import gc
 import hashlib
 import marshal
 import os
@@ -290,6 +291,12 @@ Base = ansible_mitogen.loaders.strategy_loader.get("linear", class_only=True)
 class StrategyModule(ansible_mitogen.strategy.StrategyMixin, Base):
     def run(self, iterator, play_context, result=0):
         _warm()
+        # What exists when the first play starts (the playbook, the inventory, the plugins) lives as
+        # long as the process: set aside from the garbage collector, so that neither this process
+        # nor the workers forked from it scan it again, and a worker does not copy the pages it lies
+        # on by scanning them. Once: what later plays leave behind stays collectable.
+        if not gc.get_freeze_count():
+            gc.freeze()
         if TEMPLATE_CACHE_DIR:  # again for each play: a role may have brought plugins of its own
             _fingerprint.clear()
             _plugins_fingerprint()
