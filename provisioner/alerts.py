@@ -12,12 +12,10 @@ the trial; what was not sent is given back, for the command to report.
 
 from __future__ import annotations
 
-import smtplib
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
-from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from typing import TYPE_CHECKING
 
 from provisioner.bilingual import Said
 from provisioner.case import Case
@@ -25,6 +23,9 @@ from provisioner.dates import datetime_text
 from provisioner.errors import FieldError, InvalidInput
 from provisioner.inventory import Inventory
 from provisioner.language import _
+
+if TYPE_CHECKING:  # the mail modules load only to send (every verify imports this module)
+    from email.message import EmailMessage
 
 SMTP_TIMEOUT = 10.0
 
@@ -64,6 +65,9 @@ class Failure:
 
 
 def message(relay: Relay, failure: Failure) -> EmailMessage:
+    from email.message import EmailMessage
+    from email.utils import formatdate, make_msgid
+
     case = failure.case
     mail = EmailMessage()
     mail["From"] = relay.sender
@@ -95,6 +99,8 @@ def recipients(relay: Relay, case: Case) -> list[str]:
 
 def send(relay: Relay, failures: Iterable[Failure]) -> list[str]:
     """One mail per failing case over one connection; what could not be sent, said for people."""
+    import smtplib
+
     failures = list(failures)
     if not failures:
         return []

@@ -40,7 +40,6 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-import markdown
 import yaml
 
 from provisioner import check_texts, dates, sop, trail, user_cache, working_calendar
@@ -282,6 +281,8 @@ def _header(data: CaseData, name: str, lang: str, doc_settings: dict[str, str]) 
 
 def render_html(body_markdown: str, title: str, lang: str, doc_settings: dict[str, str], footer: str,
                 name: str = "", header: Sequence[tuple[str, str]] = ()) -> str:
+    import markdown  # only a command that renders needs it (verify imports this module)
+
     body = markdown.markdown(body_markdown, extensions=["tables"], output_format="html")
     return environment(lang).get_template("layout.html.j2").render(
         body=body, title=title, lang=lang, settings=doc_settings, footer=footer, name=name, header=header)
