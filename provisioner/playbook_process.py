@@ -5,7 +5,7 @@ provisioner.playbook_process`` where it would run ``ansible-playbook``; the argu
 - Python's cyclic garbage collector runs every 700 new container objects. Reading the playbooks,
   roles and their argument specs makes hundreds of thousands, so it ran hundreds of times, and
   each task's worker, forked from this process, inherits the same setting. Here it runs less often
-  (``THRESHOLDS``; the strategy plugin also sets aside what exists when a play starts, see
+  (``THRESHOLDS``; the strategy plugin also sets aside what exists when the first play starts, see
   ``gc.freeze`` there). Measured on one PHP case's run through Ansible (README, Speed): 0.2 to
   0.9 s less CPU per run, out of about 7.
 - At exit, after the other threads ended and every ``atexit`` handler ran (Mitogen's shutdown,
