@@ -51,6 +51,17 @@ def test_a_run_prints_exits_and_cleans_up_as_ansible_playbook_does(tmp_path: Pat
     assert not list((tmp_path / "local-temp").glob("ansible-local-*"))
 
 
+def test_finish_flushes_what_was_buffered_and_exits_with_the_status() -> None:
+    # Output to a pipe is buffered (unless PYTHONUNBUFFERED, as on some machines): os._exit without
+    # the flush would lose it, an atexit handler's too.
+    script = ("import atexit, sys; from provisioner.playbook_process import finish; "
+              "atexit.register(lambda: sys.stdout.write('handler ran')); sys.stdout.write('buffered, '); finish(3)")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False, timeout=60,
+                          env=env)
+    assert (done.returncode, done.stdout) == (3, "buffered, handler ran"), done.stderr
+
+
 def test_ansible_finds_its_other_programs_beside_the_one_it_was_started_as() -> None:
     # `--version` exits by SystemExit(0) from the argument parser, and names the program it runs as.
     done = subprocess.run([*OURS, "--version"], capture_output=True, text=True, check=False, timeout=60)
