@@ -40,9 +40,8 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-import yaml
 
-from provisioner import check_texts, dates, sop, trail, user_cache, working_calendar
+from provisioner import check_texts, dates, sop, trail, user_cache, working_calendar, yamlfile
 from provisioner.case import Case, load_case
 from provisioner.records import TRIAL_HISTORY, Records, last_json_line, write_atomic
 
@@ -101,7 +100,6 @@ PDF_OPTIONS: dict[str, Any] = {}  # WeasyPrint's defaults: fonts subset, compres
 PARALLEL_FROM = 16
 MAX_WORKERS = 4  # each holds ~100 MB
 EXTENSIONS = ("md", "html", "pdf")
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: five times faster
 
 # What Markdown (with HTML inside it) would read as markup in running text or a table cell, and only
 # that: a backslash before punctuation, code and emphasis marks (an underscore only at a word's
@@ -136,7 +134,7 @@ def md_code(value: Any) -> str:
 def settings(records: Path) -> dict[str, str]:
     """The agency's heading and the names in signature blocks: ``records/documents.yml``."""
     path = records / SETTINGS_FILE
-    data = yaml.safe_load(path.read_text()) if path.exists() else {}
+    data = yamlfile.load(path.read_text()) if path.exists() else {}
     return {**DEFAULT_SETTINGS, **{k: str(v) for k, v in (data or {}).items() if k in DEFAULT_SETTINGS}}
 
 
@@ -213,7 +211,7 @@ class CaseData:
 
 
 def _load_yaml(path: Path) -> Any:
-    return yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
+    return yamlfile.load(path.read_text(encoding="utf-8"))
 
 
 def read_case(records: Path, case_id: str) -> CaseData:

@@ -15,13 +15,13 @@ from typing import Any
 
 import testinfra
 import testinfra.host
-import yaml
 
 from provisioner import host_facts
-from provisioner.host_facts import FactsRequest, HostFacts
+from provisioner.host_facts import PSQL, FactsRequest, HostFacts
 from provisioner.inventory import Host, Inventory
 from provisioner.language import _
 from provisioner.site import REGISTRY_DIR as REGISTRY
+from provisioner.site import ownership_record
 
 # Shared with the site_registry role, which records the checksums this script reads back.
 CHECKSUMS_SCRIPT = Path(__file__).resolve().parent.parent / "playbooks/roles/site_registry/files/checksums.py"
@@ -81,8 +81,8 @@ class Hosts:
         records: dict[str, dict[str, Any]] = {}
         for path, text in found["records"].items():
             try:
-                doc = yaml.safe_load(text)
-            except yaml.YAMLError as exc:
+                doc = ownership_record(text)
+            except ValueError as exc:
                 raise OSError(_("{host}: {path} is not a record: {error}").format(host=web.name, path=path,
                                                                                   error=exc)) from None
             if isinstance(doc, dict) and "case" in doc:
@@ -124,7 +124,7 @@ class Hosts:
             names = self.run(host, "mariadb -N -B -e 'SELECT schema_name FROM information_schema.schemata'")
             users = self.run(host, "mariadb -N -B -e 'SELECT DISTINCT user FROM mysql.user'")
         else:
-            psql = "runuser -u postgres -- psql -X -tA -c"
+            psql = f"runuser -u postgres -- {PSQL} -X -tA -c"
             names = self.run(host, f"{psql} 'SELECT datname FROM pg_database'")
             users = self.run(host, f"{psql} 'SELECT rolname FROM pg_roles'")
         return set(names.split()), set(users.split())
@@ -138,7 +138,7 @@ class Hosts:
             rows = self.run(host, "mariadb -N -B -e \"SELECT Db, User, Host FROM mysql.db WHERE Select_priv='Y'\"")
             # A grant on a name with _ or % is written escaped (e\\_kinerja) in mysql.db.
             return {(db.replace("\\", ""), user, client) for db, user, client in _rows(rows, 3)}
-        psql = "runuser -u postgres -- psql -X -tA -F '|' -c"
+        psql = f"runuser -u postgres -- {PSQL} -X -tA -F '|' -c"
         owners = self.run(host, f"{psql} \"SELECT datname, pg_get_userbyid(datdba), "
                                 "coalesce(array_to_string(datacl, ','), '') FROM pg_database\"")
         hba = self.run(host, f"{psql} \"SELECT array_to_string(database, ','), array_to_string(user_name, ','), "

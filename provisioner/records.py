@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from provisioner import backups
+from provisioner import backups, yamlfile
 from provisioner.bilingual import Said
 from provisioner.checksums import sha256_of
 from provisioner.inventory import Inventory
@@ -106,7 +106,7 @@ def configuration(site: Site, inventory: Inventory, versions: dict[str, str], ap
 def _case_copy(site: Site) -> str:
     """The case as applied, its file paths made absolute so the copy loads from the records."""
     assert site.case.source is not None
-    data = yaml.safe_load(site.case.source.read_text(encoding="utf-8"))
+    data = yamlfile.load(site.case.source.read_text(encoding="utf-8"))
     absolute = {("application", "release"): site.case.release, ("hosting", "tls_cert"): site.case.tls_cert,
                 ("hosting", "tls_key"): site.case.tls_key}
     for (section, key), path in absolute.items():
@@ -122,7 +122,7 @@ APPLIED_KEPT = 10
 
 def _same_case(one: str, other: str) -> bool:
     """Two copies of a case file say the same (their comment headers aside)."""
-    return bool(yaml.safe_load(one) == yaml.safe_load(other))
+    return bool(yamlfile.load(one) == yamlfile.load(other))
 
 
 TRIAL_REPORT = "uji-coba.json"
@@ -315,7 +315,7 @@ class Records:
         """``applied_at`` is when the case was installed: a re-apply (``first`` false) keeps it."""
         path = self.case_dir(site.id) / "konfigurasi.yml"
         if not first and path.exists():
-            applied_at = str((yaml.safe_load(path.read_text()) or {}).get("applied_at") or applied_at)
+            applied_at = str((yamlfile.load(path.read_text()) or {}).get("applied_at") or applied_at)
         data = configuration(site, inventory, versions, applied_at, certificate)
         return [write_atomic(path,
                             "# Data Konfigurasi Aplikasi (written by provisioner; no secrets)\n"

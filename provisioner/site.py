@@ -13,6 +13,7 @@ The layout on the servers (paths, user, ports) is decided here, once.
 from __future__ import annotations
 
 import dataclasses
+import json
 import types
 import typing
 from dataclasses import dataclass
@@ -196,6 +197,23 @@ class Site:
     @property
     def fqdn(self) -> str:
         return self.case.fqdn
+
+
+def ownership_record(text: str) -> Any:
+    """What an ownership record in ``REGISTRY_DIR`` says (the site_registry role writes JSON after
+    comment lines; older records are YAML). Raises ValueError when it is neither."""
+    try:
+        return json.loads("\n".join(line for line in text.splitlines() if not line.startswith("#")))
+    except ValueError:
+        pass
+    import yaml
+
+    from provisioner import yamlfile
+
+    try:
+        return yamlfile.load(text)
+    except yaml.YAMLError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def php_version(inventory: Inventory) -> str:

@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from provisioner import dates, sop, working_calendar
+from provisioner import dates, sop, working_calendar, yamlfile
 from provisioner.case import Case
 from provisioner.errors import FieldError, InvalidInput
 from provisioner.language import _
@@ -90,7 +90,7 @@ def load(records: Path, case: Case) -> dict[int, Entry]:
     entries = {number: Entry(number, when, source="case") for number, when in case.sop}
     path = _path(records, case.id)
     if path.exists():
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yamlfile.load(path.read_text()) or {}
         for item in data.get("steps", []):
             entries[int(item["step"])] = Entry(
                 step=int(item["step"]), done=dt.datetime.fromisoformat(item["done"]),

@@ -109,6 +109,14 @@ def _read(path: Path, what: str, max_bytes: int | None) -> str:
     return raw.decode("utf-8")
 
 
+def load(text: str | bytes) -> Any:
+    """``yaml.safe_load`` with libyaml when present (5 to 10 times faster than the Python parser);
+    for files provisioner writes itself, which need no strict reading."""
+    import yaml
+
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
 def load_mapping(path: Path, what: str = "file", *, max_bytes: int | None = None,
                  anchors: bool = True, max_depth: int | None = None) -> dict[str, Any]:
     """Read ``path`` as a YAML mapping; raise InvalidInput naming the problem otherwise.

@@ -18,7 +18,7 @@ import hmac
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.provisioner_batch import ARGUMENTS, Batch
-from ansible.module_utils.provisioner_dump import drop_each, dump_each, restore_each
+from ansible.module_utils.provisioner_dump import drop_each, dump_each, postgresql_program, restore_each
 
 DOCUMENTATION = r"""
 module: provisioner_postgresql
@@ -145,15 +145,17 @@ def _run(module, cursor, statements):
 
 
 def _dumps(module, cursor, batch):
+    pg_dump = postgresql_program("pg_dump")
     # --clean --if-exists: a restore replaces what is there, as a MariaDB dump's DROP TABLE does.
-    dump_each(module, batch, lambda item: ["pg_dump", "--clean", "--if-exists", f"--dbname={item['name']}"])
+    dump_each(module, batch, lambda item: [pg_dump, "--clean", "--if-exists", f"--dbname={item['name']}"])
 
 
 def _restores(module, cursor, batch):
+    psql = postgresql_program("psql")
     # One transaction, as the database's owner: what it creates is the application's, and a dump
     # that fails halfway changes nothing.
     restore_each(module, batch,
-                 lambda item: ["psql", "--quiet", "--no-psqlrc", "-v", "ON_ERROR_STOP=1", "--single-transaction",
+                 lambda item: [psql, "--quiet", "--no-psqlrc", "-v", "ON_ERROR_STOP=1", "--single-transaction",
                                f"--dbname={item['name']}"],
                  lambda item: f"SET ROLE {quote_name(item['owner'])};\n".encode())
 

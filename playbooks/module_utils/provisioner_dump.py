@@ -7,11 +7,14 @@ program has succeeded: a failed or killed dump never leaves a file that looks li
 
 from __future__ import annotations
 
+import concurrent.futures
 import gzip
 import os
 import shutil
 import subprocess
 import tempfile
+
+PARALLEL_DUMPS = 4
 
 
 def dump_to_gzip(argv: list[str], target: str) -> None:
@@ -24,7 +27,7 @@ def dump_to_gzip(argv: list[str], target: str) -> None:
             shutil.copyfileobj(process.stdout, out)
             error = process.stderr.read().decode(errors="replace").strip()
             if process.wait() != 0:
-                raise OSError(f"{argv[0]} failed ({process.returncode}): {error}")
+                raise OSError(f"{os.path.basename(argv[0])} failed ({process.returncode}): {error}")
         os.replace(temporary, target)
     finally:
         if os.path.exists(temporary):
@@ -33,18 +36,44 @@ def dump_to_gzip(argv: list[str], target: str) -> None:
 
 def dump_each(module, batch, argv_of) -> None:
     """Dump every item's database (``argv_of(item)`` runs the engine's dump program) into its
-    target; each reported, a failed one as failed. Check mode dumps nothing."""
-    for item in module.params["items"]:
+    target, ``PARALLEL_DUMPS`` at a time (each is a client process waiting on the server: 167
+    databases of a fleet took 26 s one by one); each reported in order, a failed one as failed.
+    Check mode dumps nothing."""
+    items = module.params["items"]
+    wanted = [item for item in items if item.get("name") and item.get("target")]
+    errors = {}
+    if wanted and not module.check_mode:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=min(PARALLEL_DUMPS, len(wanted))) as pool:
+            running = {id(item): pool.submit(dump_to_gzip, argv_of(item), item["target"]) for item in wanted}
+            for key, future in running.items():
+                try:
+                    future.result()
+                except OSError as exc:
+                    errors[key] = exc
+    for item in items:
         if not item.get("name") or not item.get("target"):
             batch.failed(item, f"dump of {item.get('name')}: needs a name and a target")
-            continue
-        if not module.check_mode:
-            try:
-                dump_to_gzip(argv_of(item), item["target"])
-            except OSError as exc:
-                batch.failed(item, f"dump of {item['name']}: {exc}", db=item["name"])
-                continue
-        batch.done(item, True, db=item["name"], target=item["target"])
+        elif id(item) in errors:
+            batch.failed(item, f"dump of {item['name']}: {errors[id(item)]}", db=item["name"])
+        else:
+            batch.done(item, True, db=item["name"], target=item["target"])
+
+
+def postgresql_program(name, root="/usr/lib/postgresql"):
+    """PostgreSQL's client program ``name`` of the newest version installed in Debian's layout
+    (a newer pg_dump reads an older server; the reverse is refused), or ``name`` from PATH.
+    Debian's /usr/bin/pg_dump and psql are a Perl wrapper choosing a version: 45 ms of each call."""
+    found = []
+    try:
+        versions = os.listdir(root)
+    except OSError:
+        return name
+    for version in versions:
+        program = os.path.join(root, version, "bin", name)
+        key = tuple(int(part) if part.isdigit() else -1 for part in version.split("."))
+        if os.access(program, os.X_OK):
+            found.append((key, program))
+    return max(found)[1] if found else name
 
 
 def restore_from_gzip(argv: list[str], source: str, preamble: bytes = b"") -> None:
@@ -58,10 +87,10 @@ def restore_from_gzip(argv: list[str], source: str, preamble: bytes = b"") -> No
     except (BrokenPipeError, OSError, EOFError) as exc:  # the program stopped reading, or the file is bad
         process.kill()
         process.wait()
-        raise OSError(f"{argv[0]} did not take {source}: {exc}") from None
+        raise OSError(f"{os.path.basename(argv[0])} did not take {source}: {exc}") from None
     error = process.stderr.read().decode(errors="replace").strip()
     if process.wait() != 0:
-        raise OSError(f"{argv[0]} failed ({process.returncode}): {error}")
+        raise OSError(f"{os.path.basename(argv[0])} failed ({process.returncode}): {error}")
 
 
 def restore_each(module, batch, argv_of, preamble_of=lambda item: b"") -> None:

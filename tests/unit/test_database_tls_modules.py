@@ -258,6 +258,64 @@ def test_a_failed_dump_leaves_no_file_that_looks_like_a_backup(tmp_path: Path) -
     assert os.listdir(tmp_path) == []
 
 
+class _Reported:
+    """What a batch module reports per item, in order."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[str, bool, str]] = []
+
+    def done(self, item: dict[str, Any], changed: bool, **extra: Any) -> None:
+        self.items.append((item.get("name") or "", True, ""))
+
+    def failed(self, item: dict[str, Any], message: str, **extra: Any) -> None:
+        self.items.append((item.get("name") or "", False, message))
+
+
+def test_dumps_run_side_by_side_and_each_is_reported_in_order_a_failed_one_as_failed(tmp_path: Path) -> None:
+    module = type("M", (), {})()
+    module.check_mode = False
+    names = ["a", "b", "broken", "", "c", "d", "e"]
+    module.params = {"items": [{"name": n, "target": str(tmp_path / f"{n or 'none'}.sql.gz")} for n in names]}
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    # Each dump waits until two of them have started: one at a time, the first would wait forever.
+    started = f'[ "$(ls {marks} | wc -l)" -ge 2 ]'
+    wait = (f'touch {marks}/"$1"; for i in $(seq 60); do {started} && break; sleep 0.05; done; '
+            f'{started} || {{ echo ran alone >&2; exit 1; }}')
+
+    def argv_of(item: dict[str, Any]) -> list[str]:
+        fail = "; echo no such database >&2; exit 1" if item["name"] == "broken" else "; echo dump of $1"
+        return ["sh", "-c", wait + fail, "sh", item["name"]]
+
+    reported = _Reported()
+    DUMP.dump_each(module, reported, argv_of)
+    assert [(n, ok) for n, ok, _ in reported.items] == [(n, n not in ("broken", "")) for n in names]
+    assert "no such database" in reported.items[2][2] and "needs a name and a target" in reported.items[3][2]
+    assert gzip.decompress((tmp_path / "c.sql.gz").read_bytes()) == b"dump of c\n"
+    assert not (tmp_path / "broken.sql.gz").exists()
+    assert len(os.listdir(marks)) == 6  # every named dump ran, none twice
+
+
+def test_check_mode_dumps_nothing(tmp_path: Path) -> None:
+    module = type("M", (), {})()
+    module.check_mode = True
+    module.params = {"items": [{"name": "a", "target": str(tmp_path / "a.sql.gz")}]}
+    reported = _Reported()
+    DUMP.dump_each(module, reported, lambda item: ["sh", "-c", f"touch {tmp_path}/ran"])
+    assert reported.items == [("a", True, "")] and os.listdir(tmp_path) == []
+
+
+def test_postgresql_programs_are_the_newest_installed_version_else_the_name_from_path(tmp_path: Path) -> None:
+    assert DUMP.postgresql_program("pg_dump", str(tmp_path / "none")) == "pg_dump"
+    for version, executable in (("9.6", True), ("15", True), ("13", True), ("16", False)):
+        program = tmp_path / version / "bin" / "pg_dump"
+        program.parent.mkdir(parents=True)
+        program.write_text("#!/bin/sh\n")
+        program.chmod(0o755 if executable else 0o644)
+    assert DUMP.postgresql_program("pg_dump", str(tmp_path)) == str(tmp_path / "15" / "bin" / "pg_dump")
+    assert DUMP.postgresql_program("psql", str(tmp_path)) == "psql"
+
+
 def test_without_a_password_as_plan_of_a_new_case_has_none_only_the_rest_is_compared() -> None:
     """`plan` passes /dev/null as a new case's password file: no password to compare, and none set."""
     right = ("mysql_native_password", PENCIL_NATIVE)

@@ -159,3 +159,12 @@ def test_a_database_outside_its_contract_is_refused(sites: dict[str, dict[str, A
     errors = _errors("database", "main", [one])
     assert any("value of engine must be one of" in e for e in errors), errors
     assert any("port" in e and "int" in e for e in errors), errors
+
+
+def test_an_ownership_record_is_read_as_json_after_its_comments_and_an_older_one_as_yaml() -> None:
+    assert site.ownership_record('# Managed by provisioner\n{"case": "2026-014", "ip": "198.19.0.20"}\n') == {
+        "case": "2026-014", "ip": "198.19.0.20"}
+    assert site.ownership_record("# older\ncase: '2026-014'\nip: 198.19.0.20\n") == {
+        "case": "2026-014", "ip": "198.19.0.20"}
+    with pytest.raises(ValueError):
+        site.ownership_record("case: [unclosed\n")

@@ -226,3 +226,22 @@ def test_the_addresses_of_a_host_with_hundreds_of_sites_are_read_whole(monkeypat
     monkeypatch.setattr(host_facts_probe, "run", ip)
     found = host_facts_probe.addresses("provpub0", 5.0)
     assert found["error"] == "" and len(found["addresses"]) == 500
+
+
+def test_psql_is_the_client_itself_where_debian_keeps_it_else_psql_from_path(tmp_path: Path) -> None:
+    import subprocess
+
+    def word(root: Path) -> str:
+        return subprocess.run(f"echo {host_facts.psql_word(str(root))}", shell=True, capture_output=True,
+                              text=True, check=True).stdout.strip()
+
+    assert word(tmp_path / "none") == "psql"
+    program = tmp_path / "with space" / "15" / "bin" / "psql"
+    program.parent.mkdir(parents=True)
+    program.write_text("#!/bin/sh\necho client \"$@\"\n")
+    assert word(tmp_path / "with space") == "psql"  # not executable: not a client
+    program.chmod(0o755)
+    assert word(tmp_path / "with space") == str(program)
+    ran = subprocess.run(f"{host_facts.psql_word(str(tmp_path / 'with space'))} -tA -c 'SELECT 1'", shell=True,
+                         capture_output=True, text=True, check=True)
+    assert ran.stdout == "client -tA -c SELECT 1\n"

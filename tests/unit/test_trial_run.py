@@ -285,3 +285,27 @@ def test_both_logins_are_told_apart_from_one_command(script: str, expected: list
         assert all("/nonexistent/app.env" in lines[-1] for _, lines in results)
     else:
         assert results == expected
+
+
+def test_tls_fetches_share_one_context_that_reads_no_ca_store() -> None:
+    """Each fetch made a default context, reading the system's CA bundle: 0.2 s of CPU each."""
+    context = trial._unverified_context()
+    assert trial._unverified_context() is context
+    assert context.verify_mode == ssl.CERT_NONE and not context.check_hostname
+    assert context.cert_store_stats()["x509"] == 0
+
+
+def test_the_chain_context_is_made_once_per_roots_file_and_again_when_the_file_changes(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = _self_signed(tmp_path / "a", SECURE)[0]
+    roots = tmp_path / "roots.pem"
+    roots.write_bytes(Path(first).read_bytes())
+    context = trial._roots_context(roots)
+    assert trial._roots_context(roots) is context and context.cert_store_stats()["x509"] == 1
+    second = _self_signed(tmp_path / "b", SECURE)[0]
+    roots.write_bytes(Path(first).read_bytes() + Path(second).read_bytes())
+    again = trial._roots_context(roots)
+    assert again is not context and again.cert_store_stats()["x509"] == 2
+    with pytest.raises(FileNotFoundError):
+        trial._roots_context(tmp_path / "missing.pem")
