@@ -25,6 +25,7 @@ register over hundreds of cases reads again only the cases that changed.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import functools
 import hashlib
 import importlib
@@ -34,7 +35,7 @@ import os
 import re
 import statistics
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -394,16 +395,26 @@ def write_pdf(page: str, target: Path) -> Path:
     return write_atomic(target, weasyprint.HTML(string=page).write_pdf(font_config=_font_config(), **PDF_OPTIONS))
 
 
-def _write_pdfs(jobs: list[tuple[str, Path]]) -> None:
-    """PDF rendering is CPU-bound: enough of them are shared among processes, one per core."""
-    workers = min(MAX_WORKERS, os.cpu_count() or 1, len(jobs))
-    if len(jobs) < PARALLEL_FROM or workers < 2:
-        for page, target in jobs:
-            write_pdf(page, target)
+@contextlib.contextmanager
+def _pdf_writer(count: int) -> Iterator[Callable[[str, Path], Any]]:
+    """What writes each of ``count`` PDFs. PDF rendering is CPU-bound: enough of them are shared
+    among processes, one per core, each handed over as soon as its page is made, so that the
+    workers render while this process makes the next pages (500 cases: 1,500 pages of Markdown,
+    12 s, were made before the first PDF began). Every PDF is written when the block ends; the
+    first failure is raised, and what was not begun is dropped."""
+    workers = min(MAX_WORKERS, os.cpu_count() or 1, count)
+    if count < PARALLEL_FROM or workers < 2:
+        yield write_pdf
         return
     importlib.import_module("weasyprint")  # once, before the workers fork, rather than once in each
-    with concurrent.futures.ProcessPoolExecutor(max_workers=workers, initializer=_font_config.cache_clear) as pool:
-        list(pool.map(write_pdf, [page for page, _ in jobs], [target for _, target in jobs]))
+    pool = concurrent.futures.ProcessPoolExecutor(max_workers=workers, initializer=_font_config.cache_clear)
+    futures: list[concurrent.futures.Future[Path]] = []
+    try:
+        yield lambda page, target: futures.append(pool.submit(write_pdf, page, target))
+        for future in futures:
+            future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def render_case(records: Path, case_id: str, langs: tuple[str, ...] = LANGS,
@@ -438,17 +449,16 @@ def render_cases(records: Path, case_ids: list[str], langs: tuple[str, ...] = LA
             elif doc.name not in known:
                 known[doc.name] = digest
                 adopted.add(doc.folder)
-    jobs = []
-    for doc, _ in stale:
-        doc.folder.mkdir(parents=True, exist_ok=True)
-        write_atomic(doc.path("md"), doc.text)
-        page = doc.html(doc_settings)
-        write_atomic(doc.path("html"), page)
-        if doc.lang in with_pdf:
-            jobs.append((page, doc.path("pdf")))
-        else:
-            doc.path("pdf").unlink(missing_ok=True)
-    _write_pdfs(jobs)
+    with _pdf_writer(sum(1 for doc, _ in stale if doc.lang in with_pdf)) as pdf_of:
+        for doc, _ in stale:
+            doc.folder.mkdir(parents=True, exist_ok=True)
+            write_atomic(doc.path("md"), doc.text)
+            page = doc.html(doc_settings)
+            write_atomic(doc.path("html"), page)
+            if doc.lang in with_pdf:
+                pdf_of(page, doc.path("pdf"))
+            else:
+                doc.path("pdf").unlink(missing_ok=True)
     for doc, digest in stale:  # only now: a PDF that failed is made again next time
         recorded[doc.folder][doc.name] = digest
     for folder in adopted | {doc.folder for doc, _ in stale}:

@@ -7,6 +7,7 @@ import copy
 import datetime as dt
 import json
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -213,6 +214,28 @@ def test_pdfs_written_by_worker_processes_are_the_same(records: Path, tmp_path: 
     for doc in ("konfigurasi", "dokumentasi", "laporan"):
         name = f"2026-014/dokumen/en/{doc}.pdf"
         assert (other / name).read_bytes() == (records / name).read_bytes(), doc
+
+
+def test_a_pdf_is_rendered_by_a_worker_while_the_next_pages_are_still_being_made(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(documents, "PARALLEL_FROM", 1)
+    page = "<html><body><p>Uji coba</p></body></html>"
+    first = tmp_path / "first.pdf"
+    with documents._pdf_writer(2) as pdf_of:
+        pdf_of(page, first)
+        deadline = time.monotonic() + 60
+        while not first.exists() and time.monotonic() < deadline:  # the block has not ended
+            time.sleep(0.05)
+        assert first.read_bytes().startswith(b"%PDF")
+        pdf_of(page, tmp_path / "second.pdf")
+    assert (tmp_path / "second.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_a_pdf_a_worker_could_not_write_fails_the_render(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(documents, "PARALLEL_FROM", 1)
+    with pytest.raises(OSError), documents._pdf_writer(2) as pdf_of:
+        pdf_of("<p>a</p>", tmp_path / "missing" / "a.pdf")
+        pdf_of("<p>b</p>", tmp_path / "b.pdf")
 
 
 def _pass_the_trial(records: Path, case_id: str) -> None:
