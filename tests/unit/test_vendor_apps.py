@@ -7,7 +7,12 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import os
+import pwd
+import shutil
+import subprocess
 import tarfile
+import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -234,8 +239,31 @@ def test_a_missing_extension_is_named(write_case: Any) -> None:
 def test_the_permissions_probe_runs_as_the_application_user(write_case: Any) -> None:
     built = _site(_vendor_case(write_case))
     probe = trial._permissions_probe(built)
-    assert probe.startswith("runuser -u sikesda -- sh -c ") and "app.env" not in probe
+    assert probe.startswith("setpriv --reuid=sikesda ") and "app.env" not in probe
     assert f"{ROOT_DIR}/current/bootstrap/cache" in probe and "! -type l -writable" in probe
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="changing to another user needs root")
+def test_a_probe_runs_as_the_application_user_with_its_groups_home_and_no_environment_of_roots(
+        write_case: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    built = _site(_vendor_case(write_case))
+    folder = Path(tempfile.mkdtemp(dir="/tmp"))  # pytest's own folders are root's alone
+    folder.chmod(0o755)
+    env_file = folder / "app.env"
+    env_file.write_text("DB_NAME=sikesda\n")
+    env_file.chmod(0o644)
+    built = dataclasses.replace(built, vars=dataclasses.replace(built.vars, user="nobody", env_file=str(env_file)))
+    monkeypatch.setenv("PROVISIONER_ROOTS_OWN", "secret of root's environment")
+    command = trial._as_app_user(built, 'id -u; id -g; id -G; echo "$HOME|$PATH|$DB_NAME"; env')
+    try:
+        out = subprocess.run(command, shell=True, capture_output=True, text=True, check=True).stdout.splitlines()
+    finally:
+        shutil.rmtree(folder)
+    nobody = pwd.getpwnam("nobody")
+    assert out[:2] == [str(nobody.pw_uid), str(nobody.pw_gid)]
+    assert sorted(map(int, out[2].split())) == sorted(set(os.getgrouplist("nobody", nobody.pw_gid)))
+    assert out[3] == f"{built.vars.root}|{trial.APP_PATH}|sikesda"
+    assert not any("PROVISIONER_ROOTS_OWN" in line for line in out[4:])
 
 
 def test_a_site_without_a_release_keeps_the_ownership_check(write_case: Any) -> None:
