@@ -54,11 +54,16 @@ class Hosts:
                                                                                         host.name))
         return self._cache[host.name]
 
+    @staticmethod
+    def python(host: Host) -> str:
+        """The host's Python: the inventory's ``ansible_python_interpreter``, or python3 from PATH
+        (where a version manager's shim may stand before the system's: 0.14 s a start here, not 0.014)."""
+        interpreter = str(host.vars.get("ansible_python_interpreter") or "python3")
+        return "python3" if interpreter.startswith("auto") else interpreter
+
     def facts(self, host: Host, request: FactsRequest) -> HostFacts:
         """Everything ``request`` asks of ``host``, in one command (a few for a huge request)."""
-        interpreter = str(host.vars.get("ansible_python_interpreter") or "python3")
-        python = "python3" if interpreter.startswith("auto") else interpreter
-        return host_facts.read(self.get(host), request, name=host.name, python=python)
+        return host_facts.read(self.get(host), request, name=host.name, python=self.python(host))
 
     def output_once(self, host: Host, command: str) -> tuple[int, str]:
         """(exit code, stdout) of a read-only ``command`` whose answer does not change during the
@@ -73,7 +78,8 @@ class Hosts:
         """The ownership records on the web host ``web`` (site_registry role), each with its
         ``web_host``, the current checksum of each file they list, and the names of the running
         processes: one command."""
-        out = self.get(web).run(f"python3 -c {shlex.quote(CHECKSUMS_SCRIPT.read_text())} --registry {REGISTRY}")
+        out = self.get(web).run(f"{shlex.quote(self.python(web))} -c {shlex.quote(CHECKSUMS_SCRIPT.read_text())} "
+                                f"--registry {REGISTRY}")
         if out.rc != 0:
             raise OSError(_("cannot read {path} on {host}: {error}").format(
                 path=REGISTRY, host=web.name, error=(out.stderr or out.stdout).strip()[:300]))

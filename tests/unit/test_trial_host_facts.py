@@ -245,3 +245,24 @@ def test_psql_is_the_client_itself_where_debian_keeps_it_else_psql_from_path(tmp
     ran = subprocess.run(f"{host_facts.psql_word(str(tmp_path / 'with space'))} -tA -c 'SELECT 1'", shell=True,
                          capture_output=True, text=True, check=True)
     assert ran.stdout == "client -tA -c SELECT 1\n"
+
+
+def test_the_web_hosts_registry_is_read_by_the_inventorys_python_not_the_first_on_path(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from provisioner.hosts import Hosts
+    from provisioner.inventory import Host
+
+    ran = tmp_path / "ran"
+    interpreter = tmp_path / "python-of-the-inventory"
+    interpreter.write_text(f'#!/bin/sh\necho "$@" > {ran}\nexec /usr/bin/python3 "$@"\n')
+    interpreter.chmod(0o755)
+    elsewhere = tmp_path / "bin"
+    elsewhere.mkdir()
+    (elsewhere / "python3").write_text("#!/bin/sh\nexit 3\n")  # the first python3 on PATH
+    (elsewhere / "python3").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{elsewhere}:{os.environ['PATH']}")
+    web = Host("web", {"ansible_connection": "local", "ansible_python_interpreter": str(interpreter)})
+    state = Hosts(None).web_state(web)  # type: ignore[arg-type]
+    assert "--registry" in ran.read_text() and isinstance(state.records, dict)
+    assert Hosts.python(Host("web", {"ansible_python_interpreter": "auto_silent"})) == "python3"
+    assert Hosts.python(Host("web", {})) == "python3"
