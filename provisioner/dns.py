@@ -139,6 +139,17 @@ def names_in_zones(server: str, zones: list[str], key: TsigKey, fqdns: list[str]
     return held
 
 
+def zone_records(server: str, zone_name: str, key: TsigKey, port: int = 53) -> dict[str, dict[str, list[str]]]:
+    """Every name of the zone on ``server`` (absolute, lower case, no final dot) -> type -> its
+    records as ``query`` gives them, by one TSIG-signed zone transfer."""
+    zone = transfer(server, zone_name, key, port)
+    held: dict[str, dict[str, list[str]]] = {}
+    for name, rdataset in zone.iterate_rdatasets():
+        records = held.setdefault(name.to_text().rstrip(".").lower(), {})
+        records[dns.rdatatype.to_text(rdataset.rdtype)] = [rr.to_text() for rr in rdataset]
+    return held
+
+
 def zone_ptrs(server: str, reverse_zone: str, key: TsigKey, port: int = 53) -> dict[str, str]:
     """Address -> name for every PTR of the reverse zone, by a TSIG-signed zone transfer."""
     zone = transfer(server, reverse_zone, key, port)

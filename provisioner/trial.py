@@ -12,11 +12,14 @@ A fleet is trialled as a batch (``run_trials``): the DNS and HTTP checks of all 
 bounded thread pool; each host is read once for all its sites (provisioner/host_facts.py: one
 command, a few for a huge batch), after the HTTP checks so that php-fpm has workers to inspect;
 Apache's configtest runs once per host, and whether a secondary name server is in step is asked
-once per set of zones. Each site's checks keep their names and their order.
+once per set of zones. A zone holding many of the names asked (``TRANSFER_FROM``) is read from each
+name server by one TSIG-signed transfer rather than a query per name. Each site's checks keep
+their names and their order.
 """
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import dataclasses
 import datetime as dt
@@ -37,6 +40,7 @@ from provisioner import dns as dnsq
 from provisioner.case_schema import PHP_EXTENSIONS
 from provisioner.check_texts import CHECKS, LANGS, Said, detail, join, recognize, word
 from provisioner.check_texts import name as check_name
+from provisioner.errors import ProvisionerError
 from provisioner.host_facts import PSQL, FactsRequest, HostFacts
 from provisioner.inventory import Host, Inventory
 from provisioner.site import Site, ownership_record, php_version
@@ -50,6 +54,9 @@ HTTP_TIMEOUT = 5.0
 SECONDARY_SYNC_TIMEOUT = 15.0
 # DNS and HTTP checks of this many sites at a time (each waits on the network, not the CPU).
 WORKERS = 16
+# From this many names of one zone on one name server, the zone is read by one TSIG-signed transfer
+# instead of a query per name (500 sites: 1,000 queries, 0.8 ms of CPU each here).
+TRANSFER_FROM = 20
 PORTS = (80, 443)  # HTTP, HTTPS on the sites' public addresses
 CONFIGTEST = "apache2ctl configtest"
 # A certificate expiring within this many days passes its check with a warning; an expired one fails.
@@ -149,18 +156,65 @@ def _sync_check(primary: Host, secondary: Host, zones: tuple[str, ...]) -> Check
                  secondary=secondary.name, primary=primary.name)
 
 
-def _record_checks(site: Site, inventory: Inventory) -> list[Check]:
-    """A (and PTR, unless the site is served on a shared address) on every authoritative server."""
+ZoneRead = concurrent.futures.Future[dict[str, dict[str, list[str]]] | None]  # a zone's transfer (_read_zone)
+
+
+def _zone_reads(sites: list[Site], inventory: Inventory,
+                pool: concurrent.futures.ThreadPoolExecutor) -> dict[tuple[str, str], ZoneRead]:
+    """One zone transfer per (name server, zone) holding at least ``TRANSFER_FROM`` of the names
+    the sites' checks ask for, begun on ``pool``; below that, or without a TSIG key, none."""
+    counts: collections.Counter[tuple[str, str]] = collections.Counter()
+    for s in sites:
+        for server in inventory.dns_servers:
+            counts[server.name, s.case.zone] += 1
+            if not s.vars.shared:
+                counts[server.name, s.vars.reverse_zone] += 1
+    wanted = [(server, zone) for server in inventory.dns_servers for zone in sorted({z for _, z in counts})
+              if counts[server.name, zone] >= TRANSFER_FROM]
+    if not wanted:
+        return {}
+    try:
+        key = dnsq.inventory_key(inventory)
+    except ProvisionerError:  # the checks ask name by name
+        return {}
+    return {(server.name, zone): pool.submit(_read_zone, server, zone, key) for server, zone in wanted}
+
+
+def _read_zone(server: Host, zone: str, key: dnsq.TsigKey) -> dict[str, dict[str, list[str]]] | None:
+    """The zone as ``server`` holds it; None when the server will not transfer it (the checks
+    then ask it name by name, as they do for a few names)."""
+    try:
+        return dnsq.zone_records(server.address, zone, key)
+    except (dns.exception.DNSException, OSError, EOFError):
+        return None
+
+
+def _lookup(server: Host, zones: dict[tuple[str, str], ZoneRead], zone: str, name: str,
+            rdtype: str) -> tuple[str, list[str]]:
+    """(rcode, answers) for ``name``: from the zone's transfer when there is one, else by a query."""
+    read = zones.get((server.name, zone))
+    records = read.result() if read is not None else None
+    if records is None:
+        return dnsq.query(server.address, name, rdtype)
+    held = records.get(name.rstrip(".").lower())
+    return ("NXDOMAIN", []) if held is None else ("NOERROR", held.get(rdtype, []))
+
+
+def _record_checks(site: Site, inventory: Inventory,
+                   zones: dict[tuple[str, str], ZoneRead] | None = None) -> list[Check]:
+    """A (and PTR, unless the site is served on a shared address) on every authoritative server;
+    read from ``zones`` (transfers of a fleet's zones) where a server's zone was read whole."""
     checks = []
+    read = zones or {}
     for server in inventory.dns_servers:
         def probe_a(server: Host = server) -> tuple[bool, Said]:
-            rcode, answers = dnsq.query(server.address, site.fqdn, "A")
+            rcode, answers = _lookup(server, read, site.case.zone, site.fqdn, "A")
             return answers == [site.ip], detail("dns.answer", name=site.fqdn, type="A",
                                                 answers=", ".join(answers) or rcode, want=site.ip)
 
         def probe_ptr(server: Host = server) -> tuple[bool, Said]:
             name = dnsq.reverse_name(site.ip)
-            rcode, answers = dnsq.query(server.address, name, "PTR")
+            rcode, answers = _lookup(server, read, site.vars.reverse_zone, name, "PTR")
             want = f"{site.fqdn}."
             return answers == [want], detail("dns.answer", name=name, type="PTR",
                                              answers=", ".join(answers) or rcode, want=want)
@@ -721,7 +775,8 @@ def run_trials(sites: list[Site], inventory: Inventory, hosts: Hosts, *, workers
         for secondary in secondaries:
             for zones in dict.fromkeys(_sync_zones(s) for s in sites):
                 syncs[secondary.name, zones] = pool.submit(_sync_check, inventory.dns_primary, secondary, zones)
-        records = {s.id: pool.submit(_record_checks, s, inventory) for s in sites}
+        whole = _zone_reads(sites, inventory, pool)  # queued first: the record checks below wait on them
+        records = {s.id: pool.submit(_record_checks, s, inventory, whole) for s in sites}
         concurrent.futures.wait(http.values())
         requests: dict[str, tuple[Host, FactsRequest]] = {}
         for s in sites:

@@ -3,6 +3,7 @@ host: every check present, named and ordered as before, the HTTP(S) checks reall
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import datetime as dt
 import http.server
@@ -22,6 +23,7 @@ from cryptography.x509.oid import NameOID
 from provisioner import dns as dnsq
 from provisioner import site, trial
 from provisioner.case import Case, Database, load_case
+from provisioner.errors import ProvisionerError
 from provisioner.hosts import Hosts
 from provisioner.inventory import Host, Inventory
 from tests.conftest import EXAMPLES
@@ -309,3 +311,68 @@ def test_the_chain_context_is_made_once_per_roots_file_and_again_when_the_file_c
     assert again is not context and again.cert_store_stats()["x509"] == 2
     with pytest.raises(FileNotFoundError):
         trial._roots_context(tmp_path / "missing.pem")
+
+
+def _zone_test_sites(inventory: Inventory) -> list[site.Site]:
+    own = _sites(inventory)[0]
+    shared = site.build(_case("ujibersama", 4, public_ip="shared"), site.Placement("127.0.0.5", "web"),
+                        inventory, password_file=None)
+    return [own, shared]
+
+
+def test_a_fleets_zones_are_read_by_one_transfer_per_server_and_zone(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    inventory = _inventory(tmp_path, name_servers=True)
+    own, shared = _zone_test_sites(inventory)
+    monkeypatch.setattr(dnsq, "inventory_key", lambda inv: dnsq.TsigKey("k", "hmac-sha256", "c2VjcmV0"))
+    read: list[tuple[str, str]] = []
+    monkeypatch.setattr(dnsq, "zone_records", lambda server, zone, key: read.append((server, zone)) or {})
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        assert trial._zone_reads([own, shared], inventory, pool) == {}  # two names: asked one by one
+        monkeypatch.setattr(trial, "TRANSFER_FROM", 2)
+        whole = trial._zone_reads([own, shared], inventory, pool)
+        concurrent.futures.wait(whole.values())
+    # Both sites' A names are in the zone; only the own address has a PTR (the reverse zone: one name).
+    assert sorted(whole) == [("ns1", ZONE), ("ns2", ZONE)]
+    assert sorted(read) == [("127.0.0.254", ZONE), ("127.0.0.254", ZONE)]
+    monkeypatch.setattr(dnsq, "inventory_key", lambda inv: (_ for _ in ()).throw(ProvisionerError("no key")))
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        assert trial._zone_reads([own, shared], inventory, pool) == {}  # without a key: queries
+
+
+def _done(value: Any) -> concurrent.futures.Future[Any]:
+    future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+    future.set_result(value)
+    return future
+
+
+def test_record_checks_read_a_transferred_zone_and_ask_a_server_that_refused_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    inventory = _inventory(tmp_path, name_servers=True)
+    own = _zone_test_sites(inventory)[0]
+    reverse = dnsq.reverse_name(own.ip)
+    asked: list[tuple[str, str]] = []
+    monkeypatch.setattr(dnsq, "query", lambda server, name, rdtype: asked.append((name, rdtype)) or (
+        "NOERROR", [own.ip] if rdtype == "A" else [f"{own.fqdn}."]))
+    zone = {own.fqdn: {"A": [own.ip], "TXT": ['"x"']}}
+    whole = {("ns1", ZONE): _done(zone), ("ns2", ZONE): _done(None),  # ns2 refused the transfer
+             ("ns1", own.vars.reverse_zone): _done({})}  # ns1's reverse zone lacks the PTR
+    checks = {c.name: c for c in trial._record_checks(own, inventory, whole)}
+    assert checks["dns A on ns1"].ok and checks["dns A on ns2"].ok
+    assert not checks["dns PTR on ns1"].ok and "NXDOMAIN" in checks["dns PTR on ns1"].detail
+    assert checks["dns PTR on ns2"].ok
+    assert sorted(asked) == sorted([(own.fqdn, "A"), (reverse, "PTR")])  # ns2's, and nothing of ns1's
+    zone[own.fqdn] = {"TXT": ['"x"']}  # the name holds other data, not its A record
+    checks = {c.name: c for c in trial._record_checks(own, inventory, whole)}
+    assert not checks["dns A on ns1"].ok and "NOERROR" in checks["dns A on ns1"].detail
+
+
+def test_a_zone_a_server_will_not_transfer_is_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    import dns.exception
+
+    def refused(server: str, zone: str, key: Any) -> Any:
+        raise dns.exception.DNSException("REFUSED")
+
+    monkeypatch.setattr(dnsq, "zone_records", refused)
+    key = dnsq.TsigKey("k", "hmac-sha256", "c2VjcmV0")
+    assert trial._read_zone(Host("ns1", {"provisioner_address": "127.0.0.254"}), ZONE, key) is None
