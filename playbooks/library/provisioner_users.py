@@ -10,7 +10,9 @@ the roles' report of what changed (filter ``provisioner_site_changes``) reads it
 from __future__ import annotations
 
 import grp
+import os
 import pwd
+import subprocess
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.provisioner_batch import ARGUMENTS, Batch
@@ -68,6 +70,18 @@ def _absent(item):
     return True, ["userdel", item["name"]]
 
 
+def run(command):
+    """(exit code, error output) of ``command``, in the C locale. Not AnsibleModule.run_command:
+    its preexec function makes Python fork the whole module process (under Mitogen, one holding
+    the batch) instead of vfork, 10 to 20 ms more for each of a fleet's 500 useradd or userdel."""
+    try:
+        done = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace",
+                              env={**os.environ, "LC_ALL": "C"}, check=False)
+    except OSError as exc:
+        return 127, str(exc)
+    return done.returncode, done.stderr
+
+
 def main():
     module = AnsibleModule(argument_spec=ARGUMENTS, supports_check_mode=True)
     batch = Batch(module)
@@ -78,7 +92,7 @@ def main():
             continue
         changed, command = _present(item) if state == "present" else _absent(item)
         if command and not module.check_mode:
-            rc, _out, err = module.run_command(command)
+            rc, err = run(command)
             if rc != 0:
                 batch.failed(item, f"{item['name']}: {command[0]} failed ({rc}): {err.strip()}", name=item["name"])
                 continue

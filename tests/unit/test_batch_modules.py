@@ -43,6 +43,14 @@ def test_an_absent_user_is_deleted_only_if_it_exists() -> None:
     assert USERS._absent({"name": "root"}) == (True, ["userdel", "root"])
 
 
+def test_account_commands_run_in_the_c_locale_and_report_their_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LC_ALL", "id_ID.UTF-8")
+    assert USERS.run(["sh", "-c", 'echo "$LC_ALL: no such user" >&2; exit 6']) == (6, "C: no such user\n")
+    assert USERS.run(["sh", "-c", "exit 0"]) == (0, "")
+    rc, error = USERS.run(["/nonexistent/useradd", "x"])
+    assert rc == 127 and "/nonexistent/useradd" in error
+
+
 class FakeModule:
     """What provisioner_addresses asks of AnsibleModule: parameters, run_command, exit and fail."""
 
@@ -208,7 +216,7 @@ def release_item(tmp_path: Path) -> dict[str, Any]:
 
 
 def _unpack(item: dict[str, Any], text: str) -> None:
-    """What the unarchive loop does between prepare and switch."""
+    """What the unpack step does between prepare and switch."""
     (Path(item["root"]) / "releases" / item["release_id"] / "index.php").write_text(text)
 
 
@@ -225,6 +233,71 @@ def test_a_release_is_unpacked_once_and_current_moves_atomically(release_item: d
     assert RELEASES.prepare(release_item, check_mode=False) is False
     assert RELEASES.switch(release_item, 3, check_mode=False) is False
     assert sorted(p.name for p in (root / "releases" / "app-1.0-aaaaaaaaaaaa").iterdir()) == ["index.php"]
+
+
+def _archives(folder: Path) -> tuple[Path, Path]:
+    """The same release as a .tar.gz (its files owned by a user this host may not have) and a .zip."""
+    import io
+    import tarfile
+    import zipfile
+
+    folder.mkdir(parents=True, exist_ok=True)
+    tar, zipped = folder / "app.tar.gz", folder / "app.zip"
+    with tarfile.open(tar, "w:gz") as archive:
+        for name, data in (("index.php", b"<?php echo 1;"), ("lib/util.php", b"<?php")):
+            info = tarfile.TarInfo(name)
+            info.size, info.uid, info.gid, info.uname, info.gname = len(data), 4242, 4242, "vendor", "vendor"
+            archive.addfile(info, io.BytesIO(data))
+    with zipfile.ZipFile(zipped, "w") as archive:
+        archive.writestr("index.php", "<?php echo 1;")
+        archive.writestr("lib/util.php", "<?php")
+    return tar, zipped
+
+
+def test_new_releases_are_unpacked_from_one_copy_of_their_archive_which_then_goes(
+        release_item: dict[str, Any], tmp_path: Path) -> None:
+    tar, zipped = _archives(tmp_path / "cache")
+    items = []
+    for number, archive in enumerate((tar, tar, zipped)):
+        root = tmp_path / f"site{number}"
+        root.mkdir()
+        items.append({**release_item, "site": {"id": str(number)}, "root": str(root), "archive": str(archive)})
+        assert RELEASES.prepare(items[-1], check_mode=False) is True
+    assert RELEASES.unpack(items, check_mode=False, workers=2) == {}
+    for item in items:
+        folder = Path(item["root"]) / "releases" / item["release_id"]
+        assert (folder / "index.php").read_text() == "<?php echo 1;" and (folder / "lib" / "util.php").exists()
+        assert (folder / "index.php").stat().st_uid == os.getuid()  # not the archive's 4242
+    assert not tar.exists() and not zipped.exists()
+
+
+def test_a_release_that_does_not_unpack_fails_its_site_alone_and_the_copies_still_go(
+        release_item: dict[str, Any], tmp_path: Path) -> None:
+    tar, _zipped = _archives(tmp_path / "cache")
+    broken = tmp_path / "cache" / "broken.tar.gz"
+    broken.write_bytes(b"not an archive")
+    items = []
+    for number, archive in enumerate((broken, tar)):
+        root = tmp_path / f"site{number}"
+        root.mkdir()
+        items.append({**release_item, "root": str(root), "archive": str(archive)})
+        RELEASES.prepare(items[-1], check_mode=False)
+    errors = RELEASES.unpack(items, check_mode=False)
+    assert list(errors) == [0] and "tar failed" in str(errors[0])
+    assert (Path(items[1]["root"]) / "releases" / release_item["release_id"] / "index.php").exists()
+    assert not broken.exists() and not tar.exists()
+
+
+def test_check_mode_unpacks_nothing_and_keeps_the_copies(release_item: dict[str, Any], tmp_path: Path) -> None:
+    tar, _zipped = _archives(tmp_path / "cache")
+    assert RELEASES.unpack([{**release_item, "archive": str(tar)}], check_mode=True) == {}
+    assert tar.exists() and not (Path(release_item["root"]) / "releases").exists()
+
+
+def test_prepare_makes_the_archive_copies_folder_for_root_alone(release_item: dict[str, Any], tmp_path: Path) -> None:
+    cache = tmp_path / "cache" / "releases"
+    RELEASES.prepare({**release_item, "archive": str(cache / release_item["release_id"])}, check_mode=False)
+    assert cache.is_dir() and cache.stat().st_mode & 0o777 == 0o700
 
 
 def test_a_folder_left_half_unpacked_is_emptied_and_unpacked_again(release_item: dict[str, Any]) -> None:

@@ -24,13 +24,13 @@ def _module() -> ModuleType:
 
 
 M = _module()
-SITE = {"zone": "tarakankota.go.id", "fqdn": "ppid.tarakankota.go.id", "ip": "198.19.0.10",
-        "reverse_zone": "0.19.198.in-addr.arpa", "ptr_name": "10.0.19.198.in-addr.arpa."}
+SITE = {"id": "2026-011", "installed": False, "zone": "tarakankota.go.id", "fqdn": "ppid.tarakankota.go.id",
+        "ip": "198.19.0.10", "reverse_zone": "0.19.198.in-addr.arpa", "ptr_name": "10.0.19.198.in-addr.arpa."}
 
 
 def test_records_are_derived_from_the_site() -> None:
     assert M._record(SITE, "A") == {"zone": "tarakankota.go.id", "name": "ppid.tarakankota.go.id.", "type": "A",
-                                    "value": "198.19.0.10", "site": SITE}
+                                    "value": "198.19.0.10", "site": {"id": "2026-011", "installed": False}}
     ptr = M._record(SITE, "PTR")
     assert (ptr["zone"], ptr["name"], ptr["value"]) == ("0.19.198.in-addr.arpa", "10.0.19.198.in-addr.arpa.",
                                                         "ppid.tarakankota.go.id.")

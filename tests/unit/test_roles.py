@@ -282,3 +282,14 @@ def test_a_play_with_no_site_of_its_kind_is_skipped_whole(tmp_path: Path) -> Non
     assert others["Databases on the MariaDB servers"] == []
     assert others["Databases on the PostgreSQL servers"] == ["localhost"]
     assert others["Certificates from the ACME CA"] == ["localhost"]
+
+
+def test_batch_items_carry_a_ref_of_their_site_not_the_whole_site() -> None:
+    from tests.playbook_code import load
+
+    batch = load("filter_plugins/provisioner_batch.py")
+    site = {**SITE_A, "marker": "/etc/provisioner/sites/a.yml", "files": ["/etc/a.conf", "/etc/a.env"]}
+    assert batch.ref(site) == {"id": SITE_A["id"], "installed": SITE_A.get("installed", True)}
+    items = batch.absent([site], "files")
+    assert [i["path"] for i in items] == ["/etc/a.conf", "/etc/a.env"]
+    assert all(i["site"] == batch.ref(site) for i in items)

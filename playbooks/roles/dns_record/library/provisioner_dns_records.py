@@ -94,14 +94,21 @@ def _current(params, zone_name):
     return found
 
 
+def _ref(site):
+    """What a result carries of its site (as filter provisioner_ref): a fleet's whole sites, back in
+    the results, cost Ansible more than the updates."""
+    return {"id": site["id"], "installed": site.get("installed", True)}
+
+
 def _record(site, kind):
     if kind == "TXT":
         return {"zone": site["zone"], "name": site["name"].rstrip(".") + ".", "type": "TXT",
                 "value": '"' + site["value"] + '"', "site": site.get("site")}
     if kind == "A":
-        return {"zone": site["zone"], "name": site["fqdn"] + ".", "type": "A", "value": site["ip"], "site": site}
+        return {"zone": site["zone"], "name": site["fqdn"] + ".", "type": "A", "value": site["ip"],
+                "site": _ref(site)}
     return {"zone": site["reverse_zone"], "name": site["ptr_name"], "type": "PTR", "value": site["fqdn"] + ".",
-            "site": site}
+            "site": _ref(site)}
 
 
 def _wanted_change(record, current, state):
