@@ -25,9 +25,20 @@ def _from_file(name: str, path: Path) -> ModuleType:
 
 def load(relative: str) -> ModuleType:
     """``relative`` to playbooks/, e.g. ``library/provisioner_files.py``."""
-    for util in (PLAYBOOKS / "module_utils").glob("*.py"):
+    waiting = sorted((PLAYBOOKS / "module_utils").glob("*.py"))
+    stalled = 0
+    while waiting:  # a module_utils file may import another: each once those it needs are in
+        util = waiting.pop(0)
         name = f"ansible.module_utils.{util.stem}"
-        if name not in sys.modules:
+        if name in sys.modules:
+            continue
+        try:
             sys.modules[name] = _from_file(name, util)
+            stalled = 0
+        except ModuleNotFoundError as exc:
+            stalled += 1
+            if not str(exc.name).startswith("ansible.module_utils.provisioner") or stalled > len(waiting):
+                raise
+            waiting.append(util)
     path = PLAYBOOKS / relative
     return _from_file(path.stem, path)

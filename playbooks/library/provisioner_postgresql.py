@@ -12,12 +12,13 @@ step says this run created it.
 from __future__ import annotations
 
 import base64
+import functools
 import getpass
 import hashlib
 import hmac
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.provisioner_batch import ARGUMENTS, Batch
+from ansible.module_utils.provisioner_batch import ARGUMENTS, Batch, side_by_side
 from ansible.module_utils.provisioner_dump import drop_each, dump_each, postgresql_program, restore_each
 
 DOCUMENTATION = r"""
@@ -102,22 +103,34 @@ def _users(module, cursor, batch):
         batch.done(item, bool(statements), name=item["name"])
 
 
-def _databases(module, cursor, batch):
+def _databases(module, cursor, batch, connect=None):
+    """Each item's database created, or given to its owner; the statements on connections of
+    their own, a few at a time (``connect``; None: this cursor's alone)."""
     cursor.execute("SELECT datname, pg_get_userbyid(datdba) FROM pg_database")
     owners = dict(cursor.fetchall())
-    for item in module.params["items"]:
+    wanted = {}
+    for index, item in enumerate(module.params["items"]):
         if not item.get("name") or not item.get("owner"):
-            batch.failed(item, f"database {item.get('name')}: needs a name and an owner", db=item.get("name"))
             continue
         name, owner = quote_name(item["name"]), quote_name(item["owner"])
         if item["name"] not in owners:
-            statements = [(f"CREATE DATABASE {name} OWNER {owner} ENCODING 'UTF-8' TEMPLATE template0", ())]
+            wanted[index] = [(f"CREATE DATABASE {name} OWNER {owner} ENCODING 'UTF-8' TEMPLATE template0", ())]
         elif owners[item["name"]] != item["owner"]:
-            statements = [(f"ALTER DATABASE {name} OWNER TO {owner}", ())]
+            wanted[index] = [(f"ALTER DATABASE {name} OWNER TO {owner}", ())]
+    errors = {}
+    if not module.check_mode:
+        if connect is None:
+            for statements in wanted.values():
+                _run(module, cursor, statements)
         else:
-            statements = []
-        _run(module, cursor, statements)
-        batch.done(item, bool(statements), db=item["name"])
+            errors = side_by_side(connect, wanted)
+    for index, item in enumerate(module.params["items"]):
+        if not item.get("name") or not item.get("owner"):
+            batch.failed(item, f"database {item.get('name')}: needs a name and an owner", db=item.get("name"))
+        elif index in errors:
+            batch.failed(item, f"database {item['name']}: {errors[index]}", db=item["name"])
+        else:
+            batch.done(item, index in wanted, db=item["name"])
 
 
 def _privileges(module, cursor, batch):
@@ -160,8 +173,8 @@ def _restores(module, cursor, batch):
                  lambda item: f"SET ROLE {quote_name(item['owner'])};\n".encode())
 
 
-def _drops(module, cursor, batch):
-    drop_each(module, batch, cursor, "SELECT datname FROM pg_database", quote_name)
+def _drops(module, cursor, batch, connect=None):
+    drop_each(module, batch, cursor, "SELECT datname FROM pg_database", quote_name, connect=connect)
 
 
 STEPS = {"users": _users, "databases": _databases, "privileges": _privileges, "dumps": _dumps, "drops": _drops,
@@ -182,7 +195,16 @@ def main():
     except Exception as exc:  # psycopg2's own hierarchy; the message names the cause
         module.fail_json(msg=f"cannot connect to PostgreSQL as {getpass.getuser()}: {exc}")
     connection.autocommit = True  # CREATE DATABASE cannot run inside a transaction
-    batch.run_on(connection, STEPS[module.params["what"]], "PostgreSQL")
+    step = STEPS[module.params["what"]]
+    if step in (_databases, _drops):  # each waits on the server's disk: a few at a time
+
+        def connect():
+            more = psycopg2.connect(dbname="postgres")
+            more.autocommit = True
+            return more
+
+        step = functools.partial(step, connect=connect)
+    batch.run_on(connection, step, "PostgreSQL")
 
 
 if __name__ == "__main__":

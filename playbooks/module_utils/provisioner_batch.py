@@ -8,8 +8,52 @@ failed item is reported with the others; the call fails when any item did.
 
 from __future__ import annotations
 
+import concurrent.futures
+import threading
+
 ARGUMENTS = {"loop_var": {"type": "str", "default": "item"},
              "items": {"type": "list", "elements": "dict", "required": True}}
+PARALLEL_STATEMENTS = 4
+
+
+def side_by_side(connect, jobs, workers=PARALLEL_STATEMENTS):
+    """Run each job's statements (``jobs``: key -> [(statement, arguments)]) on up to ``workers``
+    connections of their own (``connect()`` opens one, in autocommit), for statements that cannot
+    share a transaction and wait on the server's disk: PostgreSQL's CREATE and DROP DATABASE (a
+    fleet of 500 sites has 167, 50 to 100 ms each one by one). Returns key -> the exception that
+    stopped a job's statements; a job no connection could be opened for has that error."""
+    pending = list(jobs.items())
+    lock = threading.Lock()
+    errors, refused = {}, []
+
+    def work():
+        try:
+            connection = connect()
+        except Exception as exc:  # the drivers' own hierarchies: the other connections go on
+            refused.append(exc)
+            return
+        try:
+            with connection.cursor() as cursor:
+                while True:
+                    with lock:
+                        if not pending:
+                            return
+                        key, statements = pending.pop(0)
+                    try:
+                        for statement, arguments in statements:
+                            cursor.execute(statement, arguments or None)
+                    except Exception as exc:
+                        errors[key] = exc
+        finally:
+            connection.close()
+
+    if pending:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=min(workers, len(pending))) as pool:
+            for future in [pool.submit(work) for _ in range(min(workers, len(pending)))]:
+                future.result()
+    for key, _statements in pending:  # no connection could be opened for them
+        errors[key] = refused[0]
+    return errors
 
 
 class Batch:

@@ -14,6 +14,8 @@ import shutil
 import subprocess
 import tempfile
 
+from ansible.module_utils.provisioner_batch import side_by_side
+
 PARALLEL_DUMPS = 4
 
 
@@ -109,16 +111,27 @@ def restore_each(module, batch, argv_of, preamble_of=lambda item: b"") -> None:
         batch.done(item, True, db=item["name"], source=item["source"])
 
 
-def drop_each(module, batch, cursor, existing_query, quote) -> None:
+def drop_each(module, batch, cursor, existing_query, quote, connect=None) -> None:
     """Drop every item's database that exists (``existing_query`` lists the server's databases,
-    ``quote`` quotes a name for the engine); each reported. Check mode drops nothing."""
+    ``quote`` quotes a name for the engine); each reported. With ``connect``, the drops run on
+    connections of their own, a few at a time (provisioner_batch.side_by_side). Check mode drops
+    nothing."""
     cursor.execute(existing_query)
     existing = {row[0] for row in cursor.fetchall()}
-    for item in module.params["items"]:
+    items = module.params["items"]
+    drops = {index: [(f"DROP DATABASE {quote(item['name'])}", ())] for index, item in enumerate(items)
+             if item.get("name") and item["name"] in existing}
+    errors = {}
+    if not module.check_mode:
+        if connect is None:
+            for statements in drops.values():
+                cursor.execute(statements[0][0])
+        else:
+            errors = side_by_side(connect, drops)
+    for index, item in enumerate(items):
         if not item.get("name"):
             batch.failed(item, "a database to drop needs a name")
-            continue
-        there = item["name"] in existing
-        if there and not module.check_mode:
-            cursor.execute(f"DROP DATABASE {quote(item['name'])}")
-        batch.done(item, there, db=item["name"])
+        elif index in errors:
+            batch.failed(item, f"drop of {item['name']}: {errors[index]}", db=item["name"])
+        else:
+            batch.done(item, index in drops, db=item["name"])

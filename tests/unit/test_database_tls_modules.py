@@ -390,3 +390,110 @@ def test_only_databases_that_exist_are_dropped_and_none_in_check_mode() -> None:
         DUMP.drop_each(module, batch, cursor, "SELECT datname FROM pg_database", POSTGRESQL.quote_name)
         assert cursor.statements[1:] == wanted
         assert [r["changed"] for r in batch.results] == [True, False]
+
+
+class _Server:
+    """Connections that record what each ran; a statement naming "broken" fails; the first
+    ``refuse`` connections cannot be opened; ``together`` connections must run at once."""
+
+    def __init__(self, refuse: int = 0, together: int = 0) -> None:
+        import threading
+
+        self.ran: list[tuple[int, str]] = []
+        self.opened = 0
+        self.refuse = refuse
+        self.lock = threading.Lock()
+        self.barrier = threading.Barrier(together, timeout=5) if together else None
+
+    def connect(self) -> Any:
+        with self.lock:
+            self.opened += 1
+            number = self.opened
+        if number <= self.refuse:
+            raise OSError("too many connections")
+        server, first = self, [True]
+
+        class Cursor:
+            def __enter__(self) -> Any:
+                return self
+
+            def __exit__(self, *exc: Any) -> None:
+                pass
+
+            def execute(self, statement: str, arguments: Any = None) -> None:
+                if first and server.barrier is not None:
+                    first.clear()
+                    server.barrier.wait()  # another connection is running too, or this fails
+                if "broken" in statement:
+                    raise RuntimeError(f"cannot run {statement}")
+                with server.lock:
+                    server.ran.append((number, statement))
+
+        class Connection:
+            closed = False
+
+            def cursor(self) -> Any:
+                return Cursor()
+
+            def close(self) -> None:
+                self.closed = True
+
+        return Connection()
+
+
+def test_statements_run_on_connections_of_their_own_side_by_side_and_a_failure_stays_its_own() -> None:
+    server = _Server(together=2)
+    jobs = {i: [(f"CREATE DATABASE d{i}" if i != 3 else "CREATE DATABASE broken", ())] for i in range(6)}
+    errors = BATCH.side_by_side(server.connect, jobs, workers=2)
+    assert list(errors) == [3] and "cannot run" in str(errors[3])
+    wanted = sorted(f"CREATE DATABASE d{i}" for i in range(6) if i != 3)
+    assert sorted(statement for _, statement in server.ran) == wanted
+    assert {connection for connection, _ in server.ran} == {1, 2}
+
+
+def test_a_connection_that_cannot_be_opened_leaves_its_work_to_the_others() -> None:
+    server = _Server(refuse=1)
+    errors = BATCH.side_by_side(server.connect, {i: [(f"DROP DATABASE d{i}", ())] for i in range(5)}, workers=3)
+    assert errors == {} and len(server.ran) == 5
+    nowhere = _Server(refuse=99)
+    errors = BATCH.side_by_side(nowhere.connect, {i: [(f"DROP DATABASE d{i}", ())] for i in range(3)}, workers=2)
+    assert sorted(errors) == [0, 1, 2] and all("too many connections" in str(e) for e in errors.values())
+    assert BATCH.side_by_side(nowhere.connect, {}) == {}
+
+
+def test_drops_on_connections_of_their_own_report_each_database() -> None:
+    server = _Server()
+    module = _Module()
+    module.params["items"] = [{"site": {"id": "a"}, "name": "gone"}, {"site": {"id": "b"}, "name": "never"},
+                              {"site": {"id": "c"}, "name": "broken"}]
+    module.check_mode = False  # type: ignore[attr-defined]
+    batch, cursor = BATCH.Batch(module), _Cursor(["gone", "broken", "postgres"])
+    DUMP.drop_each(module, batch, cursor, "SELECT datname FROM pg_database", POSTGRESQL.quote_name,
+                   connect=server.connect)
+    assert cursor.statements == ["SELECT datname FROM pg_database"]  # the drops went elsewhere
+    assert [statement for _, statement in server.ran] == ['DROP DATABASE "gone"']
+    assert [(r["changed"], r.get("failed", False)) for r in batch.results] == [(True, False), (False, False),
+                                                                                 (False, True)]
+
+
+def test_new_databases_are_created_side_by_side_and_an_owner_put_right_in_place() -> None:
+    server = _Server()
+    module = _Module()
+    module.params["items"] = [{"site": {"id": "a"}, "name": "baru", "owner": "baru"},
+                              {"site": {"id": "b"}, "name": "lama", "owner": "lama"},
+                              {"site": {"id": "c"}, "name": "pindah", "owner": "pemilik"},
+                              {"site": {"id": "d"}, "name": "", "owner": "x"}]
+    for check_mode in (True, False):
+        module.check_mode = check_mode  # type: ignore[attr-defined]
+        batch = BATCH.Batch(module)
+
+        class Owners(_Cursor):
+            def fetchall(self) -> list[tuple[str, str]]:  # type: ignore[override]
+                return [("lama", "lama"), ("pindah", "orang lain")]
+
+        POSTGRESQL._databases(module, Owners([]), batch, connect=server.connect)
+        assert [(r["changed"], r.get("failed", False)) for r in batch.results] == [
+            (True, False), (False, False), (True, False), (False, True)]
+    assert sorted(statement for _, statement in server.ran) == [
+        'ALTER DATABASE "pindah" OWNER TO "pemilik"',
+        'CREATE DATABASE "baru" OWNER "baru" ENCODING \'UTF-8\' TEMPLATE template0']
