@@ -128,14 +128,12 @@ def names_in_zones(server: str, zones: list[str], key: TsigKey, fqdns: list[str]
                    port: int = 53) -> dict[str, dict[str, list[str]]]:
     """What ``names_at`` says of each of ``fqdns``, read by one zone transfer per zone, not a
     query per name and type: a batch of 500 names costs one transfer."""
-    wanted = {dns.name.from_text(fqdn): fqdn for fqdn in fqdns}
     held: dict[str, dict[str, list[str]]] = {fqdn: {} for fqdn in fqdns}
     for zone_name in zones:
-        zone = transfer(server, zone_name, key, port)
-        for name, rdataset in zone.iterate_rdatasets():
-            rdtype = dns.rdatatype.to_text(rdataset.rdtype)
-            if name in wanted and rdtype in NAME_TYPES:
-                held[wanted[name]][rdtype] = [rr.to_text() for rr in rdataset]
+        records = zone_records(server, zone_name, key, port)
+        for fqdn in fqdns:
+            found = records.get(fqdn.rstrip(".").lower(), {})
+            held[fqdn].update({rdtype: answers for rdtype, answers in found.items() if rdtype in NAME_TYPES})
     return held
 
 

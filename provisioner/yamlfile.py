@@ -114,7 +114,14 @@ def load(text: str | bytes) -> Any:
     for files provisioner writes itself, which need no strict reading."""
     import yaml
 
-    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    return yaml.load(text, Loader=_safe_loader())
+
+
+def _safe_loader() -> Any:
+    """libyaml's safe loader when present: a batch of 500 case files is read in a second, not ten."""
+    import yaml
+
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def load_mapping(path: Path, what: str = "file", *, max_bytes: int | None = None,
@@ -134,8 +141,7 @@ def load_mapping(path: Path, what: str = "file", *, max_bytes: int | None = None
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidInput(_("{what} cannot be read: {path}").format(what=_(what), path=path),
                            [FieldError("", str(exc))]) from None
-    # libyaml when present: a batch of 500 case files is read in a second, not ten.
-    loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    loader_class = _safe_loader()
     try:
         refused = [] if anchors and max_depth is None else _structure(text, loader_class, anchors, max_depth)
         if refused:

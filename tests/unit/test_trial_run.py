@@ -376,3 +376,19 @@ def test_a_zone_a_server_will_not_transfer_is_none(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(dnsq, "zone_records", refused)
     key = dnsq.TsigKey("k", "hmac-sha256", "c2VjcmV0")
     assert trial._read_zone(Host("ns1", {"provisioner_address": "127.0.0.254"}), ZONE, key) is None
+
+
+def test_a_transferred_zone_answers_as_the_queries_would(monkeypatch: pytest.MonkeyPatch) -> None:
+    import dns.zone
+
+    text = ("@ 300 IN SOA ns1 admin 1 3600 600 86400 300\n@ 300 IN NS ns1\nns1 300 IN A 198.18.0.13\n"
+            "Ppid 300 IN A 198.19.0.20\nppid 300 IN TXT \"x\"\nlain 300 IN CNAME ppid\n")
+    zone = dns.zone.from_text(text, origin=ZONE, relativize=False)
+    monkeypatch.setattr(dnsq, "transfer", lambda server, name, key, port=53: zone)
+    key = dnsq.TsigKey("k", "hmac-sha256", "c2VjcmV0")
+    records = dnsq.zone_records("127.0.0.254", ZONE, key)
+    assert records[f"ppid.{ZONE}"] == {"A": ["198.19.0.20"], "TXT": ['"x"']}
+    assert records[f"lain.{ZONE}"] == {"CNAME": [f"ppid.{ZONE}."]}
+    held = dnsq.names_in_zones("127.0.0.254", [ZONE], key, [f"PPID.{ZONE}", f"baru.{ZONE}", f"lain.{ZONE}"])
+    assert held == {f"PPID.{ZONE}": {"A": ["198.19.0.20"], "TXT": ['"x"']}, f"baru.{ZONE}": {},
+                    f"lain.{ZONE}": {"CNAME": [f"ppid.{ZONE}."]}}
