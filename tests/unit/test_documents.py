@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import html.parser
 import json
+import re
 import shutil
 import time
 from pathlib import Path
@@ -318,3 +320,47 @@ def test_compiled_templates_are_kept_between_commands_and_keyed_by_how_filters_a
         assert compiled == ["layout.html.j2"] * 3
     finally:
         documents._environment.cache_clear()
+
+
+def test_a_changed_base_sheet_renders_every_pdf_again_and_draws_by_it(records: Path, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """PDFs draw HTML's elements by templates/pdf-base.css, not WeasyPrint's own sheet: a change to it
+    is a change of every PDF's look, and what it says is what the PDF shows."""
+    templates = tmp_path / "templates"
+    shutil.copytree(documents.TEMPLATES, templates)
+    monkeypatch.setattr(documents, "TEMPLATES", templates)
+    documents.render_case(records, "2026-014", ("en",))
+    folder = records / "2026-014" / "dokumen"
+    before = _stamps(folder, "pdf")
+    assert "Servers" in PdfReader(folder / "en" / "konfigurasi.pdf").pages[0].extract_text()
+    base = templates / documents.PDF_BASE
+    base.write_text(base.read_text() + "\nh2 { display: none }\n")
+    documents.render_case(records, "2026-014", ("en",))
+    assert _written_again(folder, "pdf", before) == set(before)
+    text = PdfReader(folder / "en" / "konfigurasi.pdf").pages[0].extract_text()
+    assert "Servers" not in text and "Web (Apache)" in text
+
+
+def test_the_base_sheet_names_every_element_the_documents_hold(records: Path) -> None:
+    """An element pdf-base.css does not name would be drawn as bare inline text: every element of every
+    document, in both languages, the incident documentation included, is named there."""
+    elements: set[str] = set()
+
+    class Elements(html.parser.HTMLParser):
+        def handle_starttag(self, tag: str, attrs: Any) -> None:
+            elements.add(tag)
+
+    for case_id in ("2026-014", "2026-020"):
+        for page in documents.render_case(records, case_id):
+            if page.suffix == ".html":
+                Elements().feed(page.read_text())
+    assert {"insiden"} <= {p.stem for p in (records / "2026-020" / "dokumen" / "id").glob("*.html")}
+    assert {"table", "th", "td", "h1", "h2", "ul", "li", "code", "strong", "br"} <= elements
+    sheet = (documents.TEMPLATES / documents.PDF_BASE).read_text()
+
+    def named(tag: str, then: str = "") -> bool:  # in a rule's selectors (``then``: that rule's first property)
+        return re.search(rf"(?<![\w-]){tag}(?![\w-])[^{{}}]*{{ {then}", sheet) is not None
+
+    inline = {"strong", "code", "br", "span", "em", "a"}  # inline by default: bold, monospace, a line break
+    assert {tag for tag in elements & inline if not named(tag)} == set()
+    assert {tag for tag in elements - inline if not named(tag, "display")} == set()
