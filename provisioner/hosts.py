@@ -1,12 +1,14 @@
 """Connections to the inventory's hosts for reading (testinfra): the trial and the live state.
 
-Local hosts are read directly; others over SSH (provisioner/ssh.py, imported only then: paramiko
-alone costs a fifth of a second to import). Connections are opened on first use and reused for
-the whole command.
+Local hosts are read directly; others as Ansible reaches them: by OpenSSH (provisioner/openssh.py;
+a shared master connection where the configuration has one), or by paramiko where the inventory
+says ``ansible_connection: paramiko`` (provisioner/ssh.py, imported only then: paramiko alone costs
+a fifth of a second to import). Connections are opened on first use and reused for the whole command.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import shlex
 from dataclasses import dataclass
@@ -47,11 +49,15 @@ class Hosts:
         if host.name not in self._cache:
             if host.connection == "local":
                 self._cache[host.name] = testinfra.get_host("local://")
-            else:
-                from provisioner import ssh  # paramiko only for remote hosts
+            elif host.connection == "paramiko":
+                from provisioner import ssh  # paramiko only where the inventory asks for it
 
                 self._cache[host.name] = testinfra.host.Host(ssh.CheckedParamikoBackend(ssh.ssh_settings(host),
                                                                                         host.name))
+            else:  # OpenSSH, as Ansible's ssh connection (its default)
+                from provisioner.openssh import OpenSSHBackend
+
+                self._cache[host.name] = testinfra.host.Host(OpenSSHBackend(host))
         return self._cache[host.name]
 
     @staticmethod
@@ -99,9 +105,12 @@ class Hosts:
     def registry(self) -> dict[str, dict[str, Any]]:
         """The ownership records on every web host (site_registry role): case id -> record, with
         the ``web_host`` it was found on."""
+        webs = self.inventory.web_hosts
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(8, len(webs)))) as pool:
+            states = list(pool.map(self.web_state, webs))  # side by side: over SSH each is a round trip
         records: dict[str, dict[str, Any]] = {}
-        for web in self.inventory.web_hosts:
-            merge_records(records, self.web_state(web).records)
+        for state in states:
+            merge_records(records, state.records)
         return records
 
     def run(self, host: Host, command: str) -> str:

@@ -6,6 +6,7 @@ before anything changes (exit 3), and ``place`` chooses each case's address from
 
 from __future__ import annotations
 
+import concurrent.futures
 import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,8 @@ from provisioner.hosts import Hosts, WebState, merge_records
 from provisioner.inventory import Host, Inventory
 from provisioner.language import _
 from provisioner.site import Placement
+
+READERS = 8  # servers read side by side
 
 
 def check_against_inventory(case: Case, inventory: Inventory) -> list[FieldError]:
@@ -155,35 +158,51 @@ def of_record(record: dict[str, Any], inventory: Inventory) -> Placement:
 
 def read_live_state(cases: list[Case], inventory: Inventory, hosts: Hosts, grants: bool = False) -> LiveState:
     """Read every server the cases touch; a server that cannot be read fails the run (exit 1).
+    The name server, each web host and each database host are read side by side (over SSH each
+    read is a round trip: on the multi-host lab, 0.28 s one after the other).
 
     ``grants``: also which database users hold their grants (for the fast path of apply)."""
     primary = inventory.dns_primary.address
     key = dnsq.inventory_key(inventory)
-    try:
+    wanted_users = sorted({c.system_user for c in cases})
+
+    def read_dns() -> tuple[dict[str, str], dict[str, dict[str, list[str]]]]:
         ptrs: dict[str, str] = {}
         for zone in inventory.reverse_zones:
             ptrs.update(dnsq.zone_ptrs(primary, zone, key))
-        names = dnsq.names_in_zones(primary, sorted({case.zone for case in cases}), key,
-                                    [case.fqdn for case in cases])
-    except (dns.exception.DNSException, OSError) as exc:
-        raise ServerDown(_("the primary name server {host} ({address}) cannot be read: {kind}: {error}; nothing "
-                           "was changed").format(host=inventory.dns_primary.name, address=primary,
-                                                 kind=exc.__class__.__name__, error=exc)) from None
-    live = LiveState(ptrs=ptrs, names=names, registry={})
-    try:
-        wanted_users = sorted({c.system_user for c in cases})
-        for web in inventory.web_hosts:
-            state = live.webs[web.name] = hosts.web_state(web)
-            merge_records(live.registry, state.records)
-            live.users[web.name] = hosts.existing_users(web, wanted_users)
-            live.bound[web.name] = hosts.bound_addresses(web)
-        for engine in sorted({c.database.engine for c in cases if c.database}):
-            for db in inventory.database_hosts(engine):
-                live.databases.setdefault(engine, {})[db.name] = hosts.databases(engine, db)
-                if grants:
-                    live.grants.setdefault(engine, {})[db.name] = hosts.grants(engine, db)
-    except (OSError, RuntimeError) as exc:
-        raise ServerDown(_("a server cannot be read: {error}; nothing was changed").format(error=exc)) from None
+        return ptrs, dnsq.names_in_zones(primary, sorted({case.zone for case in cases}), key,
+                                         [case.fqdn for case in cases])
+
+    def read_web(web: Host) -> tuple[WebState, set[str], set[str]]:
+        return hosts.web_state(web), hosts.existing_users(web, wanted_users), hosts.bound_addresses(web)
+
+    def read_database(engine: str, db: Host) -> tuple[tuple[set[str], set[str]], set[tuple[str, str, str]] | None]:
+        return hosts.databases(engine, db), hosts.grants(engine, db) if grants else None
+
+    engines = sorted({c.database.engine for c in cases if c.database})
+    with concurrent.futures.ThreadPoolExecutor(max_workers=READERS) as pool:
+        dns_read = pool.submit(read_dns)
+        web_reads = [(web, pool.submit(read_web, web)) for web in inventory.web_hosts]
+        database_reads = [(engine, db, pool.submit(read_database, engine, db))
+                          for engine in engines for db in inventory.database_hosts(engine)]
+        try:
+            ptrs, names = dns_read.result()
+        except (dns.exception.DNSException, OSError) as exc:
+            raise ServerDown(_("the primary name server {host} ({address}) cannot be read: {kind}: {error}; "
+                               "nothing was changed").format(host=inventory.dns_primary.name, address=primary,
+                                                             kind=exc.__class__.__name__, error=exc)) from None
+        live = LiveState(ptrs=ptrs, names=names, registry={})
+        try:
+            for web, read in web_reads:
+                state, live.users[web.name], live.bound[web.name] = read.result()
+                live.webs[web.name] = state
+                merge_records(live.registry, state.records)
+            for engine, db, db_read in database_reads:
+                live.databases.setdefault(engine, {})[db.name], held = db_read.result()
+                if held is not None:
+                    live.grants.setdefault(engine, {})[db.name] = held
+        except (OSError, RuntimeError) as exc:
+            raise ServerDown(_("a server cannot be read: {error}; nothing was changed").format(error=exc)) from None
     return live
 
 

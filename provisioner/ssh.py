@@ -1,4 +1,5 @@
-"""How provisioner reaches a remote host over SSH to read it (provisioner/hosts.py): with what
+"""How provisioner reaches a remote host by paramiko to read it (provisioner/hosts.py), where the
+inventory says ``ansible_connection: paramiko`` (OpenSSH hosts: provisioner/openssh.py): with what
 OpenSSH would use for Ansible: the inventory's address, user, port and key, and the OpenSSH client
 configuration named by ``-F`` in ``ansible_ssh_args``/``ansible_ssh_common_args`` (IdentityFile,
 UserKnownHostsFile, StrictHostKeyChecking, ProxyJump), a bastion named by ``-J`` or

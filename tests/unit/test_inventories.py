@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -210,3 +211,89 @@ def test_ansible_checks_host_keys_unless_the_inventory_is_a_lab() -> None:
     config = configparser.ConfigParser()
     config.read(ROOT / "playbooks" / "ansible.cfg")
     assert config.getboolean("defaults", "host_key_checking", fallback=True) is True
+
+
+def test_openssh_is_called_as_ansible_calls_it(tmp_path: Path) -> None:
+    from provisioner.openssh import ssh_command
+
+    host = Host("web1", {"ansible_host": "198.18.0.11", "ansible_ssh_args": f"-F {tmp_path / 'config'}",
+                         "ansible_ssh_common_args": "-o ProxyJump=ops@198.18.0.13", "ansible_user": "deploy",
+                         "ansible_port": 2222, "ansible_ssh_private_key_file": "~/keys/id"})
+    argv = ssh_command(host)
+    assert argv[:5] == ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]
+    assert argv[-2:] == ["--", "198.18.0.11"]
+    options = argv[5:-2]
+    assert options[:2] == ["-F", str(tmp_path / "config")]  # the inventory's ssh_args replace the default
+    assert not any("Control" in option for option in options) and "StrictHostKeyChecking=no" not in options
+    # The inventory's user, port and key come before the common arguments: OpenSSH takes the first value.
+    assert options.index("User=deploy") < options.index("ProxyJump=ops@198.18.0.13")
+    assert "Port=2222" in options and f"IdentityFile={Path('~/keys/id').expanduser()}" in options
+
+
+def test_openssh_without_ssh_args_shares_a_master_connection_of_ours(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from provisioner import openssh
+
+    short = Path(tempfile.mkdtemp(prefix="ssh-"))  # a socket's path must stay short
+    try:
+        monkeypatch.setattr(openssh, "CONTROL_DIR", short / "ssh")
+        argv = openssh.ssh_command(Host("web1", {"ansible_host": "192.0.2.1", "ansible_host_key_checking": False}))
+        assert f"ControlPath={short / 'ssh'}/%C" in argv and "ControlPersist=60s" in argv
+        assert (short / "ssh").stat().st_mode & 0o777 == 0o700
+    finally:
+        shutil.rmtree(short)
+    assert {"StrictHostKeyChecking=no", "UserKnownHostsFile=/dev/null"} <= set(argv)
+    monkeypatch.setattr(openssh, "CONTROL_DIR", tmp_path / ("long" * 30))  # too long for a socket's path
+    assert not any("Control" in option for option in openssh.ssh_command(Host("web1", {"ansible_host": "192.0.2.1"})))
+
+
+def _fake_ssh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, script: str) -> Path:
+    """An ``ssh`` first on PATH that logs its arguments and runs ``script`` (given the remote command)."""
+    (tmp_path / "bin").mkdir()
+    fake = tmp_path / "bin" / "ssh"
+    fake.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {tmp_path}/argv\nfor last; do :; done\n{script}\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{__import__('os').environ['PATH']}")
+    return tmp_path / "argv"
+
+
+def test_reads_over_openssh_run_the_command_and_keep_its_status(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from provisioner.openssh import OpenSSHBackend
+
+    logged = _fake_ssh(tmp_path, monkeypatch, 'exec sh -c "$last"')
+    host = Host("web1", {"ansible_host": "192.0.2.1", "ansible_ssh_args": "-F /dev/null"})
+    backend = OpenSSHBackend(host)
+    out = backend.run("echo %s; echo err >&2; exit 3", "it's here")
+    assert (out.rc, out.stdout, out.stderr) == (3, "it's here\n", "err\n")
+    assert logged.read_text().splitlines()[-2:] == ["192.0.2.1", "echo 'it'\"'\"'s here'; echo err >&2; exit 3"]
+    become = OpenSSHBackend(Host("web1", {"ansible_host": "192.0.2.1", "ansible_become": "yes",
+                                          "ansible_become_user": "ops"}))
+    assert become.get_command("cat /etc/provisioner/sites/x.yml").startswith("sudo -u ops ")
+
+
+@pytest.mark.parametrize(("stderr", "said"), [
+    ("ssh: connect to host 192.0.2.1 port 22: No route to host", "No route to host"),
+    ("@@@@@\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n@@@@@\nHost key verification failed.",
+     "its host key does not match the known hosts"),
+    ("No ED25519 host key is known for 192.0.2.1 and you have requested strict checking.\n"
+     "Host key verification failed.", "its host key is not in the known hosts"),
+])
+def test_a_connection_openssh_could_not_make_names_the_host_and_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                    stderr: str, said: str) -> None:
+    from provisioner.openssh import OpenSSHBackend
+
+    _fake_ssh(tmp_path, monkeypatch, f"printf '%s\\n' '{stderr}' | sed 's/@/@/' >&2; exit 255")
+    with pytest.raises(OSError, match=rf"ssh to web1 \(192\.0\.2\.1\): .*{said}"):
+        OpenSSHBackend(Host("web1", {"ansible_host": "192.0.2.1"})).run("true")
+
+
+@pytest.mark.parametrize(("connection", "backend"), [("ssh", "OpenSSHBackend"), ("smart", "OpenSSHBackend"),
+                                                     ("paramiko", "CheckedParamikoBackend")])
+def test_a_remote_host_is_read_the_way_its_inventory_connects_to_it(connection: str, backend: str) -> None:
+    from provisioner.hosts import Hosts
+
+    inventory = load_inventory(TOPOLOGIES["multi"])
+    web = inventory.web_host("web1")
+    host = type(web)("web1", {**web.vars, "ansible_connection": connection})
+    assert type(Hosts(inventory).get(host).backend).__name__ == backend
