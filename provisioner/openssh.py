@@ -26,6 +26,7 @@ from provisioner.inventory import Host
 from provisioner.language import _
 
 CONNECT_TIMEOUT = 10  # seconds, as testinfra's paramiko backend waits
+KEEPALIVE = 5  # seconds between keepalives when the host says nothing; two unanswered end the connection
 # Ansible's default ssh_args share a master connection for 60 s; its ControlPath is ours.
 CONTROL_DIR = Path("~/.cache/provisioner/ssh").expanduser()
 SOCKET_PATH_MAX = 100  # a Unix socket's path is at most 107 bytes; ssh adds a suffix while it binds
@@ -58,6 +59,9 @@ def ssh_command(host: Host) -> list[str]:
     if host.vars.get("ansible_user"):
         argv += ["-o", f"User={host.vars['ansible_user']}"]
     argv += _args(host, "ansible_ssh_common_args") + _args(host, "ansible_ssh_extra_args")
+    # Last, so the inventory's own options win: a connection (a master one too) whose host went away is
+    # given up within about 10 s, not when TCP gives up. A master made with other settings keeps them.
+    argv += ["-o", f"ServerAliveInterval={KEEPALIVE}", "-o", "ServerAliveCountMax=2"]
     return [*argv, "--", str(host.vars.get("ansible_host", host.name))]
 
 
