@@ -241,7 +241,7 @@ def test_host_keys_are_checked_against_this_boots_known_hosts(multi: Inventory, 
     empty = tmp_path / "config"
     empty.write_text(f"Host {web.address}\n    UserKnownHostsFile {tmp_path / 'none'}\n")
     stranger = type(web)(web.name, {**web.vars, "ansible_ssh_args": f"-F {empty}"})
-    with pytest.raises(OSError, match="ssh to web1 .*its host key is not in the known hosts"):
+    with pytest.raises(OSError, match=r"ssh to web1 .*its host key is not in the known hosts"):
         Hosts(multi).get(stranger).run("true")
 
 
