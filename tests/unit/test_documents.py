@@ -170,8 +170,11 @@ def test_a_changed_heading_renders_every_pdf_again_with_it(records: Path) -> Non
     assert "DINAS UJI COBA" in PdfReader(folder / "en" / "konfigurasi.pdf").pages[0].extract_text()
 
 
+Rendered = tuple[Path, Path, dict[str, tuple[int, int]]]  # templates, a case's dokumen folder, its PDFs' stamps
+
+
 @pytest.fixture
-def own_templates(records: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path, dict[str, tuple[int, int]]]:
+def own_templates(records: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Rendered:
     """A copy of the templates for the test to change, 2026-014's English documents rendered from
     it: (templates, the case's dokumen folder, its PDFs' stamps)."""
     templates = tmp_path / "templates"
@@ -182,7 +185,7 @@ def own_templates(records: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     return templates, folder, _stamps(folder, "pdf")
 
 
-def test_a_changed_layout_renders_every_pdf_again(records: Path, own_templates: tuple[Path, Path, dict[str, tuple[int, int]]]) -> None:
+def test_a_changed_layout_renders_every_pdf_again(records: Path, own_templates: Rendered) -> None:
     templates, folder, before = own_templates
     layout = templates / "layout.html.j2"
     layout.write_text(layout.read_text().replace("font-size: 10.5pt", "font-size: 11pt"))
@@ -329,7 +332,7 @@ def test_compiled_templates_are_kept_between_commands_and_keyed_by_how_filters_a
 
 
 def test_a_changed_base_sheet_renders_every_pdf_again_and_draws_by_it(
-        records: Path, own_templates: tuple[Path, Path, dict[str, tuple[int, int]]]) -> None:
+        records: Path, own_templates: Rendered) -> None:
     """PDFs draw HTML's elements by templates/pdf-base.css, not WeasyPrint's own sheet: a change to it
     is a change of every PDF's look, and what it says is what the PDF shows."""
     templates, folder, before = own_templates
