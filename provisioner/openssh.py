@@ -1,9 +1,9 @@
 """How provisioner reads a remote host whose inventory connection is OpenSSH (Ansible's ``ssh``,
 the default): the ``ssh`` client, called as Ansible's ssh connection calls it, so that whatever
 reaches the host for Ansible reaches it here too: ``ansible_ssh_args`` (or, when the inventory sets
-none, Ansible's default of a shared master connection), ``ansible_ssh_common_args`` and
-``ansible_ssh_extra_args`` (an ``-F`` configuration, ``ProxyJump``, known hosts, ...), then the
-inventory's ``ansible_user``, ``ansible_port`` and ``ansible_ssh_private_key_file``. Host keys are
+none, Ansible's default of a shared master connection), the inventory's ``ansible_port``,
+``ansible_ssh_private_key_file`` and ``ansible_user``, then ``ansible_ssh_common_args`` and
+``ansible_ssh_extra_args`` (an ``-F`` configuration, ``ProxyJump``, known hosts, ...). Host keys are
 checked as OpenSSH checks them, unless the inventory turns checking off; nothing ever prompts
 (``BatchMode``). ``ansible_become`` runs the reads through sudo.
 
