@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -253,7 +254,7 @@ def _fake_ssh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, script: str) -> P
     fake = tmp_path / "bin" / "ssh"
     fake.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {tmp_path}/argv\nfor last; do :; done\n{script}\n')
     fake.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{__import__('os').environ['PATH']}")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
     return tmp_path / "argv"
 
 
@@ -267,8 +268,7 @@ def test_reads_over_openssh_run_the_command_and_keep_its_status(tmp_path: Path,
     out = backend.run("echo %s; echo err >&2; exit 3", "it's here")
     assert (out.rc, out.stdout, out.stderr) == (3, "it's here\n", "err\n")
     assert logged.read_text().splitlines()[-2:] == ["192.0.2.1", "echo 'it'\"'\"'s here'; echo err >&2; exit 3"]
-    become = OpenSSHBackend(Host("web1", {"ansible_host": "192.0.2.1", "ansible_become": "yes",
-                                          "ansible_become_user": "ops"}))
+    become = OpenSSHBackend(Host("web1", {**host.vars, "ansible_become": "yes", "ansible_become_user": "ops"}))
     assert become.get_command("cat /etc/provisioner/sites/x.yml").startswith("sudo -u ops ")
 
 
@@ -283,9 +283,9 @@ def test_a_connection_openssh_could_not_make_names_the_host_and_why(tmp_path: Pa
                                                                     stderr: str, said: str) -> None:
     from provisioner.openssh import OpenSSHBackend
 
-    _fake_ssh(tmp_path, monkeypatch, f"printf '%s\\n' '{stderr}' | sed 's/@/@/' >&2; exit 255")
+    _fake_ssh(tmp_path, monkeypatch, f"printf '%s\\n' '{stderr}' >&2; exit 255")
     with pytest.raises(OSError, match=rf"ssh to web1 \(192\.0\.2\.1\): .*{said}"):
-        OpenSSHBackend(Host("web1", {"ansible_host": "192.0.2.1"})).run("true")
+        OpenSSHBackend(Host("web1", {"ansible_host": "192.0.2.1", "ansible_ssh_args": "-F /dev/null"})).run("true")
 
 
 @pytest.mark.parametrize(("connection", "backend"), [("ssh", "OpenSSHBackend"), ("smart", "OpenSSHBackend"),
