@@ -3,8 +3,7 @@
 Every verb builds a Context, calls one function and prints its Report; exit codes follow
 CASE-FORMAT.md's table (README, "Commands"). Each verb imports its command when it runs, so
 ``--help`` and ``check`` do not pay for Ansible, testinfra and the PDF renderer.
-Exit codes follow
-CASE-FORMAT.md. Tracebacks appear only with --debug.
+Tracebacks appear only with --debug.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from provisioner import __version__, click_texts, language, playbook_process
+from provisioner import __version__, click_texts, display, language, playbook_process
 from provisioner.click_texts import option
 from provisioner.errors import EXIT_INVALID, ProvisionerError
 from provisioner.inventory import TOPOLOGIES
@@ -401,6 +400,7 @@ def main() -> None:
     # A command lives for seconds and makes objects by the hundred thousand (cases, events, the
     # documents' layout): the garbage collector runs as for ansible-playbook (3 to 9 % of rendering).
     gc.set_threshold(*playbook_process.THRESHOLDS)
+    display.whole_writes()
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:

@@ -6,7 +6,9 @@ goes to stderr, so scripts can read stdout alone.
 
 from __future__ import annotations
 
+import io
 import json
+import sys
 from typing import TYPE_CHECKING, Any
 
 from provisioner import language
@@ -17,6 +19,19 @@ if TYPE_CHECKING:  # rich is imported where something is printed with it: `--jso
 
     from provisioner.commands.case import Trail
     from provisioner.report import Report
+
+
+def whole_writes() -> None:
+    """Make stdout and stderr write all they are given. Unbuffered (``PYTHONUNBUFFERED``, ``-u``),
+    Python writes straight to the file and drops the rest of a write that a signal cut short: a
+    pipeline stopped (Ctrl-Z) and continued while its pipe was full lost the middle of ``--json``.
+    A BufferedWriter writes on until all is out; lines still go out as they are written."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        raw = getattr(stream, "buffer", None)
+        if isinstance(raw, io.FileIO) and isinstance(stream, io.TextIOWrapper):
+            setattr(sys, name, io.TextIOWrapper(io.BufferedWriter(raw), encoding=stream.encoding,
+                                                errors=stream.errors, line_buffering=True))
 
 
 class LiveDisplay:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import concurrent.futures
 import hashlib
+import io
 import json
 import os
 import pwd
@@ -153,7 +154,10 @@ def answer(request: dict[str, Any]) -> dict[str, Any]:
 
 def main() -> None:
     request = json.loads(zlib.decompress(base64.b64decode(sys.argv[1])).decode("utf-8"))
-    sys.stdout.write(json.dumps(answer(request)))
+    # Whole, through a BufferedWriter: an unbuffered stdout (PYTHONUNBUFFERED) drops the rest of a
+    # write that a stop and continue of this process cut short while the pipe was full.
+    with io.BufferedWriter(io.FileIO(1, "w", closefd=False)) as out:
+        out.write(json.dumps(answer(request)).encode("utf-8"))
 
 
 if __name__ == "__main__":

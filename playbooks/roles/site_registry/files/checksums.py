@@ -8,6 +8,7 @@ link to a folder (a site's current release) has the checksum of where it points.
 """
 import glob
 import hashlib
+import io
 import json
 import os
 import sys
@@ -50,7 +51,14 @@ def registry(folder):
     return {"records": records, "checksums": current, "processes": sorted(running)}
 
 
+def emit(text):
+    """Print ``text`` whole: an unbuffered stdout (PYTHONUNBUFFERED) drops the rest of a write that a
+    stop and continue cut short while the pipe was full; a BufferedWriter writes on until all is out."""
+    with io.BufferedWriter(io.FileIO(1, "w", closefd=False)) as out:
+        out.write((text + "\n").encode("utf-8"))
+
+
 if len(sys.argv) > 2 and sys.argv[1] == "--registry":
-    print(json.dumps(registry(sys.argv[2])))
+    emit(json.dumps(registry(sys.argv[2])))
 else:
-    print(json.dumps({path: checksum(path) for path in json.load(sys.stdin)}))
+    emit(json.dumps({path: checksum(path) for path in json.load(sys.stdin)}))
