@@ -32,6 +32,21 @@ from provisioner.vault import VaultIdentities
 
 PLAYBOOK_DIR = Path(__file__).resolve().parent.parent / "playbooks"
 KEEP_RUNS = 50
+UNSAFE = "__ansible_unsafe"
+
+
+def as_data(value: Any) -> Any:
+    """``value`` for Ansible's extra vars, every string marked unsafe (``{"__ansible_unsafe": ...}``,
+    as ``!unsafe`` in YAML): Ansible treats extra vars read from a file as templates, and a case's
+    title holding ``{{ lookup('pipe', ...) }}`` ran that command on the controller. Our extra vars
+    are data; the roles' own expressions over them still work (what they derive stays unsafe)."""
+    if isinstance(value, str):
+        return {UNSAFE: value}
+    if isinstance(value, dict):
+        return {key: as_data(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [as_data(item) for item in value]
+    return value
 
 
 @dataclass(frozen=True)
@@ -232,11 +247,12 @@ def run_playbook(
     private = runs_dir / ident
     private.mkdir(mode=0o700)
     # Site data reaches Ansible through a file (``-e @env/extravars``), never the command line:
-    # hundreds of sites would exceed the kernel's argument limit (E2BIG). It holds no secret.
+    # hundreds of sites would exceed the kernel's argument limit (E2BIG). It holds no secret, and
+    # no template: every string is marked as data (as_data).
     (private / "env").mkdir(mode=0o700)
     fd = os.open(private / "env" / "extravars", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
-        json.dump(extravars, handle)
+        json.dump(as_data(extravars), handle)
     result = PlaybookResult(playbook=playbook, rc=-1, status="unstarted")
     collector = _Collector(result, on_event)
     # The command's vault identities, then the key of the inventory's generated secrets (secrets.py).

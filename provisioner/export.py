@@ -1,7 +1,8 @@
 """``plan --export DIR``: the Ansible run ``apply`` would make, written down so that Ansible alone
 can make it (``ansible-playbook``, ``ansible-navigator``, AWX), without provisioner.
 
-DIR gets ``extra-vars.json`` (the site list, exactly as ``apply`` hands it to Ansible) and two
+DIR gets ``extra-vars.json`` (the site list, exactly as ``apply`` hands it to Ansible: its strings
+marked as data, never templates, ``__ansible_unsafe``) and two
 scripts with the whole command line: ``run-ansible-playbook`` and ``run-ansible-navigator``
 (``--ee false``: the machine's own Ansible). No secret is written: each database password stays
 in its vault-encrypted file on the controller (provisioner/secrets.py) and the scripts name the
@@ -17,7 +18,7 @@ import shlex
 from pathlib import Path
 
 from provisioner import secrets
-from provisioner.ansible import PLAYBOOK_DIR
+from provisioner.ansible import PLAYBOOK_DIR, as_data
 from provisioner.inventory import Inventory
 from provisioner.site import Site
 
@@ -47,7 +48,7 @@ def write(directory: Path, sites: list[Site], inventory: Inventory) -> list[Path
     directory = directory.resolve()
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     variables = directory / VARS_FILE
-    variables.write_text(json.dumps({"provisioner_sites": [s.vars.as_vars() for s in sites]}, indent=1))
+    variables.write_text(json.dumps(as_data({"provisioner_sites": [s.vars.as_vars() for s in sites]}), indent=1))
     os.chmod(variables, 0o600)
     playbook = [str(PLAYBOOK_DIR / "provision.yml"), "-i", str(inventory.ansible_source), "-e", f"@{variables}"]
     arguments = playbook + inventory.vault.run_arguments() + secrets.vault_arguments(inventory.state_dir)

@@ -151,11 +151,14 @@ def _assert_healed(heal: Heal, case_id: str) -> None:
     assert _by_id(heal.again.out)[case_id].get("note") == "unchanged", heal.again.out
 
 
-def test_a_changed_case_file_goes_through_ansible(cli: Cli, lab: Path, write_case) -> None:
+def test_a_changed_case_file_goes_through_ansible(cli: Cli, lab: Path, write_case, tmp_path: Path) -> None:
     data = example("ppid")
-    data["application"]["title"] = data["application"]["title"] + " (judul baru)"
+    # A title that Ansible would run as a template (a command on the controller) is only text.
+    marker = tmp_path / "templated"
+    data["application"]["title"] += f" (judul baru) {{{{ lookup('pipe', 'touch {marker}') }}}}"
     changed = write_case(data, "ppid-judul-baru.yml")
     _healed(cli, lab, str(changed))
+    assert not marker.exists()
     _healed(cli, lab, str(EXAMPLES / "2026-011-ppid-static.yml"))
 
 

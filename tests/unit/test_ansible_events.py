@@ -1,8 +1,17 @@
-"""Folding ansible-runner events into a result: what the roles reported per case, failures with task and host."""
+"""Folding ansible-runner events into a result: what the roles reported per case, failures with task and host;
+and the extra vars handed to Ansible, read by it as data."""
 
 from __future__ import annotations
 
-from provisioner.ansible import PlaybookResult, _Collector
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from provisioner.ansible import PlaybookResult, _Collector, as_data
 
 
 def _event(kind: str, task: str, res: dict, uuid: str = "t1", host: str = "web1") -> dict:
@@ -58,3 +67,31 @@ def test_a_secret_task_failure_says_so_without_the_secret() -> None:
     result = PlaybookResult("provision.yml", 2, "failed")
     _Collector(result, None)(_event("runner_on_failed", "Create user", {"censored": "hidden", "changed": False}))
     assert "hidden because it handles a secret" in result.failures[0].message
+
+
+def test_extra_vars_reach_ansible_as_data_never_as_templates(tmp_path: Path) -> None:
+    """A case's text holding ``{{ ... }}`` is text to Ansible: before, a title with a ``pipe`` lookup
+    ran its command on the controller. The roles' own expressions over the data still work."""
+    marker = tmp_path / "templated"
+    evil = f"Judul {{{{ lookup('pipe', 'touch {marker}') }}}}"
+    extravars = tmp_path / "extravars"
+    extravars.write_text(json.dumps(as_data({"sites": [{"id": "2026-001", "title": evil, "port": 80},
+                                                       {"id": "2026-002", "title": "biasa", "port": 443}]})))
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(yaml.safe_dump([{"hosts": "localhost", "gather_facts": False, "tasks": [
+        {"ansible.builtin.copy": {"dest": str(tmp_path / "out.json"),
+                                  "content": "{{ sites | selectattr('port', 'equalto', 80) | map(attribute='title')"
+                                             " | list | to_json }}"}}]}]))
+    done = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
+                           str(playbook), "-e", f"@{extravars}",
+                           "-e", f"ansible_python_interpreter={sys.executable}"],
+                          capture_output=True, text=True, check=False, env={**os.environ, "ANSIBLE_NOCOLOR": "1"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads((tmp_path / "out.json").read_text()) == [evil]
+    assert not marker.exists()
+
+
+def test_as_data_marks_every_string_and_keeps_the_rest() -> None:
+    assert as_data({"a": ["x", 1, None, True, {"b": "y"}], "c": ("z",)}) == {
+        "a": [{"__ansible_unsafe": "x"}, 1, None, True, {"b": {"__ansible_unsafe": "y"}}],
+        "c": [{"__ansible_unsafe": "z"}]}
