@@ -25,7 +25,7 @@ from typing import Any
 
 import ansible_runner
 
-from provisioner import secrets, user_cache
+from provisioner import secrets, site, user_cache
 from provisioner.inventory import Inventory
 from provisioner.processes import StopAndHold
 from provisioner.vault import VaultIdentities
@@ -250,6 +250,9 @@ def run_playbook(
     # hundreds of sites would exceed the kernel's argument limit (E2BIG). It holds no secret, and
     # no template: every string is marked as data (as_data).
     (private / "env").mkdir(mode=0o700)
+    sites = extravars.get("provisioner_sites")
+    if sites and site.checked(sites):  # else each role checks its sites itself, as in a run by Ansible alone
+        extravars = {**extravars, site.SITES_CHECKED: True}
     fd = os.open(private / "env" / "extravars", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
         json.dump(as_data(extravars), handle)

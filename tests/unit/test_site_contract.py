@@ -2,12 +2,16 @@
 
 provisioner/site.py is the one definition of a site; every role that takes a site list declares it
 in meta/argument_specs.yml (written by scripts/role-specs), and Ansible's own validator checks each
-site against it before the role runs.
+site against it before the role runs: once for the run's whole list when provisioner runs the
+playbook (site.checked; each role then leaves its list out of its own check), else in each role.
 """
 
 from __future__ import annotations
 
 import copy
+import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +21,7 @@ import pytest
 import yaml
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
+from provisioner import ansible as ansible_run
 from provisioner import site
 from provisioner.case import load_case
 from provisioner.inventory import load_inventory
@@ -168,3 +173,80 @@ def test_an_ownership_record_is_read_as_json_after_its_comments_and_an_older_one
         "case": "2026-014", "ip": "198.19.0.20"}
     with pytest.raises(ValueError):
         site.ownership_record("case: [unclosed\n")
+
+
+PLAYS = ROOT / "playbooks" / "plays"
+SELECTED = re.compile(r"\{\{ provisioner_sites( \| selectattr\('[a-z_.]+', 'equalto', "
+                      r"('[a-z_]+'|[a-z_]+( \| default\(''\))?)\))*( \| list)? \}\}")
+
+
+def _site_lists() -> dict[str, str]:
+    """Every ``<role>_sites`` the plays give a role: where it is set -> its expression."""
+    found = {}
+    for path in sorted(PLAYS.rglob("*.yml")):
+        loaded = yaml.safe_load(path.read_text()) or {}
+        # A vars file is one scope; a play file holds plays, each with its vars.
+        scopes = [loaded] if isinstance(loaded, dict) else [play.get("vars") or {} for play in loaded]
+        for number, scope in enumerate(scopes):
+            for name, value in scope.items():
+                if name.endswith("_sites"):
+                    found[f"{path.relative_to(PLAYS)}[{number}] {name}"] = " ".join(str(value).split())
+    return found
+
+
+def test_every_roles_site_list_is_the_runs_site_list_selected_by_host() -> None:
+    # What lets the roles' own check leave out their site list when the run's list was checked
+    # (site.checked, the strategy's without_checked_sites): each is that list, selected, never changed.
+    lists = _site_lists()
+    assert {key.split()[-1] for key in lists} >= {f"{role}_sites" for role in SITE_ROLES}
+    assert {key: value for key, value in lists.items() if not SELECTED.fullmatch(value)} == {}
+
+
+def test_the_run_checks_its_site_list_as_each_role_would(sites: dict[str, dict[str, Any]]) -> None:
+    every = list(sites.values())
+    removals = [site.build(load_case(path), site.Placement("198.19.0.30", "localhost"),
+                           load_inventory(LOCAL_INVENTORY), password_file=Path("/nonexistent"))
+                .vars.removal(drop_database=True, remove_files=True) for path in CASES]
+    assert site.checked(every) and site.checked(removals)
+    for broken in ({**every[0], "runtime": "cgi"}, {k: v for k, v in every[0].items() if k != "vhost_file"},
+                   {**every[0], "docroot_extra": "/srv/www/x"}, {**every[0], "port": "not a port"}):
+        assert _errors("apache_vhost", "main", [broken]) != []
+        assert not site.checked([*every, broken])
+
+
+def _role_check_run(tmp_path: Path, sites: list[dict[str, Any]], port: Any, flag: bool | None) -> str:
+    """Run a play with a role whose spec holds a site list and a port, through provisioner's strategy;
+    return what ansible-playbook printed (its exit status first)."""
+    role = tmp_path / "roles" / "demo"
+    (role / "meta").mkdir(parents=True, exist_ok=True)
+    (role / "tasks").mkdir(exist_ok=True)
+    (role / "meta" / "argument_specs.yml").write_text(yaml.safe_dump({"argument_specs": {"main": {
+        "short_description": "a demo", "options": {
+            "demo_sites": {"type": "list", "elements": "dict", "default": [], "description": "the sites",
+                           "options": {"fqdn": {"type": "str", "required": True, "description": "the name"}}},
+            "demo_port": {"type": "int", "required": True, "description": "a port"}}}}}))
+    (role / "tasks" / "main.yml").write_text(yaml.safe_dump([{"name": "done", "ansible.builtin.debug": {
+        "msg": "{{ demo_sites | length }} sites"}}]))
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(yaml.safe_dump([{"hosts": "localhost", "gather_facts": False, "roles": ["demo"],
+                                         "vars": {"demo_sites": "{{ provisioner_sites }}", "demo_port": port}}]))
+    extravars = {"provisioner_sites": sites, **({site.SITES_CHECKED: flag} if flag is not None else {})}
+    (tmp_path / "extravars").write_text(json.dumps(ansible_run.as_data(extravars)))
+    strategy = {k: v for k, v in ansible_run._mitogen_strategy().items() if not k.endswith("_CACHE_DIR")}
+    env = {**os.environ, **strategy, "ANSIBLE_CONFIG": str(ROOT / "playbooks" / "ansible.cfg"),
+           "ANSIBLE_ROLES_PATH": str(tmp_path / "roles"), "ANSIBLE_NOCOLOR": "1",
+           "ANSIBLE_PYTHON_INTERPRETER": sys.executable}
+    done = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
+                           str(playbook), "-e", f"@{tmp_path / 'extravars'}"], capture_output=True, text=True,
+                          env=env, check=False, timeout=120)
+    return f"rc={done.returncode}\n{done.stdout}{done.stderr}"
+
+
+def test_a_role_leaves_out_its_site_list_only_when_the_run_checked_it_and_checks_the_rest(tmp_path: Path) -> None:
+    unnamed = [{"fqdn": "a.go.id"}, {"name": "no fqdn"}]  # what site.checked would have refused
+    assert _role_check_run(tmp_path, unnamed, 80, flag=True).startswith("rc=0\n")
+    for flag in (None, False):
+        refused = _role_check_run(tmp_path, unnamed, 80, flag=flag)
+        assert refused.startswith("rc=2\n") and "missing required arguments: fqdn" in refused, refused
+    refused = _role_check_run(tmp_path, [{"fqdn": "a.go.id"}], "not a port", flag=True)
+    assert refused.startswith("rc=2\n") and "demo_port" in refused, refused
