@@ -368,3 +368,18 @@ def test_the_base_sheet_names_every_element_the_documents_hold(records: Path) ->
     inline = {"strong", "code", "br", "span", "em", "a"}  # inline by default: bold, monospace, a line break
     assert {tag for tag in elements & inline if not named(tag)} == set()
     assert {tag for tag in elements - inline if not named(tag, "display")} == set()
+
+
+def test_a_pdf_drawn_with_its_style_parsed_once_is_the_pdf_of_its_page_as_it_is(records: Path) -> None:
+    """write_pdf gives WeasyPrint the page's <style> parsed (once per process and text) instead of
+    inside the page: every document of both cases and languages, the incident's included, comes out
+    byte for byte the PDF of the page as written."""
+    documents._page_sheet.cache_clear()
+    pages = [p for case_id in ("2026-014", "2026-020") for p in documents.render_case(records, case_id)
+             if p.suffix == ".html"]
+    assert len(pages) == 14 and all("<style>" in p.read_text() for p in pages)
+    whole = documents._html_class((documents.TEMPLATES / documents.PDF_BASE).read_text())
+    for page in pages:
+        as_written = whole(string=page.read_text()).write_pdf(font_config=documents._font_config())
+        assert documents.write_pdf(page.read_text(), page.with_suffix(".again.pdf")).read_bytes() == as_written, page
+    assert documents._page_sheet.cache_info().currsize == 2  # one sheet per language
