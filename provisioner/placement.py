@@ -165,6 +165,7 @@ def read_live_state(cases: list[Case], inventory: Inventory, hosts: Hosts, grant
     primary = inventory.dns_primary.address
     key = dnsq.inventory_key(inventory)
     wanted_users = sorted({c.system_user for c in cases})
+    wanted_cases = {c.id for c in cases}  # whose files' checksums the fast path compares
 
     def read_dns() -> tuple[dict[str, str], dict[str, dict[str, list[str]]]]:
         ptrs: dict[str, str] = {}
@@ -174,7 +175,8 @@ def read_live_state(cases: list[Case], inventory: Inventory, hosts: Hosts, grant
                                          [case.fqdn for case in cases])
 
     def read_web(web: Host) -> tuple[WebState, set[str], set[str]]:
-        return hosts.web_state(web), hosts.existing_users(web, wanted_users), hosts.bound_addresses(web)
+        return (hosts.web_state(web, cases=wanted_cases), hosts.existing_users(web, wanted_users),
+                hosts.bound_addresses(web))
 
     def read_database(engine: str, db: Host) -> tuple[tuple[set[str], set[str]], set[tuple[str, str, str]] | None]:
         return hosts.databases(engine, db), hosts.grants(engine, db) if grants else None

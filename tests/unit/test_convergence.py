@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
+import types
 from pathlib import Path
 from typing import Any
 
@@ -179,6 +181,36 @@ def test_the_checksum_script_reads_records_and_the_files_they_list(tmp_path: Pat
     stdin = subprocess.run(["python3", "-c", CHECKSUMS_SCRIPT.read_text()], input=json.dumps([str(kept)]),
                            capture_output=True, text=True, check=True)
     assert json.loads(stdin.stdout) == {str(kept): want}
+    # Only the files of the cases named (the cases an apply compares); none for a read of the records alone.
+    (folder / "b.yml").write_text("# Managed by provisioner\n" + json.dumps({"case": "b", "checksums": {
+        str(tmp_path / "b.conf"): "x"}}))
+    for cases, files in ((["a"], set(listed)), (["b"], {str(tmp_path / "b.conf")}), ([], set()),
+                         (None, {*listed, str(tmp_path / "b.conf")})):
+        named = [json.dumps(cases)] if cases is not None else []
+        out = subprocess.run(["python3", "-c", CHECKSUMS_SCRIPT.read_text(), "--registry", str(folder), *named],
+                             capture_output=True, text=True, check=True)
+        found = json.loads(out.stdout)
+        assert set(found["checksums"]) == files, cases
+        assert set(found["records"]) == {str(folder / name) for name in ("a.yml", "b.yml", "old.yml")}
+
+
+def test_the_records_alone_are_read_when_no_checksum_is_wanted(monkeypatch: pytest.MonkeyPatch) -> None:
+    from provisioner.hosts import Hosts
+
+    commands: list[str] = []
+
+    class Connection:
+        def run(self, command: str) -> Any:
+            commands.append(command)
+            return types.SimpleNamespace(rc=0, stdout=json.dumps({"records": {}, "checksums": {}, "processes": []}),
+                                         stderr="")
+
+    hosts = Hosts(INV)
+    monkeypatch.setattr(hosts, "get", lambda host: Connection())
+    hosts.registry()
+    assert commands and commands[-1].endswith("--registry /etc/provisioner/sites '[]'")
+    hosts.web_state(INV.hosts["localhost"], cases={"2026-014", "2026-011"})
+    assert commands[-1].endswith("""--registry /etc/provisioner/sites '["2026-011", "2026-014"]'""")
 
 
 def test_what_is_read_of_another_web_host_does_not_count() -> None:

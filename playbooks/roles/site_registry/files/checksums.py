@@ -1,8 +1,9 @@
 """The SHA-256 of files on this host, for the ownership records and the fast path of `apply`.
 
 Run by the site_registry role (`python3 -c`, paths as a JSON list on stdin) and by provisioner's
-own read of the web host (`python3 -c ... --registry DIR`: every ownership record in DIR, and the
-current checksum of each file the records list). Prints JSON; reads nothing but what it is given.
+own read of the web host (`python3 -c ... --registry DIR [CASES]`: every ownership record in DIR,
+and the current checksum of each file the records list; with CASES, a JSON list of case ids, only
+of those cases' files). Prints JSON; reads nothing but what it is given.
 A path that is missing (or a link to nothing) has checksum null; a link to a file is followed, a
 link to a folder (a site's current release) has the checksum of where it points.
 """
@@ -28,7 +29,7 @@ def checksum(path):
         return None
 
 
-def registry(folder):
+def registry(folder, wanted=None):
     records, current = {}, {}
     for path in sorted(glob.glob(os.path.join(folder, "*.yml"))):
         with open(path, encoding="utf-8") as handle:
@@ -39,7 +40,9 @@ def registry(folder):
             data = json.loads(body)
         except ValueError:
             continue  # a record written before records carried checksums
-        for listed in (data.get("checksums") or {}) if isinstance(data, dict) else {}:
+        if not isinstance(data, dict) or (wanted is not None and data.get("case") not in wanted):
+            continue
+        for listed in data.get("checksums") or {}:
             current[listed] = checksum(listed)
     running = set()
     for comm in glob.glob("/proc/[0-9]*/comm"):
@@ -59,6 +62,6 @@ def emit(text):
 
 
 if len(sys.argv) > 2 and sys.argv[1] == "--registry":
-    emit(json.dumps(registry(sys.argv[2])))
+    emit(json.dumps(registry(sys.argv[2], set(json.loads(sys.argv[3])) if len(sys.argv) > 3 else None)))
 else:
     emit(json.dumps({path: checksum(path) for path in json.load(sys.stdin)}))
