@@ -106,10 +106,6 @@ def names_at(server: str, fqdn: str, port: int = 53) -> dict[str, list[str]]:
     return held
 
 
-def reverse_name(address: str) -> str:
-    return dns.reversename.from_address(address).to_text()
-
-
 def soa_serial(server: str, zone: str, port: int = 53) -> int | None:
     _, answers = query(server, zone, "SOA", port)
     return int(answers[0].split()[2]) if answers else None

@@ -38,6 +38,11 @@ TSIG_ALGORITHMS = ("hmac-sha256", "hmac-sha512", "hmac-sha384", "hmac-sha224", "
 RECORDS_SUBDIR = "records"
 
 
+def ptr_name(address: str) -> str:
+    """The absolute name of ``address``'s PTR record (``10.0.19.198.in-addr.arpa.``)."""
+    return ipaddress.ip_address(address).reverse_pointer + "."
+
+
 @dataclass(frozen=True)
 class Host:
     name: str

@@ -20,11 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from provisioner import dns as dnsq
 from provisioner import secrets
 from provisioner.case import Case, EnvPiece
 from provisioner.case_schema import PHP_EXTENSIONS, PHP_SETTINGS
-from provisioner.inventory import Inventory
+from provisioner.inventory import Inventory, ptr_name
 from provisioner.release import release_id
 
 # The layout on the servers, in one place (roles receive these paths inside each site).
@@ -315,7 +314,7 @@ def build(case: Case, where: Placement, inventory: Inventory, *, password_file: 
     site_vars = SiteVars(
         id=case.id, app=case.app_name, title=case.app_title, fqdn=case.fqdn, zone=case.zone,
         subdomain=case.subdomain, ip=ip, web_host=web.name, shared=case.public_ip == "shared",
-        reverse_zone=inventory.reverse_zone_for(ip), ptr_name=dnsq.reverse_name(ip),
+        reverse_zone=inventory.reverse_zone_for(ip), ptr_name=ptr_name(ip),
         runtime=typing.cast(Runtime, case.runtime), upstream=case.upstream or "",
         tls=typing.cast(TlsMode, case.tls),
         tls_source_cert=str(case.tls_cert or ""), tls_source_key=str(case.tls_key or ""),

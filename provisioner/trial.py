@@ -213,7 +213,7 @@ def _record_checks(site: Site, inventory: Inventory,
                                                 answers=", ".join(answers) or rcode, want=site.ip)
 
         def probe_ptr(server: Host = server) -> tuple[bool, Said]:
-            name = dnsq.reverse_name(site.ip)
+            name = site.vars.ptr_name
             rcode, answers = _lookup(server, read, site.vars.reverse_zone, name, "PTR")
             want = f"{site.fqdn}."
             return answers == [want], detail("dns.answer", name=name, type="PTR",

@@ -12,16 +12,15 @@ is reported as a warning.
 
 from __future__ import annotations
 
+import concurrent.futures
 from pathlib import Path
 
-from provisioner import alerts, check_texts, documents, metrics, placement, site
-from provisioner import records as rec
+from provisioner import alerts, check_texts, metrics, site
 from provisioner.commands.base import Context, installed_cases, installed_on, render_documents, reporting
 from provisioner.errors import FieldError, InvalidInput, ProvisionerError
 from provisioner.hosts import Hosts
 from provisioner.language import _
 from provisioner.report import CaseReport, Report
-from provisioner.trial import Check, run_trials
 
 
 def _write_metrics(report: Report, path: Path, verified_at: float) -> None:
@@ -38,7 +37,13 @@ def run(ctx: Context, paths: list[Path], all_cases: bool = False, *, metrics_fil
         inventory = ctx.inventory()
         relay = alerts.relay_of(inventory)
         hosts = Hosts(inventory)
-        installed = installed_on(hosts)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as background:
+            reading = background.submit(installed_on, hosts)
+            # The web hosts answer from a process of their own: meanwhile the trial's modules load
+            # (dnspython), which a one-case verify would otherwise wait for after the answer.
+            from provisioner import placement, trial
+            from provisioner import records as rec
+            installed = reading.result()
         if all_cases and not installed:  # nothing installed is not an error
             if metrics_file is not None:
                 _write_metrics(report, metrics_file, rec.now().timestamp())
@@ -55,15 +60,20 @@ def run(ctx: Context, paths: list[Path], all_cases: bool = False, *, metrics_fil
             report.cases.append(item)
             record = installed.get(case.id)
             if record is None:
-                item.checks = [Check.of("case.installed", check_texts.name("case.installed"), False,
-                                        check_texts.detail("case.no_record", case=case.id, hosts=", ".join(
-                                            h.name for h in inventory.web_hosts)), 0.0)]
+                item.checks = [trial.Check.of("case.installed", check_texts.name("case.installed"), False,
+                                              check_texts.detail("case.no_record", case=case.id, hosts=", ".join(
+                                                  h.name for h in inventory.web_hosts)), 0.0)]
                 continue
             placed = site.build(case, placement.of_record(record, inventory), inventory, password_file=None)
             item.public_ip, item.server = placed.ip, placed.web_host
             sites.append(placed)
-        ctx.on_progress(_("running the trial of {count} case(s)").format(count=len(sites)))
-        trials = run_trials(sites, inventory, hosts)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as background:
+            trying = background.submit(trial.run_trials, sites, inventory, hosts)
+            # While the hosts answer (their probes are processes: this thread is free), the progress
+            # line and the register's renderer load: a one-case verify is mostly waiting and loading.
+            ctx.on_progress(_("running the trial of {count} case(s)").format(count=len(sites)))
+            from provisioner import documents
+            trials = trying.result()
         moment = rec.now()
         tested_at = moment.isoformat()
         new_incidents = []

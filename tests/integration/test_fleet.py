@@ -16,7 +16,7 @@ import pytest
 
 from provisioner import dns as dnsq
 from provisioner import trial
-from provisioner.inventory import load_inventory
+from provisioner.inventory import load_inventory, ptr_name
 from tests import fleet
 from tests.conftest import Cli
 
@@ -49,7 +49,7 @@ def test_a_fleet_applies_in_one_run(cli: Cli, lab: Path, fleet_cases: list[str])
     assert len(set(own)) == len(own)
     # A site on the shared address answers by name; the address's PTR is not given to any site.
     assert dnsq.query(INV.dns_primary.address, shared[0]["fqdn"], "A")[1] == [SHARED]
-    ptr = dnsq.query(INV.dns_primary.address, dnsq.reverse_name(str(SHARED)), "PTR")[1]
+    ptr = dnsq.query(INV.dns_primary.address, ptr_name(str(SHARED)), "PTR")[1]
     assert not any(c["fqdn"] in " ".join(ptr) for c in shared)
 
 
@@ -76,7 +76,7 @@ def test_the_fleet_verifies(cli: Cli, lab: Path, fleet_cases: list[str]) -> None
     # hand is still seen missing, and only its case fails.
     a_case, ptr_case = result.out["cases"][1], result.out["cases"][2]
     assert SHARED not in (a_case["public_ip"], ptr_case["public_ip"])
-    zone, reverse = "tarakankota.go.id", dnsq.reverse_name(ptr_case["public_ip"])
+    zone, reverse = "tarakankota.go.id", ptr_name(ptr_case["public_ip"])
     read = trial._read_zone(INV.dns_primary, zone, dnsq.inventory_key(INV))  # what the trial read
     assert read is not None and read[a_case["fqdn"]]["A"] == [a_case["public_ip"]]
     reverse_zone = next(z for z in INV.reverse_zones if reverse.rstrip(".").endswith(z))

@@ -13,7 +13,7 @@ import yaml
 from provisioner import journal, placement, site
 from provisioner.case import Case, load_case
 from provisioner.errors import InvalidInput
-from provisioner.inventory import Host, Inventory, load_inventory
+from provisioner.inventory import Host, Inventory, load_inventory, ptr_name
 from tests.conftest import EXAMPLES, LOCAL_INVENTORY
 
 INV = load_inventory(LOCAL_INVENTORY)
@@ -165,6 +165,14 @@ def test_the_pool_spans_two_reverse_zones() -> None:
     assert INV.reverse_zone_for("198.19.1.20") == "1.19.198.in-addr.arpa"
     v = site.build(_case("ppid"), site.Placement("198.19.1.20", "localhost"), INV, password_file=None).vars
     assert (v.reverse_zone, v.ptr_name) == ("1.19.198.in-addr.arpa", "20.1.19.198.in-addr.arpa.")
+
+
+@pytest.mark.parametrize("address", ["198.19.0.10", "198.19.1.255", "10.0.0.1", "2001:db8::1"])
+def test_the_ptr_name_is_the_one_dns_resolvers_ask_for(address: str) -> None:
+    """Computed with the standard library (a site's data need not load dnspython), as dnspython does."""
+    import dns.reversename
+
+    assert ptr_name(address) == dns.reversename.from_address(address).to_text()
 
 
 def test_auto_goes_on_past_the_first_slash_24() -> None:

@@ -25,7 +25,7 @@ from provisioner import site, trial
 from provisioner.case import Case, Database, load_case
 from provisioner.errors import ProvisionerError
 from provisioner.hosts import Hosts
-from provisioner.inventory import Host, Inventory
+from provisioner.inventory import Host, Inventory, ptr_name
 from tests.conftest import EXAMPLES
 
 ZONE = "tarakankota.go.id"
@@ -350,7 +350,7 @@ def test_record_checks_read_a_transferred_zone_and_ask_a_server_that_refused_it(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     inventory = _inventory(tmp_path, name_servers=True)
     own = _zone_test_sites(inventory)[0]
-    reverse = dnsq.reverse_name(own.ip)
+    reverse = ptr_name(own.ip)
     asked: list[tuple[str, str]] = []
     monkeypatch.setattr(dnsq, "query", lambda server, name, rdtype: asked.append((name, rdtype)) or (
         "NOERROR", [own.ip] if rdtype == "A" else [f"{own.fqdn}."]))

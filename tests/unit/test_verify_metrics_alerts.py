@@ -80,7 +80,7 @@ def _trials(static_ok: bool, days_left: int) -> Any:
 def _verify(monkeypatch: pytest.MonkeyPatch, records: Path, inventory: Path = LOCAL_INVENTORY, *,
             static_ok: bool = True, days_left: int = 60, metrics_file: Path | None = None) -> Any:
     monkeypatch.setattr(verify, "Hosts", _Installed)
-    monkeypatch.setattr(verify, "run_trials", _trials(static_ok, days_left))
+    monkeypatch.setattr(trial, "run_trials", _trials(static_ok, days_left))
     monkeypatch.setattr(verify, "render_documents", lambda ctx, items: None)  # PDFs: tested elsewhere
     return verify.run(Context(inventory_path=inventory, records=records), [], all_cases=True,
                       metrics_file=metrics_file)
@@ -284,7 +284,7 @@ def test_the_command_line_writes_the_metrics_and_reports_the_file(monkeypatch: p
     from provisioner.cli import cli
 
     monkeypatch.setattr(verify, "Hosts", _Installed)
-    monkeypatch.setattr(verify, "run_trials", _trials(True, 60))
+    monkeypatch.setattr(trial, "run_trials", _trials(True, 60))
     target = tmp_path / "provisioner.prom"
     result = CliRunner().invoke(cli, ["--records", str(records), "verify", "--all", "-i", str(LOCAL_INVENTORY),
                                       "--metrics", str(target), "--json"])
