@@ -45,7 +45,7 @@ import jinja2
 
 from provisioner import check_texts, dates, sop, trail, user_cache, working_calendar, yamlfile
 from provisioner.case import Case, load_case
-from provisioner.records import TRIAL_HISTORY, Records, last_json_line, write_atomic
+from provisioner.records import TRIAL_HISTORY, Records, write_atomic
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 LANGS = ("id", "en")
@@ -593,27 +593,32 @@ def case_ids(records: Path) -> list[str]:
     return sorted(p.parent.name for p in records.glob("*/case.yml"))
 
 
+def _state(path: Path) -> str:
+    """What tells a file's versions apart without reading it: size, modification time (ns), inode
+    (write_atomic renames a new file in). "-" when there is none."""
+    try:
+        found = path.stat()
+    except FileNotFoundError:
+        return "-"
+    return f"{found.st_size}:{found.st_mtime_ns}:{found.st_ino}"
+
+
 @functools.cache
 def _code_version() -> str:
-    """The sha256 of provisioner's source: after an upgrade, every case is read again once."""
-    digest = hashlib.sha256()
+    """provisioner's source files as they are (an upgrade reads every case again once)."""
     package = Path(__file__).resolve().parent
-    for path in sorted(package.rglob("*.py")):
-        digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
+    return "\0".join(f"{path.relative_to(package).as_posix()}={_state(path)}"
+                      for path in sorted(package.rglob("*.py")))
 
 
 def _records_digest(folder: Path) -> str:
-    """The sha256 of a case's records and of the code that reads them."""
-    digest = hashlib.sha256(_code_version().encode())
+    """The sha256 of the states of a case's records (not their bytes: a register of 500 cases read
+    each case's files on every run) and of the code that reads them."""
     calendar = folder.parent / working_calendar.HOLIDAYS_FILE  # working days count against it
-    for path in [folder / name for name in CASE_RECORDS] + sorted((folder / "insiden").glob("*.yml")) + [calendar]:
-        content = path.read_bytes() if path.is_file() else None
-        size = -1 if content is None else len(content)
-        digest.update(f"\0{path.relative_to(folder.parent).as_posix()}\0{size}\0".encode() + (content or b""))
-    # The register shows the latest trial, often a verify: the history's last line, not all of it.
-    digest.update(json.dumps(last_json_line(folder / TRIAL_HISTORY), sort_keys=True).encode())
-    return digest.hexdigest()
+    paths = ([folder / name for name in CASE_RECORDS] + sorted((folder / "insiden").glob("*.yml"))
+             + [folder / TRIAL_HISTORY, calendar])  # the register shows the latest trial, often a verify
+    states = "\0".join(f"{path.relative_to(folder.parent).as_posix()}={_state(path)}" for path in paths)
+    return hashlib.sha256(f"{_code_version()}\0{states}".encode()).hexdigest()
 
 
 def register_entry(records: Path, case_id: str) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import copy
 import datetime as dt
 import html.parser
 import json
+import os
 import re
 import shutil
 import time
@@ -19,6 +20,7 @@ import yaml
 from pypdf import PdfReader
 
 from provisioner import documents
+from provisioner.records import TRIAL_HISTORY, write_atomic
 from tests import fleet
 from tests.conftest import example
 
@@ -262,6 +264,37 @@ def test_register_reads_again_only_the_cases_that_changed(records: Path, monkeyp
     _pass_the_trial(records, "2026-020")
     documents.render_register(records)
     assert read == ["2026-020"]
+
+
+@pytest.mark.parametrize("change", ["same size, same time", "history line", "incident"])
+def test_register_sees_every_kind_of_change_without_reading_the_files(records: Path, change: str,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The register knows a case's records by their states (size, time, inode): a rewrite of the
+    same size with the old time put back is still a new file (write_atomic renames one in)."""
+    documents.render_register(records)
+    read: list[str] = []
+    read_case = documents.read_case
+    monkeypatch.setattr(documents, "read_case", lambda root, case_id: read.append(case_id) or read_case(root, case_id))
+    folder = records / "2026-020"
+    if change == "same size, same time":
+        path = folder / "uji-coba.json"
+        before = path.stat()
+        text = path.read_text()
+        write_atomic(path, text.replace('"passed": false', '"passed": true ') if '"passed": false' in text
+                     else text.replace('"passed": true', '"passed": false'))
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+        assert path.stat().st_size == before.st_size and path.read_text() != text
+    elif change == "history line":
+        with (folder / TRIAL_HISTORY).open("a") as history:
+            history.write('{"tested_at": "2026-12-01T08:00:00+08:00", "passed": true}\n')
+    else:
+        (folder / "insiden").mkdir(exist_ok=True)
+        (folder / "insiden" / "2026-12-01T08-00-00.yml").write_text("kind: verify\n")
+    documents.render_register(records)
+    assert read == ["2026-020"]
+    read.clear()
+    documents.render_register(records)  # nothing changed since
+    assert read == []
 
 
 def test_register_shows_a_case_changed_since_it_was_last_written(records: Path) -> None:
