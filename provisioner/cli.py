@@ -395,6 +395,26 @@ def lab_status(inventory: Path | None, topology: str | None, as_json: bool) -> N
     _run(lab.status, _lab_inventory(inventory, topology), as_json)
 
 
+def command_words(argv: list[str]) -> str:
+    """The command an argument list names ("apply", "case step"), its groups' options and their
+    values skipped: what the JSON of an error that stopped it before it ran says it was."""
+    group: click.Group = cli
+    words: list[str] = []
+    args = iter(argv)
+    for arg in args:
+        if arg.startswith("-"):
+            option = next((p for p in group.params if arg.split("=", 1)[0] in p.opts), None)
+            if isinstance(option, click.Option) and not option.is_flag and "=" not in arg:
+                next(args, None)  # its value
+            continue
+        words.append(arg)
+        found = group.commands.get(arg)
+        if not isinstance(found, click.Group):
+            break
+        group = found
+    return " ".join(words)
+
+
 def main() -> None:
     """Entry point: command-line errors exit 2, as JSON too when --json was asked for."""
     # A command lives for seconds and makes objects by the hundred thousand (cases, events, the
@@ -408,7 +428,7 @@ def main() -> None:
         sys.exit(EXIT_INVALID)
     except click.ClickException as exc:
         if "--json" in sys.argv:
-            print(json.dumps({"command": sys.argv[1] if len(sys.argv) > 1 else "", "status": "invalid",
+            print(json.dumps({"command": command_words(sys.argv[1:]), "status": "invalid",
                               "exit_code": EXIT_INVALID, "message": exc.format_message(), "cases": [],
                               "errors": [{"path": "command line", "message": exc.format_message()}],
                               "duration_s": 0.0}))
@@ -422,7 +442,7 @@ def main() -> None:
         message = _("unexpected error {kind}: {error}; this is a fault of provisioner: report it with the output "
                     "of the same command run with --debug").format(kind=type(exc).__name__, error=exc)
         if "--json" in sys.argv:
-            print(json.dumps({"command": sys.argv[1] if len(sys.argv) > 1 else "", "status": "failed",
+            print(json.dumps({"command": command_words(sys.argv[1:]), "status": "failed",
                               "exit_code": 1, "message": message, "cases": [],
                               "errors": [{"path": "", "message": message}], "duration_s": 0.0}))
         else:

@@ -64,6 +64,30 @@ def test_apply_without_inventory_is_a_usage_error_as_json() -> None:
     assert json.loads(result.stdout)["status"] == "invalid"
 
 
+@pytest.mark.parametrize(("args", "command"), [
+    (["--records", "/tmp/r", "destroy", "x.yml", "--drop-database"], "destroy"),
+    (["--records=/tmp/r", "--lang", "en", "--debug", "apply"], "apply"),
+    (["--vault-id", "apply", "check", "x.yml"], "check"),
+    (["case", "step", "x.yml", "--step", "9"], "case step"),
+    (["lab"], "lab"),
+    (["frobnicate", "x"], "frobnicate"),
+    ([], ""),
+])
+def test_an_error_before_the_command_runs_names_the_command(args: list[str], command: str) -> None:
+    from provisioner.cli import command_words
+
+    assert command_words(args) == command
+
+
+def test_a_usage_error_after_root_options_names_the_command_in_json() -> None:
+    result = _run("--records", "/nonexistent/records", "destroy", str(EXAMPLES / "2026-011-ppid-static.yml"),
+                  "-i", str(LOCAL_INVENTORY), "--drop-database", "--json")
+    assert result.returncode == 2
+    out = json.loads(result.stdout)
+    assert (out["command"], out["status"]) == ("destroy", "invalid")
+    assert "--yes" in out["message"]
+
+
 def test_apply_with_a_missing_inventory_is_invalid(tmp_path: Path) -> None:
     result = _run("apply", str(EXAMPLES / "2026-011-ppid-static.yml"), "-i", str(tmp_path / "nope"), "--json")
     assert result.returncode == 2
