@@ -15,7 +15,7 @@ import hashlib
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.provisioner_batch import ARGUMENTS, Batch
-from ansible.module_utils.provisioner_dump import drop_each, dump_each, restore_each
+from ansible.module_utils.provisioner_dump import drop_each, dump_each, existing_databases, restore_each
 
 DOCUMENTATION = r"""
 module: provisioner_mariadb
@@ -33,6 +33,8 @@ options:
   what: {description: databases, users, dumps, restores or drops., type: str, required: true,
          choices: [databases, users, dumps, drops, restores]}
   login_unix_socket: {description: The server's socket; root connects through it., type: str, required: true}
+  skip_missing: {description: "dumps - a database that does not exist is not dumped (reported unchanged): the
+                 dump before a drop, when a removal run again finds it dropped already.", type: bool, default: false}
   loop_var: {description: Name under which each result carries its site., type: str, default: item}
   items:
     description: >-
@@ -43,6 +45,9 @@ options:
     elements: dict
     required: true
 """
+
+
+DATABASES_QUERY = "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA"
 
 
 def native_hash(password: str) -> str:
@@ -81,8 +86,7 @@ def _connect(module):
 
 
 def _databases(module, cursor, batch):
-    cursor.execute("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA")
-    existing = {row[0] for row in cursor.fetchall()}
+    existing = existing_databases(cursor, DATABASES_QUERY)
     for item in module.params["items"]:
         name = item.get("name")
         if not name:
@@ -139,8 +143,9 @@ def _users(module, cursor, batch):
 
 def _dumps(module, cursor, batch):
     socket = module.params["login_unix_socket"]
+    existing = existing_databases(cursor, DATABASES_QUERY) if module.params["skip_missing"] else None
     dump_each(module, batch, lambda item: ["mariadb-dump", f"--socket={socket}", "--user=root",
-                                           "--single-transaction", "--quick", "--", item["name"]])
+                                           "--single-transaction", "--quick", "--", item["name"]], existing)
 
 
 def _restores(module, cursor, batch):
@@ -150,7 +155,7 @@ def _restores(module, cursor, batch):
 
 
 def _drops(module, cursor, batch):
-    drop_each(module, batch, cursor, "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA", quote_name)
+    drop_each(module, batch, cursor, DATABASES_QUERY, quote_name)
 
 
 STEPS = {"databases": _databases, "users": _users, "dumps": _dumps, "drops": _drops, "restores": _restores}
@@ -159,7 +164,8 @@ STEPS = {"databases": _databases, "users": _users, "dumps": _dumps, "drops": _dr
 def main():
     module = AnsibleModule(
         argument_spec={**ARGUMENTS, "what": {"type": "str", "required": True, "choices": sorted(STEPS)},
-                       "login_unix_socket": {"type": "str", "required": True}},
+                       "login_unix_socket": {"type": "str", "required": True},
+                       "skip_missing": {"type": "bool", "default": False}},
         supports_check_mode=True)
     batch = Batch(module)
     connection = _connect(module)

@@ -19,7 +19,13 @@ import hmac
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.provisioner_batch import ARGUMENTS, Batch, side_by_side
-from ansible.module_utils.provisioner_dump import drop_each, dump_each, postgresql_program, restore_each
+from ansible.module_utils.provisioner_dump import (
+    drop_each,
+    dump_each,
+    existing_databases,
+    postgresql_program,
+    restore_each,
+)
 
 DOCUMENTATION = r"""
 module: provisioner_postgresql
@@ -38,6 +44,8 @@ options:
   what: {description: users, databases, privileges, dumps, restores or drops., type: str, required: true,
          choices: [users, databases, privileges, dumps, drops, restores]}
   loop_var: {description: Name under which each result carries its site., type: str, default: item}
+  skip_missing: {description: "dumps - a database that does not exist is not dumped (reported unchanged): the
+                 dump before a drop, when a removal run again finds it dropped already.", type: bool, default: false}
   items:
     description: >-
       users - site, name, password (present only), state (present or absent). databases - site,
@@ -50,6 +58,9 @@ options:
 
 FLAGS = ("rolsuper", "rolcreatedb", "rolcreaterole", "rolcanlogin")
 WANTED_FLAGS = (False, False, False, True)
+
+
+DATABASES_QUERY = "SELECT datname FROM pg_database"
 
 
 def scram_matches(verifier: str | None, password: str) -> bool:
@@ -160,7 +171,8 @@ def _run(module, cursor, statements):
 def _dumps(module, cursor, batch):
     pg_dump = postgresql_program("pg_dump")
     # --clean --if-exists: a restore replaces what is there, as a MariaDB dump's DROP TABLE does.
-    dump_each(module, batch, lambda item: [pg_dump, "--clean", "--if-exists", f"--dbname={item['name']}"])
+    existing = existing_databases(cursor, DATABASES_QUERY) if module.params["skip_missing"] else None
+    dump_each(module, batch, lambda item: [pg_dump, "--clean", "--if-exists", f"--dbname={item['name']}"], existing)
 
 
 def _restores(module, cursor, batch):
@@ -174,7 +186,7 @@ def _restores(module, cursor, batch):
 
 
 def _drops(module, cursor, batch, connect=None):
-    drop_each(module, batch, cursor, "SELECT datname FROM pg_database", quote_name, connect=connect)
+    drop_each(module, batch, cursor, DATABASES_QUERY, quote_name, connect=connect)
 
 
 STEPS = {"users": _users, "databases": _databases, "privileges": _privileges, "dumps": _dumps, "drops": _drops,
@@ -183,7 +195,8 @@ STEPS = {"users": _users, "databases": _databases, "privileges": _privileges, "d
 
 def main():
     module = AnsibleModule(
-        argument_spec={**ARGUMENTS, "what": {"type": "str", "required": True, "choices": sorted(STEPS)}},
+        argument_spec={**ARGUMENTS, "what": {"type": "str", "required": True, "choices": sorted(STEPS)},
+                       "skip_missing": {"type": "bool", "default": False}},
         supports_check_mode=True)
     batch = Batch(module)
     try:

@@ -36,13 +36,23 @@ def dump_to_gzip(argv: list[str], target: str) -> None:
             os.unlink(temporary)
 
 
-def dump_each(module, batch, argv_of) -> None:
+def existing_databases(cursor, query) -> set:
+    """The names of the server's databases (``query`` lists them for the engine)."""
+    cursor.execute(query)
+    return {row[0] for row in cursor.fetchall()}
+
+
+def dump_each(module, batch, argv_of, existing=None) -> None:
     """Dump every item's database (``argv_of(item)`` runs the engine's dump program) into its
     target, ``PARALLEL_DUMPS`` at a time (each is a client process waiting on the server: 167
     databases of a fleet took 26 s one by one); each reported in order, a failed one as failed.
+    With ``existing`` (the server's databases), one not among them has nothing to dump and is
+    reported unchanged: the dump before a drop, when a removal run again finds it dropped already.
     Check mode dumps nothing."""
     items = module.params["items"]
-    wanted = [item for item in items if item.get("name") and item.get("target")]
+    gone = set() if existing is None else {id(item) for item in items if item.get("name")
+                                           and item.get("target") and item["name"] not in existing}
+    wanted = [item for item in items if item.get("name") and item.get("target") and id(item) not in gone]
     errors = {}
     if wanted and not module.check_mode:
         with concurrent.futures.ThreadPoolExecutor(max_workers=min(PARALLEL_DUMPS, len(wanted))) as pool:
@@ -57,6 +67,8 @@ def dump_each(module, batch, argv_of) -> None:
             batch.failed(item, f"dump of {item.get('name')}: needs a name and a target")
         elif id(item) in errors:
             batch.failed(item, f"dump of {item['name']}: {errors[id(item)]}", db=item["name"])
+        elif id(item) in gone:
+            batch.done(item, False, db=item["name"])
         else:
             batch.done(item, True, db=item["name"], target=item["target"])
 
@@ -116,8 +128,7 @@ def drop_each(module, batch, cursor, existing_query, quote, connect=None) -> Non
     ``quote`` quotes a name for the engine); each reported. With ``connect``, the drops run on
     connections of their own, a few at a time (provisioner_batch.side_by_side). Check mode drops
     nothing."""
-    cursor.execute(existing_query)
-    existing = {row[0] for row in cursor.fetchall()}
+    existing = existing_databases(cursor, existing_query)
     items = module.params["items"]
     drops = {index: [(f"DROP DATABASE {quote(item['name'])}", ())] for index, item in enumerate(items)
              if item.get("name") and item["name"] in existing}

@@ -284,6 +284,31 @@ def test_destroy_keeps_the_database_for_the_same_case_only(cli: Cli, lab: Path, 
     _nothing_of("disimpan")
 
 
+def test_a_user_that_cannot_be_removed_fails_the_destroy_and_keeps_its_record(cli: Cli, lab: Path,
+                                                                              write_case) -> None:
+    """The system users are removed in the background while the addresses and databases go
+    (playbooks/destroy.yml): a removal that fails there (userdel refuses a user still running a
+    process) still fails the destroy, names the user, and keeps the ownership record, so that the
+    same destroy, run again once the process is gone, finishes the removal."""
+    case = _case(write_case, "bertahan")
+    assert cli("apply", str(case), "-i", str(lab)).rc == 0
+    holder = subprocess.Popen(["setpriv", "--reuid=bertahan", "--regid=bertahan", "--init-groups", "sleep", "600"])
+    try:
+        gone = cli("destroy", str(case), "-i", str(lab), "--drop-database", "--remove-files", "--yes")
+        assert gone.rc == 1, gone.out
+        assert "bertahan" in gone.out["message"] and "userdel" in gone.out["message"], gone.out
+        assert Path("/etc/provisioner/sites/uji-bertahan.yml").exists()
+        assert _sh("getent passwd bertahan").returncode == 0
+        # Everything else went: the database too (dumped first), while the user was being refused.
+        assert _sh("mariadb -N -B -e \"SHOW DATABASES LIKE 'bertahan'\"").stdout.strip() == ""
+    finally:
+        holder.terminate()
+        holder.wait(timeout=30)
+    again = cli("destroy", str(case), "-i", str(lab), "--drop-database", "--remove-files", "--yes")
+    assert again.rc == 0, again.out
+    _nothing_of("bertahan")
+
+
 def _server_state() -> dict[str, str]:
     """A fingerprint of everything a run could touch on the lab's servers."""
     key = dnsq.read_tsig_key(INV.tsig_key_file)

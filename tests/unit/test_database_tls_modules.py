@@ -296,6 +296,34 @@ def test_dumps_run_side_by_side_and_each_is_reported_in_order_a_failed_one_as_fa
     assert len(os.listdir(marks)) == 6  # every named dump ran, none twice
 
 
+def test_a_database_dropped_already_has_nothing_to_dump_when_missing_ones_are_skipped(tmp_path: Path) -> None:
+    """The dump before a drop (skip_missing): a removal run again after a later failure finds the
+    database dropped; it is reported unchanged and no program runs for it. Without the list of
+    existing databases (a backup) every database is dumped, and a missing one fails."""
+    module = type("M", (), {})()
+    module.check_mode = False
+    module.params = {"items": [{"name": n, "target": str(tmp_path / f"{n}.sql.gz")} for n in ("here", "gone")]}
+    changed: dict[str, bool] = {}
+
+    class Changes(_Reported):
+        def done(self, item: dict[str, Any], changed_now: bool, **extra: Any) -> None:
+            super().done(item, changed_now, **extra)
+            changed[item["name"]] = changed_now
+
+    def argv_of(item: dict[str, Any]) -> list[str]:
+        return ["sh", "-c", f'touch {tmp_path}/ran-"$1"; [ "$1" = here ] || {{ echo unknown database >&2; exit 1; }}',
+                "sh", item["name"]]
+
+    reported = Changes()
+    DUMP.dump_each(module, reported, argv_of, existing={"here", "postgres"})
+    assert reported.items == [("here", True, ""), ("gone", True, "")] and changed == {"here": True, "gone": False}
+    assert sorted(p.name for p in tmp_path.glob("ran-*")) == ["ran-here"]
+    assert not (tmp_path / "gone.sql.gz").exists()
+    reported = _Reported()
+    DUMP.dump_each(module, reported, argv_of)
+    assert reported.items[1][:2] == ("gone", False) and "unknown database" in reported.items[1][2]
+
+
 def test_check_mode_dumps_nothing(tmp_path: Path) -> None:
     module = type("M", (), {})()
     module.check_mode = True
