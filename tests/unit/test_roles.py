@@ -135,40 +135,12 @@ BATCH_MODULES = ("provisioner_dns_records",
                  *sorted(p.stem for p in (ROOT / "playbooks" / "library").glob("provisioner_*.py")))
 
 
-def _batch_jobs(role: Path) -> set[str]:
-    """The ``*_job`` registered by a batch module's task run in the background (``poll: 0``)."""
-    return {task["register"] for task in _tasks(role) if str(task.get("register", "")).endswith("_job")
-            and task.get("poll") == 0 and any(m in task for m in BATCH_MODULES)}
-
-
-def _waits_for(task: dict[str, Any]) -> str:
-    """The job an ``async_status`` task reads, "" for any other task."""
-    found = re.search(r"\{\{\s*(\w+_job)\.ansible_job_id\s*\}\}",
-                      str((task.get("ansible.builtin.async_status") or {}).get("jid", "")))
-    return found.group(1) if found else ""
-
-
 @pytest.mark.parametrize("role", SITE_ROLES, ids=lambda p: p.name)
 def test_every_registered_result_comes_from_a_loop_over_sites(role: Path) -> None:
-    """Or from a batch module: at once, or waited for in the background (async_status of its job)."""
-    jobs = _batch_jobs(role)
     looped = [task["name"] for task in _tasks(role)
               if str(task.get("register", "")).endswith("_result") and "loop" not in task
-              and not any(m in task for m in BATCH_MODULES) and _waits_for(task) not in jobs]
+              and not any(m in task for m in BATCH_MODULES)]
     assert looped == []
-
-
-@pytest.mark.parametrize("role", SITE_ROLES, ids=lambda p: p.name)
-def test_a_job_in_the_background_is_waited_for_and_forgotten(role: Path) -> None:
-    """Each batch run in the background has a task waiting for it until it finishes (its result
-    registered, for the report) and one removing its job's file afterwards."""
-    tasks = _tasks(role)
-    for job in _batch_jobs(role):
-        waits = [t for t in tasks if _waits_for(t) == job]
-        waiting = [t for t in waits if (t["ansible.builtin.async_status"].get("mode") or "status") == "status"]
-        assert len(waiting) == 1 and str(waiting[0]["register"]).endswith("_result"), job
-        assert "finished" in str(waiting[0]["until"]), job
-        assert [t["ansible.builtin.async_status"].get("mode") for t in waits if t not in waiting] == ["cleanup"], job
 
 
 @pytest.mark.parametrize("role", SITE_ROLES, ids=lambda p: p.name)
