@@ -26,6 +26,9 @@ PROBE = Path(__file__).with_name("host_facts_probe.py")
 COMMAND_LIMIT = 100_000
 # Commands of one request run this many at a time on the host.
 PARALLEL = 8
+# The programs run on hosts use the standard library only: the host's site packages (and the
+# `site` import that finds them) are left out, a few ms of each read.
+HOST_PYTHON_FLAGS = "-S"
 
 
 # A shell word for PostgreSQL's client. Debian's /usr/bin/psql is a Perl wrapper (pg_wrapper)
@@ -177,7 +180,7 @@ def _payload(items: list[_Item], first: bool, request: FactsRequest) -> dict[str
 
 def _command_line(payload: dict[str, Any], python: str) -> str:
     encoded = base64.b64encode(zlib.compress(json.dumps(payload, separators=(",", ":")).encode(), 9)).decode()
-    return f"{shlex.quote(python)} -c {_probe_source()} {encoded}"
+    return f"{shlex.quote(python)} {HOST_PYTHON_FLAGS} -c {_probe_source()} {encoded}"
 
 
 @functools.cache

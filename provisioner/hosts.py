@@ -87,7 +87,8 @@ class Hosts:
         every case: for 500 cases 0.14 s, the records alone 0.06), and the names of the running
         processes: one command."""
         only = "" if cases is None else " " + shlex.quote(json.dumps(sorted(cases)))
-        out = self.get(web).run(f"{shlex.quote(self.python(web))} -c {shlex.quote(CHECKSUMS_SCRIPT.read_text())} "
+        out = self.get(web).run(f"{shlex.quote(self.python(web))} {host_facts.HOST_PYTHON_FLAGS} "
+                                f"-c {shlex.quote(CHECKSUMS_SCRIPT.read_text())} "
                                 f"--registry {REGISTRY}{only}")
         if out.rc != 0:
             raise OSError(_("cannot read {path} on {host}: {error}").format(

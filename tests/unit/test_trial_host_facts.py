@@ -132,6 +132,24 @@ def test_commands_run_a_few_at_a_time() -> None:
     assert time.monotonic() - start < 0.5 * host_facts.PARALLEL / 2
 
 
+def test_never_more_commands_at_once_than_asked_and_each_answer_under_its_key(tmp_path: Path) -> None:
+    """The reader runs the commands on threads of its own (host_facts_probe.run_all): at most
+    ``parallel`` at a time, every one of them, each answer under its own key in the given order."""
+    from provisioner import host_facts_probe
+
+    running = tmp_path / "running"
+    running.mkdir()
+    # Each says how many were running when it began (itself included), stays a while, then leaves.
+    commands = [[f"c{index}", f"touch {running}/{index}; ls {running} | wc -l; sleep 0.2; rm {running}/{index}"]
+                for index in range(7)]
+    answers = host_facts_probe.run_all(commands, timeout=30, parallel=3)
+    assert list(answers) == [key for key, _ in commands]
+    seen = [int(answer["stdout"]) for answer in answers.values()]
+    assert all(answer["rc"] == 0 for answer in answers.values())
+    assert max(seen) == 3 and min(seen) >= 1
+    assert list(running.iterdir()) == []
+
+
 def test_asking_twice_reads_once_with_every_wish() -> None:
     request = FactsRequest()
     request.file("/etc/passwd", sha256=True)
